@@ -1,0 +1,51 @@
+"""Which letter loops the compiler is asked to unroll.
+
+The kernels are nested loops over letters (one loop per tensor level inside the Horner chain).
+Unrolling them removes index arithmetic and lets the compiler keep every partial product in
+registers, but the unrolled body of a level grows like d^k statements, and gcc's compile time
+grows super-linearly with body size (an 11k-statement kernel took 25 s at -O3 here).
+
+Policy (measured, see benchmarks/unroll_policy.py and the table in README):
+  * the innermost loop of every level (length d, a pure multiply-add run) is always unrolled;
+  * a whole level is unrolled when its unrolled body stays below ``FULL_UNROLL_BUDGET``
+    statements, which keeps the compile of any kernel with d^N <= 5000 under ~1.5 s;
+  * everything else stays a constant-bound loop, which gcc vectorises just as well because the
+    arithmetic is already vector-wide (one path per SIMD lane).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .spec import KernelSpec
+
+FULL_UNROLL_BUDGET = 256
+
+
+def level_statements(d: int, k: int) -> int:
+    """Statements in the fully unrolled Horner chain of level k: d + d^2 + ... + d^k."""
+    return sum(d**j for j in range(1, k + 1))
+
+
+@dataclass(frozen=True)
+class UnrollPlan:
+    d: int
+    full_levels: frozenset[int]
+    innermost: bool
+
+    def unroll(self, k: int, j: int) -> bool:
+        """Whether loop j (1-based letter position) of level k's chain is unrolled."""
+        return k in self.full_levels or (self.innermost and j == k)
+
+    def describe(self) -> str:
+        full = ",".join(str(k) for k in sorted(self.full_levels)) or "none"
+        return f"fully unrolled levels: {full}; innermost loops unrolled: {self.innermost}"
+
+
+def plan_for(spec: KernelSpec) -> UnrollPlan:
+    levels = range(1, spec.N + 1)
+    if spec.variant == "loops":
+        return UnrollPlan(spec.d, frozenset(), innermost=False)
+    if spec.variant == "unrolled":
+        return UnrollPlan(spec.d, frozenset(levels), innermost=True)
+    full = frozenset(k for k in levels if level_statements(spec.d, k) <= FULL_UNROLL_BUDGET)
+    return UnrollPlan(spec.d, full, innermost=True)

@@ -1,0 +1,128 @@
+"""The signature kernels as torch operators: ``torch.library`` custom ops with fake (meta)
+implementations and registered autograd, so eager mode, autograd and ``torch.compile`` all see
+one operator.
+
+The ops work on the *raw* problem: a contiguous (batch, length, channels) path, an optional
+(batch, sig) initial signature, no scalar term.  Basepoints, inverses and scalar terms are
+composed around them in :mod:`sigcg.signature` with differentiable torch ops.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from . import dispatch
+from .codegen import op_counts, signature_channels
+from .codegen.spec import KernelSpec
+
+# Tests set this to fill every output with NaN before a kernel runs, so an entry the kernel
+# forgets to write fails loudly instead of holding stale memory that happens to look right.
+POISON = os.environ.get("SIGCG_POISON", "0") == "1"
+
+_DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
+
+
+def _empty(shape, like: Tensor) -> Tensor:
+    if POISON:
+        return torch.full(shape, float("nan"), dtype=like.dtype, device=like.device)
+    return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+
+def _require_cpu(t: Tensor) -> None:
+    if t.device.type != "cpu":
+        raise NotImplementedError(
+            f"sigcg has no kernels for device {t.device.type!r} yet; move the path to the CPU")
+
+
+def _work(spec_fma: int, batch: int, length: int) -> int:
+    return spec_fma * batch * max(length - 1, 1)
+
+
+def signature_forward_impl(path: Tensor, initial: Optional[Tensor], depth: int,
+                           stream: bool) -> Tensor:
+    _require_cpu(path)
+    batch, length, d = path.shape
+    dtype = _DTYPE_NAMES[path.dtype]
+    kernel = dispatch.get_kernel("signature_forward", d, depth, dtype)
+    width = kernel.spec.sig_channels
+    out = _empty((batch, length - 1, width) if stream else (batch, width), path)
+    lib, ptr = kernel.lib, kernel.ptr
+    p_path, p_init, p_out = ptr(path), ptr(initial), ptr(out)
+    dispatch.run_over_batch(
+        lambda b0, b1: lib.sigcg_signature_forward(p_path, p_init, p_out, batch, length,
+                                                   int(stream), b0, b1),
+        batch, kernel.spec.lanes, _work(op_counts(kernel.spec)["fma"], batch, length))
+    return out
+
+
+def signature_backward_impl(path: Tensor, initial: Optional[Tensor], sig: Tensor,
+                            grad: Tensor, depth: int, stream: bool,
+                            want_initial: bool) -> tuple[Tensor, Optional[Tensor]]:
+    _require_cpu(path)
+    batch, length, d = path.shape
+    dtype = _DTYPE_NAMES[path.dtype]
+    kernel = dispatch.get_kernel("signature_backward", d, depth, dtype)
+    grad = grad.contiguous()
+    grad_path = _empty(path.shape, path)
+    grad_initial = _empty((batch, kernel.spec.sig_channels), path) if want_initial else None
+    lib, ptr = kernel.lib, kernel.ptr
+    args = (ptr(path), ptr(initial), ptr(sig), ptr(grad), ptr(grad_path), ptr(grad_initial))
+    dispatch.run_over_batch(
+        lambda b0, b1: lib.sigcg_signature_backward(*args, batch, length, int(stream), b0, b1),
+        batch, kernel.spec.lanes, _work(op_counts(kernel.spec)["fma"], batch, length))
+    return grad_path, grad_initial
+
+
+# ---- torch.library registration ------------------------------------------------------------
+
+@torch.library.custom_op("sigcg::signature", mutates_args=())
+def signature_op(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool) -> Tensor:
+    """Raw signature: path (B, L, d) contiguous -> (B, sig) or (B, L-1, sig) with stream."""
+    return signature_forward_impl(path, initial, depth, stream)
+
+
+@signature_op.register_fake
+def _signature_fake(path, initial, depth, stream):
+    batch, length, d = path.shape
+    width = signature_channels(d, depth)
+    return path.new_empty((batch, length - 1, width) if stream else (batch, width))
+
+
+@torch.library.custom_op("sigcg::signature_backward", mutates_args=())
+def signature_backward_op(path: Tensor, initial: Optional[Tensor], sig: Tensor, grad: Tensor,
+                          depth: int, stream: bool, want_initial: bool) -> tuple[Tensor, Tensor]:
+    grad_path, grad_initial = signature_backward_impl(path, initial, sig, grad, depth, stream,
+                                                      want_initial)
+    if grad_initial is None:  # custom ops return tensors, never None
+        grad_initial = path.new_empty((0,))
+    return grad_path, grad_initial
+
+
+@signature_backward_op.register_fake
+def _signature_backward_fake(path, initial, sig, grad, depth, stream, want_initial):
+    width = signature_channels(path.shape[2], depth)
+    return (path.new_empty(path.shape),
+            path.new_empty((path.shape[0], width) if want_initial else (0,)))
+
+
+def _setup_context(ctx, inputs, output):
+    path, initial, depth, stream = inputs
+    ctx.save_for_backward(path, initial, output)
+    ctx.depth, ctx.stream = depth, stream
+    ctx.want_initial = initial is not None and ctx.needs_input_grad[1]
+
+
+def _backward(ctx, grad):
+    path, initial, sig = ctx.saved_tensors
+    grad_path, grad_initial = signature_backward_op(path, initial, sig, grad, ctx.depth,
+                                                    ctx.stream, ctx.want_initial)
+    return grad_path, (grad_initial if ctx.want_initial else None), None, None
+
+
+signature_op.register_autograd(_backward, setup_context=_setup_context)
+
+__all__ = ["KernelSpec", "signature_op", "signature_backward_op", "signature_forward_impl",
+           "signature_backward_impl"]
