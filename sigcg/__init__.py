@@ -3,6 +3,7 @@ first use and cached on disk.  ``import sigcg as signatory`` works for the cover
 from ._version import __version__
 from .signature import (Signature, extract_signature_term, signature,
                         signature_channels)
+from . import dispatch
 from .threads import get_num_threads, set_num_threads
 
 __all__ = ["__version__", "Signature", "extract_signature_term", "get_num_threads",

@@ -42,7 +42,8 @@ def signature(path: ArrayLike, depth: int, stream: bool = False,
         inverse: return the inverse signature S^{-1} (the signature of the reversed path).
         initial: (batch, signature_channels) signature S0 of a path that precedes this one; the
             result is S0 ⊗ S(path) (with ``inverse``: S(path)^{-1} ⊗ S0, the inverse signature of
-            the concatenation when S0 is an inverse signature).  Without the scalar term.
+            the concatenation when S0 is an inverse signature).  With ``scalar_term`` it has the
+            scalar column too, (batch, signature_channels + 1), and that column is ignored.
         scalar_term: put the constant 1 (level 0) first.
 
     Returns:
@@ -70,8 +71,9 @@ def signature(path: ArrayLike, depth: int, stream: bool = False,
     width = validation.check_size(batch, length - 1 if stream else 1, channels, depth,
                                   path.element_size())
     if initial is not None:
-        validation.check_initial(initial, path, width)
-        initial = initial.contiguous()
+        # Signatory's convention: with scalar_term the initial signature carries it too (ignored).
+        validation.check_initial(initial, path, width + (1 if scalar_term else 0))
+        initial = (initial[:, 1:] if scalar_term else initial).contiguous()
         if inverse:  # S^{-1} ⊗ S0 = α(α(S0) ⊗ S)
             initial = antipode(initial, channels, depth)
 
