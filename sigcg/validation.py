@@ -17,6 +17,9 @@ def _physical_memory() -> int:
         return 1 << 62
 
 
+PHYSICAL_MEMORY = _physical_memory()  # read once: torch.compile cannot trace sysconf
+
+
 def check_depth(depth) -> None:
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
@@ -40,11 +43,11 @@ def check_size(batch: int, rows: int, channels: int, depth: int, itemsize: int) 
     """Signature width; raises if the output alone could not fit in this machine's memory."""
     width = signature_channels(channels, depth)
     nbytes = batch * rows * width * itemsize
-    if nbytes > _physical_memory():
+    if nbytes > PHYSICAL_MEMORY:
         raise MemoryError(
             f"the signature of {batch} path(s) with {channels} channels at depth {depth} has "
             f"{width:,} terms per row and {batch * rows:,} row(s): {nbytes / 2**30:,.1f} GiB, "
-            f"more than this machine's {_physical_memory() / 2**30:,.1f} GiB of memory. "
+            f"more than this machine's {PHYSICAL_MEMORY / 2**30:,.1f} GiB of memory. "
             f"Reduce the depth, the channels (e.g. project the path first) or the batch.")
     return width
 
