@@ -1,0 +1,32 @@
+PYTHON ?= python
+
+.PHONY: install test bench bench-quick generate check-generated demo
+
+# Dependencies first (torch 2.13.0 is on this machine's disk; never pull a CUDA build), then
+# sigcg itself in editable mode so that codegen/ and templates/ map into the sigcg namespace.
+install:
+	$(PYTHON) -m pip install torch==2.13.0
+	$(PYTHON) -m pip install numpy setuptools wheel cffi jinja2 tqdm pytest pytest-xdist
+	$(PYTHON) -m pip install --no-build-isolation iisignature
+	$(PYTHON) -m pip install --no-build-isolation --no-deps -e .
+
+test:
+	$(PYTHON) -m pytest tests -q -n 2
+
+demo:
+	$(PYTHON) -m sigcg demo
+
+bench:
+	$(PYTHON) benchmarks/bench_signature.py
+
+bench-quick:
+	$(PYTHON) benchmarks/bench_signature.py --quick
+
+generate:
+	rm -f generated/*.c
+	$(PYTHON) -m sigcg.codegen generate generated >/dev/null
+
+# Fails when the checked-in kernels differ from what the templates render now.
+check-generated: generate
+	git diff --exit-code --stat -- generated
+	test -z "$$(git status --porcelain -- generated)"

@@ -1,0 +1,199 @@
+"""sigcg against pySigLib, iisignature and Signatory on identical inputs, single thread.
+
+    python benchmarks/bench_signature.py [--quick] [--shapes 0,2] [--json out.json]
+
+Prints, per shape of the reference grid, the median forward and backward time of every peer that
+imports, sigcg's ratio to each, sigcg's achieved GFLOP/s (2 flops per multiply-add of the
+generated kernel, its provenance op count), then the cold first-call time per shape (fresh cache,
+generation + compile + load) and the warm per-call overhead on the tiny shape.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+import sigcg
+from sigcg.codegen import KernelSpec, op_counts
+from sigcg.ops import signature_backward_impl
+
+GRID = [(128, 256, 4, 6, "float64"), (32, 128, 8, 5, "float32"), (32, 128, 4, 6, "float64"),
+        (256, 1000, 4, 3, "float32"), (1024, 64, 2, 8, "float64"), (128, 100, 3, 4, "float32"),
+        (1, 10, 2, 3, "float64")]
+
+
+def peers():
+    found = {}
+    try:
+        import pysiglib
+        found["pysiglib"] = pysiglib
+    except ImportError:
+        pass
+    try:
+        import iisignature
+        found["iisignature"] = iisignature
+    except ImportError:
+        pass
+    try:
+        import signatory
+        found["signatory"] = signatory
+    except ImportError:
+        pass
+    return found
+
+
+def median_time(fn, budget_s: float, min_reps: int = 3, max_reps: int = 50) -> float:
+    fn()  # warm-up (and any compile) outside the measurement
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_reps or (time.perf_counter() - start < budget_s and len(times) < max_reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_shape(shape, found, budget):
+    B, L, d, N, dtype = shape
+    tdtype = getattr(torch, dtype)
+    g = torch.Generator().manual_seed(0)
+    path = (torch.randn(B, L, d, generator=g, dtype=torch.float64) / L**0.5).cumsum(1).to(tdtype)
+    path_np = path.numpy()
+    sig = sigcg.signature(path, N)
+    cot = torch.randn(sig.shape, generator=g, dtype=torch.float64).to(tdtype)
+    res = {}
+
+    res["sigcg", "fwd"] = median_time(lambda: sigcg.signature(path, N), budget)
+    res["sigcg", "bwd"] = median_time(
+        lambda: signature_backward_impl(path, None, sig, cot, N, False, False), budget)
+    if "pysiglib" in found:
+        ps = found["pysiglib"]
+        res["pysiglib", "fwd"] = median_time(lambda: ps.sig(path_np, N, n_jobs=1), budget)
+        ps_sig = ps.sig(path_np, N, n_jobs=1)
+        np.testing.assert_allclose(ps_sig, sig.numpy(), rtol=1e-3, atol=1e-3 * abs(ps_sig).max())
+        cot_np = cot.numpy()
+        res["pysiglib", "bwd"] = median_time(
+            lambda: ps.sig_backprop(path_np, ps_sig, cot_np, N, n_jobs=1), budget)
+    if "iisignature" in found and B * L * d**N < 5e8:
+        ii = found["iisignature"]
+        res["iisignature", "fwd"] = median_time(lambda: ii.sig(path_np, N), budget, min_reps=1)
+        cot_np = cot.numpy()
+        res["iisignature", "bwd"] = median_time(lambda: ii.sigbackprop(cot_np, path_np, N),
+                                                budget, min_reps=1)
+    if "signatory" in found:
+        sg = found["signatory"]
+        res["signatory", "fwd"] = median_time(lambda: sg.signature(path, N), budget, min_reps=1)
+        xg = path.clone().requires_grad_()
+
+        def fwd_bwd():
+            torch.autograd.grad(sg.signature(xg, N), xg, cot)
+        res["signatory", "bwd"] = max(
+            median_time(fwd_bwd, budget, min_reps=1) - res["signatory", "fwd"], 0.0)
+    fma = op_counts(KernelSpec("signature_forward", d, N, dtype))["fma"]
+    res["gflops"] = 2 * fma * B * (L - 1) / res["sigcg", "fwd"] / 1e9
+    return res
+
+
+COLD_SNIPPET = """
+import time, torch, sigcg
+B, L, d, N, dtype = {shape!r}
+x = torch.randn(B, L, d, dtype=getattr(torch, dtype))
+t0 = time.perf_counter(); sigcg.signature(x, N); t1 = time.perf_counter()
+x.requires_grad_(); out = sigcg.signature(x, N)
+t2 = time.perf_counter(); out.backward(torch.ones_like(out)); t3 = time.perf_counter()
+print(t1 - t0, t3 - t2)
+"""
+
+
+def cold_first_call(shape):
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, SIGCG_CACHE_DIR=cache, OMP_NUM_THREADS="1")
+        out = subprocess.run([sys.executable, "-c", COLD_SNIPPET.format(shape=shape)], env=env,
+                             capture_output=True, text=True, check=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def warm_overhead():
+    x = torch.randn(1, 10, 2, dtype=torch.float64)
+    fwd = median_time(lambda: sigcg.signature(x, 3), 1.0, max_reps=20000)
+    xg = x.clone().requires_grad_()
+
+    def fwd_bwd():
+        sigcg.signature(xg, 3).sum().backward()
+    both = median_time(fwd_bwd, 1.0, max_reps=20000)
+    return fwd, both
+
+
+def fmt_ms(t):
+    return "-" if t is None else (f"{t * 1e3:.3f}" if t < 0.01 else f"{t * 1e3:.1f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="shorter timing budget")
+    parser.add_argument("--shapes", help="comma-separated indices into the grid")
+    parser.add_argument("--no-cold", action="store_true")
+    parser.add_argument("--json", help="also write the raw numbers here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    sigcg.set_num_threads(1)
+    found = peers()
+    budget = 0.3 if args.quick else 1.5
+    grid = GRID if not args.shapes else [GRID[int(i)] for i in args.shapes.split(",")]
+    names = ["sigcg"] + [p for p in ("pysiglib", "signatory", "iisignature") if p in found]
+    print(f"# single thread; medians in ms; peers: {', '.join(names[1:]) or 'none'}")
+    header = ["shape (B,L,d,N,dtype)"] + [f"{n} fwd/bwd" for n in names] + \
+        [f"vs {n} fwd/bwd" for n in names[1:]] + ["sigcg bwd/fwd", "GFLOP/s"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    raw = {}
+    ratios = {n: ([], []) for n in names[1:]}
+    for shape in grid:
+        res = bench_shape(shape, found, budget)
+        raw[str(shape)] = {f"{k[0]}_{k[1]}" if isinstance(k, tuple) else k: v
+                           for k, v in res.items()}
+        cells = [str(shape)]
+        for n in names:
+            cells.append(f"{fmt_ms(res.get((n, 'fwd')))} / {fmt_ms(res.get((n, 'bwd')))}")
+        for n in names[1:]:
+            parts = []
+            for i, kind in enumerate(("fwd", "bwd")):
+                if (n, kind) in res:
+                    r = res[n, kind] / res["sigcg", kind]
+                    ratios[n][i].append(r)
+                    parts.append(f"{r:.1f}x")
+                else:
+                    parts.append("-")
+            cells.append(" / ".join(parts))
+        cells.append(f"{res['sigcg', 'bwd'] / res['sigcg', 'fwd']:.2f}")
+        cells.append(f"{res['gflops']:.1f}")
+        print("| " + " | ".join(cells) + " |", flush=True)
+    for n, (f, b) in ratios.items():
+        if f:
+            print(f"median speed-up vs {n}: forward {statistics.median(f):.2f}x, "
+                  f"backward {statistics.median(b):.2f}x")
+    if not args.no_cold:
+        print("\n| shape | cold first forward (s) | cold first backward (s) |\n|---|---|---|")
+        for shape in grid:
+            f, b = cold_first_call(shape)
+            raw.setdefault(str(shape), {}).update(cold_fwd=f, cold_bwd=b)
+            print(f"| {shape} | {f:.2f} | {b:.2f} |", flush=True)
+    fwd, both = warm_overhead()
+    raw["warm_tiny"] = {"fwd": fwd, "fwd_bwd": both}
+    print(f"\nwarm per-call time, (1,10,2,3,f64): forward {fwd * 1e6:.1f} us, "
+          f"forward+backward through autograd {both * 1e6:.1f} us")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(raw, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

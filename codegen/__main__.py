@@ -1,0 +1,55 @@
+"""Command line of the generator (no torch needed).
+
+    python -m sigcg.codegen show --op signature_forward --channels 3 --depth 4 --dtype float64
+    python -m sigcg.codegen generate generated/      # the checked-in showcase set
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .renderer import render
+from .spec import OPS, KernelSpec
+
+# The shapes checked in under generated/: small enough to read, covering both code shapes
+# (fully unrolled and looped levels), both dtypes and both directions.
+SHOWCASE = [(2, 3, "float64"), (3, 4, "float32"), (4, 6, "float64")]
+
+
+def showcase_specs() -> list[KernelSpec]:
+    return [KernelSpec(op, d, n, dtype) for d, n, dtype in SHOWCASE for op in OPS]
+
+
+def generate(outdir: Path) -> list[Path]:
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for spec in showcase_specs():
+        path = outdir / f"{spec.op}_d{spec.d}_n{spec.N}_{spec.dtype}.c"
+        path.write_text(render(spec))
+        written.append(path)
+    return written
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sigcg.codegen", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    show = sub.add_parser("show", help="print the generated source of one kernel")
+    show.add_argument("--op", choices=OPS, default="signature_forward")
+    show.add_argument("--channels", type=int, required=True)
+    show.add_argument("--depth", type=int, required=True)
+    show.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    show.add_argument("--variant", choices=["auto", "loops", "unrolled"], default="auto")
+    gen = sub.add_parser("generate", help="write the showcase kernels into a directory")
+    gen.add_argument("outdir", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "show":
+        print(render(KernelSpec(args.op, args.channels, args.depth, args.dtype,
+                                variant=args.variant)), end="")
+    else:
+        for path in generate(args.outdir):
+            print(path)
+
+
+if __name__ == "__main__":
+    main()
