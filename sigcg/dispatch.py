@@ -26,6 +26,7 @@ class Kernel:
         self.key = key
         self.path = path
         self.pointer_type = f"{spec.ctype} *"
+        self.fma_per_step = codegen.op_counts(spec)["fma"]  # per path, for the threading decision
 
     def ptr(self, tensor):
         """A C pointer to a contiguous tensor's data, or NULL for None."""
@@ -84,10 +85,9 @@ def run_over_batch(call: Callable[[int, int], int], batch: int, lanes: int, work
     ``call`` returns the kernel's status; non-zero means it could not allocate working memory.
     cffi releases the GIL during the call, so the chunks really run in parallel.
     """
-    n = threads.get_num_threads()
     groups = -(-batch // lanes)
-    n = min(n, groups)
-    if n <= 1 or work < _PARALLEL_MIN_WORK:
+    n = 1 if work < _PARALLEL_MIN_WORK or groups < 2 else min(threads.get_num_threads(), groups)
+    if n == 1:
         statuses = [call(0, batch)]
     else:
         per = -(-groups // n) * lanes

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from . import dispatch
-from .codegen import op_counts, signature_channels
+from .codegen import signature_channels
 from .codegen.spec import KernelSpec
 
 # Tests set this to fill every output with NaN before a kernel runs, so an entry the kernel
@@ -37,10 +37,6 @@ def _require_cpu(t: Tensor) -> None:
             f"sigcg has no kernels for device {t.device.type!r} yet; move the path to the CPU")
 
 
-def _work(spec_fma: int, batch: int, length: int) -> int:
-    return spec_fma * batch * max(length - 1, 1)
-
-
 def signature_forward_impl(path: Tensor, initial: Optional[Tensor], depth: int,
                            stream: bool) -> Tensor:
     _require_cpu(path)
@@ -54,7 +50,7 @@ def signature_forward_impl(path: Tensor, initial: Optional[Tensor], depth: int,
     dispatch.run_over_batch(
         lambda b0, b1: lib.sigcg_signature_forward(p_path, p_init, p_out, batch, length,
                                                    int(stream), b0, b1),
-        batch, kernel.spec.lanes, _work(op_counts(kernel.spec)["fma"], batch, length))
+        batch, kernel.spec.lanes, kernel.fma_per_step * batch * (length - 1))
     return out
 
 
@@ -72,7 +68,7 @@ def signature_backward_impl(path: Tensor, initial: Optional[Tensor], sig: Tensor
     args = (ptr(path), ptr(initial), ptr(sig), ptr(grad), ptr(grad_path), ptr(grad_initial))
     dispatch.run_over_batch(
         lambda b0, b1: lib.sigcg_signature_backward(*args, batch, length, int(stream), b0, b1),
-        batch, kernel.spec.lanes, _work(op_counts(kernel.spec)["fma"], batch, length))
+        batch, kernel.spec.lanes, 3 * kernel.fma_per_step * batch * (length - 1))
     return grad_path, grad_initial
 
 
@@ -124,5 +120,34 @@ def _backward(ctx, grad):
 
 signature_op.register_autograd(_backward, setup_context=_setup_context)
 
-__all__ = ["KernelSpec", "signature_op", "signature_backward_op", "signature_forward_impl",
+
+class EagerSignature(torch.autograd.Function):
+    """The same forward and backward as ``signature_op`` without the custom-op dispatcher, whose
+    ~12 us per call dominates small problems.  Used in eager mode only; ``torch.compile`` sees
+    ``signature_op``."""
+
+    @staticmethod
+    def forward(ctx, path, initial, depth, stream):
+        out = signature_forward_impl(path, initial, depth, stream)
+        _setup_context(ctx, (path, initial, depth, stream), out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        path, initial, sig = ctx.saved_tensors
+        grad_path, grad_initial = signature_backward_impl(path, initial, sig, grad, ctx.depth,
+                                                          ctx.stream, ctx.want_initial)
+        return grad_path, grad_initial, None, None
+
+
+def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool) -> Tensor:
+    """Raw signature through the cheapest route that keeps autograd and torch.compile working."""
+    if torch.compiler.is_compiling():
+        return signature_op(path, initial, depth, stream)
+    if torch.is_grad_enabled() and (path.requires_grad or
+                                    (initial is not None and initial.requires_grad)):
+        return EagerSignature.apply(path, initial, depth, stream)
+    return signature_forward_impl(path, initial, depth, stream)
+
+__all__ = ["KernelSpec", "signature", "signature_op", "signature_backward_op", "signature_forward_impl",
            "signature_backward_impl"]

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from . import validation
 from .codegen import signature_channels as _signature_channels
-from .ops import signature_op
+from . import ops
 from .tensor_algebra import antipode, level_slice
 
 ArrayLike = Union[Tensor, np.ndarray]
@@ -77,7 +77,7 @@ def signature(path: ArrayLike, depth: int, stream: bool = False,
         if inverse:  # S^{-1} ⊗ S0 = α(α(S0) ⊗ S)
             initial = antipode(initial, channels, depth)
 
-    result = signature_op(path.contiguous(), initial, depth, stream)
+    result = ops.signature(path.contiguous(), initial, depth, stream)
     if inverse:
         result = antipode(result, channels, depth)
     if scalar_term:
