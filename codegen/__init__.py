@@ -7,6 +7,7 @@ GENERATOR_VERSION = "0.1.0"
 
 from .opcount import op_counts  # noqa: E402
 from .renderer import declarations, provenance_header, render  # noqa: E402
+from . import schedule  # noqa: E402
 from .spec import KernelSpec, signature_channels  # noqa: E402
 
 __all__ = ["GENERATOR_VERSION", "KernelSpec", "declarations", "op_counts", "provenance_header", "render",

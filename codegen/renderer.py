@@ -9,7 +9,7 @@ import jinja2
 from . import GENERATOR_VERSION
 from .opcount import op_counts
 from .spec import KernelSpec
-from .unroll import plan_for
+from .schedule import block_steps, plan_for
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -44,6 +44,7 @@ def provenance_header(spec: KernelSpec) -> str:
         f"signature channels: {spec.sig_channels}",
         "op counts per path per step: " + ", ".join(f"{k}={v}" for k, v in counts.items()),
         f"unrolling: {plan.describe()}",
+        f"top-level block (forward, no stream): {block_steps(spec)} step(s)",
     ]
     return "/*\n" + "".join(f" * {line}\n" for line in lines) + " */"
 
@@ -57,7 +58,7 @@ def render(spec: KernelSpec) -> str:
     template = _environment().get_template(template_name)
     source = template.render(
         spec=spec, D=spec.d, N=spec.N, ctype=spec.ctype, plan=plan_for(spec),
-        header=provenance_header(spec),
+        block=block_steps(spec), header=provenance_header(spec),
     )
     return source
 

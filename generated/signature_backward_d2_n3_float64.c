@@ -5,6 +5,7 @@
  * signature channels: 14
  * op counts per path per step: fma=82
  * unrolling: fully unrolled levels: 1,2,3; innermost loops unrolled: True
+ * top-level block (forward, no stream): 4 step(s)
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -84,25 +85,25 @@ static inline void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
     /* level 3: S_3 += sum_{i<3} S_i (x) Δ^{(x) 3-i} / (3-i)! */
     #pragma GCC unroll 2
     for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
         const vec u1 = S[OFF1 + i1] + dl[3][i1];
         #pragma GCC unroll 2
         for (int i2 = 0; i2 < D; ++i2) {
-            const int64_t p2 = i1 * D + i2;
+            const int64_t p2 = p1 * D + i2;
             const vec u2 = S[OFF2 + p2] + u1 * dl[2][i2];
-            const int64_t base = p2 * D;
             #pragma GCC unroll 2
             for (int i3 = 0; i3 < D; ++i3)
-                S[OFF3 + base + i3] += u2 * dl[1][i3];
+                S[OFF3 + p2 * D + i3] += u2 * dl[1][i3];
         }
     }
     /* level 2: S_2 += sum_{i<2} S_i (x) Δ^{(x) 2-i} / (2-i)! */
     #pragma GCC unroll 2
     for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
         const vec u1 = S[OFF1 + i1] + dl[2][i1];
-        const int64_t base = i1 * D;
         #pragma GCC unroll 2
         for (int i2 = 0; i2 < D; ++i2)
-            S[OFF2 + base + i2] += u1 * dl[1][i2];
+            S[OFF2 + p1 * D + i2] += u1 * dl[1][i2];
     }
     /* level 1: S_1 += Δ */
     #pragma GCC unroll 2

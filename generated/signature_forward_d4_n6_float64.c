@@ -5,6 +5,7 @@
  * signature channels: 5460
  * op counts per path per step: fma=7272
  * unrolling: fully unrolled levels: 1,2,3; innermost loops unrolled: True
+ * top-level block (forward, no stream): 4 step(s)
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,14 +82,16 @@ static void scatter_state(T *dst, const vec *state, const int64_t rows[LANES], i
             out[i] = state[i][l];
     }
 }
+#define BLOCK 4
 
 static inline void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
 {
     /* level 6: S_6 += sum_{i<6} S_i (x) Δ^{(x) 6-i} / (6-i)! */
     for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
         const vec u1 = S[OFF1 + i1] + dl[6][i1];
         for (int i2 = 0; i2 < D; ++i2) {
-            const int64_t p2 = i1 * D + i2;
+            const int64_t p2 = p1 * D + i2;
             const vec u2 = S[OFF2 + p2] + u1 * dl[5][i2];
             for (int i3 = 0; i3 < D; ++i3) {
                 const int64_t p3 = p2 * D + i3;
@@ -99,10 +102,9 @@ static inline void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
                     for (int i5 = 0; i5 < D; ++i5) {
                         const int64_t p5 = p4 * D + i5;
                         const vec u5 = S[OFF5 + p5] + u4 * dl[2][i5];
-                        const int64_t base = p5 * D;
                         #pragma GCC unroll 4
                         for (int i6 = 0; i6 < D; ++i6)
-                            S[OFF6 + base + i6] += u5 * dl[1][i6];
+                            S[OFF6 + p5 * D + i6] += u5 * dl[1][i6];
                     }
                 }
             }
@@ -110,9 +112,10 @@ static inline void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
     }
     /* level 5: S_5 += sum_{i<5} S_i (x) Δ^{(x) 5-i} / (5-i)! */
     for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
         const vec u1 = S[OFF1 + i1] + dl[5][i1];
         for (int i2 = 0; i2 < D; ++i2) {
-            const int64_t p2 = i1 * D + i2;
+            const int64_t p2 = p1 * D + i2;
             const vec u2 = S[OFF2 + p2] + u1 * dl[4][i2];
             for (int i3 = 0; i3 < D; ++i3) {
                 const int64_t p3 = p2 * D + i3;
@@ -120,58 +123,169 @@ static inline void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
                 for (int i4 = 0; i4 < D; ++i4) {
                     const int64_t p4 = p3 * D + i4;
                     const vec u4 = S[OFF4 + p4] + u3 * dl[2][i4];
-                    const int64_t base = p4 * D;
                     #pragma GCC unroll 4
                     for (int i5 = 0; i5 < D; ++i5)
-                        S[OFF5 + base + i5] += u4 * dl[1][i5];
+                        S[OFF5 + p4 * D + i5] += u4 * dl[1][i5];
                 }
             }
         }
     }
     /* level 4: S_4 += sum_{i<4} S_i (x) Δ^{(x) 4-i} / (4-i)! */
     for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
         const vec u1 = S[OFF1 + i1] + dl[4][i1];
         for (int i2 = 0; i2 < D; ++i2) {
-            const int64_t p2 = i1 * D + i2;
+            const int64_t p2 = p1 * D + i2;
             const vec u2 = S[OFF2 + p2] + u1 * dl[3][i2];
             for (int i3 = 0; i3 < D; ++i3) {
                 const int64_t p3 = p2 * D + i3;
                 const vec u3 = S[OFF3 + p3] + u2 * dl[2][i3];
-                const int64_t base = p3 * D;
                 #pragma GCC unroll 4
                 for (int i4 = 0; i4 < D; ++i4)
-                    S[OFF4 + base + i4] += u3 * dl[1][i4];
+                    S[OFF4 + p3 * D + i4] += u3 * dl[1][i4];
             }
         }
     }
     /* level 3: S_3 += sum_{i<3} S_i (x) Δ^{(x) 3-i} / (3-i)! */
     #pragma GCC unroll 4
     for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
         const vec u1 = S[OFF1 + i1] + dl[3][i1];
         #pragma GCC unroll 4
         for (int i2 = 0; i2 < D; ++i2) {
-            const int64_t p2 = i1 * D + i2;
+            const int64_t p2 = p1 * D + i2;
             const vec u2 = S[OFF2 + p2] + u1 * dl[2][i2];
-            const int64_t base = p2 * D;
             #pragma GCC unroll 4
             for (int i3 = 0; i3 < D; ++i3)
-                S[OFF3 + base + i3] += u2 * dl[1][i3];
+                S[OFF3 + p2 * D + i3] += u2 * dl[1][i3];
         }
     }
     /* level 2: S_2 += sum_{i<2} S_i (x) Δ^{(x) 2-i} / (2-i)! */
     #pragma GCC unroll 4
     for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
         const vec u1 = S[OFF1 + i1] + dl[2][i1];
-        const int64_t base = i1 * D;
         #pragma GCC unroll 4
         for (int i2 = 0; i2 < D; ++i2)
-            S[OFF2 + base + i2] += u1 * dl[1][i2];
+            S[OFF2 + p1 * D + i2] += u1 * dl[1][i2];
     }
     /* level 1: S_1 += Δ */
     #pragma GCC unroll 4
     for (int i1 = 0; i1 < D; ++i1)
         S[OFF1 + i1] += dl[1][i1];
 
+}
+#define WORDS_BELOW_TOP 1024
+
+/* One step's contribution to level N is U (x) Δ; store U, then advance levels N-1..1. */
+static inline void step_below_top(vec *restrict S, const vec dl[N + 1][D], vec *restrict U)
+{
+    /* level 6's Horner chain, stopped before its final product with Δ */
+    for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
+        const vec u1 = S[OFF1 + i1] + dl[6][i1];
+        for (int i2 = 0; i2 < D; ++i2) {
+            const int64_t p2 = p1 * D + i2;
+            const vec u2 = S[OFF2 + p2] + u1 * dl[5][i2];
+            for (int i3 = 0; i3 < D; ++i3) {
+                const int64_t p3 = p2 * D + i3;
+                const vec u3 = S[OFF3 + p3] + u2 * dl[4][i3];
+                for (int i4 = 0; i4 < D; ++i4) {
+                    const int64_t p4 = p3 * D + i4;
+                    const vec u4 = S[OFF4 + p4] + u3 * dl[3][i4];
+                    for (int i5 = 0; i5 < D; ++i5) {
+                        const int64_t p5 = p4 * D + i5;
+                        const vec u5 = S[OFF5 + p5] + u4 * dl[2][i5];
+                        U[p5] = u5;
+                    }
+                }
+            }
+        }
+    }
+
+    /* level 5: S_5 += sum_{i<5} S_i (x) Δ^{(x) 5-i} / (5-i)! */
+    for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
+        const vec u1 = S[OFF1 + i1] + dl[5][i1];
+        for (int i2 = 0; i2 < D; ++i2) {
+            const int64_t p2 = p1 * D + i2;
+            const vec u2 = S[OFF2 + p2] + u1 * dl[4][i2];
+            for (int i3 = 0; i3 < D; ++i3) {
+                const int64_t p3 = p2 * D + i3;
+                const vec u3 = S[OFF3 + p3] + u2 * dl[3][i3];
+                for (int i4 = 0; i4 < D; ++i4) {
+                    const int64_t p4 = p3 * D + i4;
+                    const vec u4 = S[OFF4 + p4] + u3 * dl[2][i4];
+                    #pragma GCC unroll 4
+                    for (int i5 = 0; i5 < D; ++i5)
+                        S[OFF5 + p4 * D + i5] += u4 * dl[1][i5];
+                }
+            }
+        }
+    }
+    /* level 4: S_4 += sum_{i<4} S_i (x) Δ^{(x) 4-i} / (4-i)! */
+    for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
+        const vec u1 = S[OFF1 + i1] + dl[4][i1];
+        for (int i2 = 0; i2 < D; ++i2) {
+            const int64_t p2 = p1 * D + i2;
+            const vec u2 = S[OFF2 + p2] + u1 * dl[3][i2];
+            for (int i3 = 0; i3 < D; ++i3) {
+                const int64_t p3 = p2 * D + i3;
+                const vec u3 = S[OFF3 + p3] + u2 * dl[2][i3];
+                #pragma GCC unroll 4
+                for (int i4 = 0; i4 < D; ++i4)
+                    S[OFF4 + p3 * D + i4] += u3 * dl[1][i4];
+            }
+        }
+    }
+    /* level 3: S_3 += sum_{i<3} S_i (x) Δ^{(x) 3-i} / (3-i)! */
+    #pragma GCC unroll 4
+    for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
+        const vec u1 = S[OFF1 + i1] + dl[3][i1];
+        #pragma GCC unroll 4
+        for (int i2 = 0; i2 < D; ++i2) {
+            const int64_t p2 = p1 * D + i2;
+            const vec u2 = S[OFF2 + p2] + u1 * dl[2][i2];
+            #pragma GCC unroll 4
+            for (int i3 = 0; i3 < D; ++i3)
+                S[OFF3 + p2 * D + i3] += u2 * dl[1][i3];
+        }
+    }
+    /* level 2: S_2 += sum_{i<2} S_i (x) Δ^{(x) 2-i} / (2-i)! */
+    #pragma GCC unroll 4
+    for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
+        const vec u1 = S[OFF1 + i1] + dl[2][i1];
+        #pragma GCC unroll 4
+        for (int i2 = 0; i2 < D; ++i2)
+            S[OFF2 + p1 * D + i2] += u1 * dl[1][i2];
+    }
+    /* level 1: S_1 += Δ */
+    #pragma GCC unroll 4
+    for (int i1 = 0; i1 < D; ++i1)
+        S[OFF1 + i1] += dl[1][i1];
+
+}
+
+/* S_N[w c] += sum_t U_t[w] Δ_t[c] over BLOCK steps: BLOCK multiply-adds per load/store of S_N. */
+static inline void apply_top_block(vec *restrict S, const vec *restrict U, const vec delta[BLOCK][D])
+{
+    for (int64_t w = 0; w < WORDS_BELOW_TOP; ++w) {
+        vec u[BLOCK];
+        #pragma GCC unroll 4
+        for (int t = 0; t < BLOCK; ++t)
+            u[t] = U[t * WORDS_BELOW_TOP + w];
+        #pragma GCC unroll 4
+        for (int c = 0; c < D; ++c) {
+            vec acc = S[OFF6 + w * D + c];
+            #pragma GCC unroll 4
+            for (int t = 0; t < BLOCK; ++t)
+                acc += u[t] * delta[t][c];
+            S[OFF6 + w * D + c] = acc;
+        }
+    }
 }
 
 /*
@@ -186,14 +300,29 @@ int sigcg_signature_forward(const T *path, const T *initial, T *out, int64_t bat
 {
     (void)batch;
     vec *S = alloc_vecs(SIG);
-    if (!S)
+    vec *U = alloc_vecs(BLOCK * WORDS_BELOW_TOP);
+    if (!S || !U) {
+        free(S); free(U);
         return 1;
+    }
+    vec delta[BLOCK][D];
     vec dl[N + 1][D];
     int64_t rows[LANES];
     for (int64_t b0 = b_begin; b0 < b_end; b0 += LANES) {
         const int64_t valid = fill_rows(rows, b0, b_end);
         gather_state(S, initial, rows, SIG);
-        for (int64_t t = 1; t < length; ++t) {
+        int64_t t = 1;
+        if (!stream)
+            for (; t + BLOCK <= length; t += BLOCK) {
+                for (int s = 0; s < BLOCK; ++s) {
+                    load_increment(dl, path, rows, length, t + s);
+                    step_below_top(S, dl, U + s * WORDS_BELOW_TOP);
+                    for (int c = 0; c < D; ++c)
+                        delta[s][c] = dl[1][c];
+                }
+                apply_top_block(S, U, delta);
+            }
+        for (; t < length; ++t) {
             load_increment(dl, path, rows, length, t);
             mul_exp_right(S, dl);
             if (stream)
@@ -207,5 +336,6 @@ int sigcg_signature_forward(const T *path, const T *initial, T *out, int64_t bat
             scatter_state(out, S, rows, valid, SIG);
     }
     free(S);
+    free(U);
     return 0;
 }

@@ -1,11 +1,14 @@
-"""Which letter loops the compiler is asked to unroll.
+"""Code shape decisions: which letter loops are unrolled, how many steps share a top-level pass.
+
+Unrolling
+---------
 
 The kernels are nested loops over letters (one loop per tensor level inside the Horner chain).
 Unrolling them removes index arithmetic and lets the compiler keep every partial product in
 registers, but the unrolled body of a level grows like d^k statements, and gcc's compile time
 grows super-linearly with body size (an 11k-statement kernel took 25 s at -O3 here).
 
-Policy (measured, see benchmarks/unroll_policy.py and the table in README):
+Policy (measured with benchmarks/schedule_experiments.py on this project's 2-core Zen 4 machine):
   * the innermost loop of every level (length d, a pure multiply-add run) is always unrolled;
   * a whole level is unrolled when its unrolled body stays below ``FULL_UNROLL_BUDGET``
     statements, which keeps the compile of any kernel with d^N <= 5000 under ~1.5 s;
@@ -49,3 +52,19 @@ def plan_for(spec: KernelSpec) -> UnrollPlan:
         return UnrollPlan(spec.d, frozenset(levels), innermost=True)
     full = frozenset(k for k in levels if level_statements(spec.d, k) <= FULL_UNROLL_BUDGET)
     return UnrollPlan(spec.d, full, innermost=True)
+
+
+# Blocking the top level
+# ----------------------
+# Level N holds most of the signature (d^N of its terms), and updating it one step at a time
+# costs one load, one multiply-add and one *store* per term: the store port, not the FMA units,
+# sets the pace.  So the forward accumulates the top-level contributions of BLOCK steps, each a
+# rank-one product U_t (x) Δ_t, and applies them in one pass: S_N += sum_t U_t (x) Δ_t, a small
+# matrix product with BLOCK multiply-adds per store.  (Levels below N still advance step by
+# step: each step's U_t depends on them.)  Streams write every step and do not block.
+BLOCK_STEPS = 4
+
+
+def block_steps(spec: KernelSpec) -> int:
+    """Steps per top-level pass of the forward kernel; 1 means no blocking."""
+    return BLOCK_STEPS if spec.N >= 2 else 1
