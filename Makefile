@@ -6,7 +6,7 @@ PYTHON ?= python
 # sigcg itself in editable mode so that codegen/ and templates/ map into the sigcg namespace.
 install:
 	$(PYTHON) -m pip install torch==2.13.0
-	$(PYTHON) -m pip install numpy setuptools wheel cffi jinja2 tqdm pytest pytest-xdist
+	$(PYTHON) -m pip install numpy setuptools wheel cffi jinja2 tqdm pytest pytest-xdist build
 	$(PYTHON) -m pip install --no-build-isolation iisignature
 	$(PYTHON) -m pip install --no-build-isolation --no-deps -e .
 

@@ -3,7 +3,7 @@
 Layout under the cache root (``SIGCG_CACHE_DIR``, else ``$XDG_CACHE_HOME/sigcg``, else
 ``~/.cache/sigcg``)::
 
-    kernels/<key>/            one published entry: the shared object, its C source, meta.json
+    kernels/<source>-<tc>/    one published entry (source key, toolchain key): the shared object, its C source, meta.json
     locks/<key>.lock          flock target; the kernel drops the lock when its holder dies
     tmp/<random>/             private build directories
 
@@ -99,6 +99,16 @@ class KernelCache:
                 return entry
         return None
 
+    def find_compatible(self, source_key: str, platform: str) -> CacheEntry | None:
+        """Any verified entry of this source built for this platform, whatever compiler built it
+        (how a machine without a compiler uses a precompiled cache)."""
+        for root in self._roots():
+            for entry_dir in sorted((root / "kernels").glob(f"{source_key}-*")):
+                entry = read_entry(entry_dir)
+                if entry is not None and entry.meta.get("platform") == platform:
+                    return entry
+        return None
+
     def get_or_build(self, key: str, build: Callable[[Path], Path], meta: dict) -> CacheEntry:
         """Return the verified entry for ``key``, building it with ``build(workdir)`` on a miss.
 
@@ -113,6 +123,20 @@ class KernelCache:
             if entry is not None:  # another process built it while we waited
                 return entry
             return self._build_and_publish(root, key, build, meta)
+
+    # ---- maintenance (python -m sigcg cache ...) ----------------------------------------------
+    def entries(self) -> list[tuple[Path, CacheEntry | None]]:
+        """Every entry directory under the root, with its verified entry or None if bad."""
+        kernels = self.root / "kernels"
+        if not kernels.is_dir():
+            return []
+        return [(d, read_entry(d)) for d in sorted(kernels.iterdir()) if d.is_dir()]
+
+    def remove(self, entry_dir: Path) -> None:
+        """Take an entry out of service atomically (rename), then delete it."""
+        trash = Path(tempfile.mkdtemp(dir=self.root / "tmp", prefix="trash-"))
+        os.replace(entry_dir, trash / "old")
+        shutil.rmtree(trash, ignore_errors=True)
 
     # ---- internals -----------------------------------------------------------------------
     def _roots(self) -> list[Path]:
@@ -180,9 +204,7 @@ class KernelCache:
             os.chmod(workdir, 0o755)  # mkdtemp makes it 0700; a shared cache is read by others
             target = self.entry_dir(key, root)
             if target.exists():  # corrupt or incomplete: move it out of the way first
-                trash = Path(tempfile.mkdtemp(dir=root / "tmp", prefix="trash-"))
-                os.replace(target, trash / "old")
-                shutil.rmtree(trash, ignore_errors=True)
+                KernelCache(root).remove(target)
             try:
                 os.replace(workdir, target)
             except OSError as exc:

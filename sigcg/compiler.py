@@ -51,24 +51,31 @@ def _cpu_features() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.lru_cache(maxsize=1)
+def platform_tag() -> str:
+    """What a binary needs of the machine that loads it: Python ABI, architecture, cffi, and the
+    CPU's features when kernels are built for the native CPU.  Needs no compiler, so a machine
+    without one can still pick compatible kernels out of a precompiled cache."""
+    native = os.environ.get("SIGCG_MARCH_NATIVE", "1") != "0"
+    text = "\n".join([sysconfig.get_config_var("EXT_SUFFIX") or ".so", sys.implementation.cache_tag,
+                      platform.machine(), cffi.__version__, _cpu_features() if native else "generic"])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Toolchain:
-    """Everything outside the source that changes the binary; its fingerprint keys the cache."""
+    """The compiler, its identity and flags; with the platform tag they key the cache."""
 
     cc: list[str]
     cc_version: str
     flags: tuple[str, ...]
     python_include: str
     ext_suffix: str
-    cffi_version: str
-    cpu_features: str
 
     @property
-    def fingerprint(self) -> str:
-        text = "\n".join([" ".join(self.cc), self.cc_version, " ".join(self.flags),
-                          self.ext_suffix, sys.implementation.cache_tag, self.cffi_version,
-                          self.cpu_features if "-march=native" in self.flags else ""])
-        return hashlib.sha256(text.encode()).hexdigest()
+    def key(self) -> str:
+        text = "\n".join([" ".join(self.cc), self.cc_version, " ".join(self.flags), platform_tag()])
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
     def description(self) -> str:
@@ -84,7 +91,8 @@ def toolchain() -> Toolchain:
             f"sigcg builds its kernels with a C compiler, and none was found (looked for "
             f"{cc[0] if cc else 'cc'!r}). Install one (Debian/Ubuntu: apt-get install gcc; "
             f"conda: conda install -c conda-forge c-compiler) or point CC at it. "
-            f"Alternatively use a precompiled cache: set SIGCG_CACHE_DIR to it.")
+            f"Alternatively point SIGCG_CACHE_DIR at a cache precompiled for this platform "
+            f"(python -m sigcg precompile --export DIR).")
     try:
         version = subprocess.run([*cc, "--version"], capture_output=True, text=True,
                                  timeout=60).stdout.strip()
@@ -97,8 +105,14 @@ def toolchain() -> Toolchain:
             f"(Debian/Ubuntu: apt-get install python3-dev).")
     return Toolchain(cc=cc, cc_version=version, flags=tuple(_base_flags()),
                      python_include=include,
-                     ext_suffix=sysconfig.get_config_var("EXT_SUFFIX") or ".so",
-                     cffi_version=cffi.__version__, cpu_features=_cpu_features())
+                     ext_suffix=sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+
+
+def toolchain_or_none() -> Toolchain | None:
+    try:
+        return toolchain()
+    except CompilerNotFoundError:
+        return None
 
 
 def compile_extension(module_name: str, source: str, cdef: str, workdir: Path) -> Path:

@@ -4,7 +4,6 @@ The second request for a spec in a process touches no file: loaded kernels live 
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.machinery
 import importlib.util
 import threading
@@ -12,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from . import codegen, threads
-from .cache import KernelCache
-from .compiler import compile_extension, toolchain
+from .cache import CacheEntry, KernelCache
+from .compiler import compile_extension, platform_tag, toolchain, toolchain_or_none
 
 
 class Kernel:
@@ -40,11 +39,6 @@ _registry: dict[tuple, Kernel] = {}
 _build_lock = threading.Lock()
 
 
-def kernel_key(source: str, cdef: str) -> str:
-    text = "\0".join([codegen.GENERATOR_VERSION, source, cdef, toolchain().fingerprint])
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
 def get_kernel(op: str, d: int, N: int, dtype: str, variant: str = "auto") -> Kernel:
     fast_key = (op, d, N, dtype, variant)
     kernel = _registry.get(fast_key)
@@ -58,21 +52,44 @@ def get_kernel(op: str, d: int, N: int, dtype: str, variant: str = "auto") -> Ke
     return kernel
 
 
-def _load(spec: codegen.KernelSpec) -> Kernel:
-    source = codegen.render(spec)
-    cdef = codegen.declarations(spec)
-    key = kernel_key(source, cdef)
-    module_name = f"_sigcg_{key}"
+def find_or_build(spec: codegen.KernelSpec) -> tuple[CacheEntry, bool]:
+    """The cache entry of ``spec`` and whether this call had to build it.
+
+    Exact entry (same source, same compiler) -> any entry of the same source built for this
+    platform (e.g. a precompiled cache on a machine without a compiler) -> build.
+    """
+    source_key = codegen.source_key(spec)
+    tc = toolchain_or_none()
+    entry = cache.lookup(f"{source_key}-{tc.key}") if tc is not None else None
+    if entry is None:
+        entry = cache.find_compatible(source_key, platform_tag())
+    if entry is not None:
+        return entry, False
+    tc = toolchain()  # raises the "install a C compiler" error when there is none
+    key = f"{source_key}-{tc.key}"
+    module_name = f"_sigcg_{source_key}_{tc.key}"
+    source, cdef = codegen.render(spec), codegen.declarations(spec)
     meta = {"spec": asdict(spec), "generator_version": codegen.GENERATOR_VERSION,
-            "compiler": toolchain().description, "flags": list(toolchain().flags)}
-    entry = cache.get_or_build(
-        key, lambda workdir: compile_extension(module_name, source, cdef, workdir), meta)
+            "module": module_name, "platform": platform_tag(),
+            "compiler": tc.description, "flags": list(tc.flags)}
+    built = []
+
+    def build(workdir):
+        built.append(True)
+        return compile_extension(module_name, source, cdef, workdir)
+    entry = cache.get_or_build(key, build, meta)
+    return entry, bool(built)
+
+
+def _load(spec: codegen.KernelSpec) -> Kernel:
+    entry, _ = find_or_build(spec)
+    module_name = entry.meta["module"]
     loader = importlib.machinery.ExtensionFileLoader(module_name, str(entry.library))
     module_spec = importlib.util.spec_from_file_location(module_name, entry.library,
                                                           loader=loader)
     module = importlib.util.module_from_spec(module_spec)
     loader.exec_module(module)
-    return Kernel(spec, module, key, str(entry.path))
+    return Kernel(spec, module, entry.path.name, str(entry.path))
 
 
 # Below this many multiply-adds a call is not worth handing to other threads.

@@ -1,0 +1,148 @@
+"""``python -m sigcg``: demo, precompile, cache maintenance, show generated source."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+DIRECTIONS = {"forward": "signature_forward", "backward": "signature_backward"}
+
+
+def _human(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if nbytes < 1024 or unit == "GiB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return ""
+
+
+def _dir_size(path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def cmd_precompile(args) -> int:
+    from .precompile import parse_range, precompile
+
+    report = precompile(parse_range(args.channels), parse_range(args.depth),
+                        dtypes=args.dtype.split(","), ops=args.ops.split(","),
+                        devices=args.device.split(","), jobs=args.jobs, export=args.export,
+                        progress=not args.quiet)
+    print(report.summary())
+    if args.export and not report.interrupted:
+        print(f"exported {len(report.entries)} kernel(s) to {args.export}: "
+              f"SIGCG_CACHE_DIR={args.export} uses them (read-only is fine)")
+    return 130 if report.interrupted else (1 if report.failed else 0)
+
+
+def cmd_cache(args) -> int:
+    from .dispatch import cache
+
+    if args.action == "info":
+        from .compiler import platform_tag, toolchain_or_none
+
+        entries = cache.entries()
+        tc = toolchain_or_none()
+        print(f"cache directory: {cache.root}{'' if cache.root.exists() else ' (not created yet)'}")
+        print(f"entries: {len(entries)} ({sum(e is None for _, e in entries)} bad), "
+              f"total size {_human(_dir_size(cache.root) if cache.root.exists() else 0)}")
+        print(f"C compiler: {tc.description if tc else 'none found'}; platform tag {platform_tag()}")
+        try:
+            import cupy  # noqa: F401
+            cupy_status = f"CuPy {cupy.__version__}"
+        except ImportError:
+            cupy_status = "CuPy not installed (pip install sigcg[cuda]); no CUDA kernels yet"
+        print(f"CUDA: {cupy_status}")
+        import torch
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+        print(f"GPU: {gpu}")
+        return 0
+    if args.action == "list":
+        rows = cache.entries()
+        now = time.time()
+        print(f"{'op':<20} {'d':>3} {'N':>3} {'dtype':<8} {'size':>10} {'age':>8}  compiler")
+        for path, entry in rows:
+            if entry is None:
+                print(f"{'BAD ENTRY':<20} {path.name}  (run: python -m sigcg cache verify)")
+                continue
+            spec = entry.meta["spec"]
+            age_days = (now - entry.meta.get("created", now)) / 86400
+            print(f"{spec['op']:<20} {spec['d']:>3} {spec['N']:>3} {spec['dtype']:<8} "
+                  f"{_human(_dir_size(path)):>10} {age_days:>7.1f}d  {entry.meta.get('compiler', '?')}")
+        print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} in {cache.root}")
+        return 0
+    if args.action == "verify":
+        bad = [path for path, entry in cache.entries() if entry is None]
+        for path in bad:
+            print(f"bad entry (checksum or metadata): {path.name} -- removed")
+            cache.remove(path)
+        print(f"verified {len(cache.entries())} good entr{'y' if len(cache.entries()) == 1 else 'ies'}, "
+              f"removed {len(bad)} bad")
+        return 0
+    if args.action == "clear":
+        cutoff = time.time() - args.older_than * 86400 if args.older_than is not None else None
+        removed = 0
+        for path, entry in cache.entries():
+            created = entry.meta.get("created", 0) if entry is not None else 0
+            if cutoff is None or created < cutoff:
+                cache.remove(path)
+                removed += 1
+        print(f"removed {removed} entr{'y' if removed == 1 else 'ies'} from {cache.root}")
+        return 0
+    return 2
+
+
+def cmd_show(args) -> int:
+    from . import codegen
+    from .precompile import DTYPE_ALIASES
+
+    if args.device != "cpu":
+        print(f"sigcg: no {args.device} kernels yet; only --device cpu", file=sys.stderr)
+        return 2
+    if args.op != "signature":
+        print(f"sigcg: unknown op {args.op!r}; available: signature", file=sys.stderr)
+        return 2
+    spec = codegen.KernelSpec(DIRECTIONS[args.direction], args.channels, args.depth,
+                              DTYPE_ALIASES[args.dtype])
+    sys.stdout.write(codegen.render(spec))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sigcg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="compute and check signatures of an embedded example")
+
+    pre = sub.add_parser("precompile", help="build kernels into the cache ahead of time")
+    pre.add_argument("--channels", default="2-6", help="e.g. 2-6 or 2,3,8 (default 2-6)")
+    pre.add_argument("--depth", default="2-6", help="e.g. 2-6 (default 2-6)")
+    pre.add_argument("--dtype", default="f32,f64", help="f32,f64 (default both)")
+    pre.add_argument("--ops", default="signature", help="operations (default signature)")
+    pre.add_argument("--device", default="cpu", help="cpu (default)")
+    pre.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
+    pre.add_argument("--export", default=None, help="also copy the kernels into this directory")
+    pre.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    cache = sub.add_parser("cache", help="inspect and maintain the kernel cache")
+    cache.add_argument("action", choices=["list", "info", "verify", "clear"])
+    cache.add_argument("--older-than", type=float, default=None, metavar="DAYS",
+                       help="with clear: only entries older than this many days")
+
+    show = sub.add_parser("show", help="print the generated source of one kernel")
+    show.add_argument("--op", default="signature")
+    show.add_argument("--channels", type=int, required=True)
+    show.add_argument("--depth", type=int, required=True)
+    show.add_argument("--dtype", default="f64", choices=sorted(
+        ["f32", "f64", "float32", "float64"]))
+    show.add_argument("--direction", default="forward", choices=sorted(DIRECTIONS))
+    show.add_argument("--device", default="cpu")
+
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from .demo import demo
+        return demo()
+    try:
+        return {"precompile": cmd_precompile, "cache": cmd_cache, "show": cmd_show}[
+            args.command](args)
+    except ValueError as exc:
+        print(f"sigcg: {exc}", file=sys.stderr)
+        return 2

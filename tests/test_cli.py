@@ -1,0 +1,112 @@
+"""python -m sigcg end to end: precompile, cache list/verify/clear, export, show, interruption."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+# A small grid: the cache tests elsewhere cover concurrency; here the CLI's behaviour matters.
+GRID = ["--channels", "2", "--depth", "2-3", "--dtype", "f64", "--jobs", "2", "--quiet"]
+
+
+def sigcg_cli(*args, cache, env=None, check=True):
+    full_env = dict(os.environ, SIGCG_CACHE_DIR=str(cache), **(env or {}))
+    proc = subprocess.run([sys.executable, "-m", "sigcg", *args], env=full_env,
+                          capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_precompile_list_verify_corrupt_clear(tmp_path):
+    cache = tmp_path / "cache"
+    out = sigcg_cli("precompile", *GRID, cache=cache).stdout
+    assert "4 compiled, 0 already cached, 0 failed" in out
+    assert "0 compiled, 4 already cached" in sigcg_cli("precompile", *GRID, cache=cache).stdout
+    listing = sigcg_cli("cache", "list", cache=cache).stdout
+    assert listing.count("signature_forward") == 2 and listing.count("signature_backward") == 2
+    assert "4 entries" in listing
+    assert "removed 0 bad" in sigcg_cli("cache", "verify", cache=cache).stdout
+
+    victim = sorted((cache / "kernels").iterdir())[0]
+    meta = json.loads((victim / "meta.json").read_text())
+    (victim / meta["library"]).write_bytes(b"\0" * 64)
+    assert "BAD ENTRY" in sigcg_cli("cache", "list", cache=cache).stdout
+    verify = sigcg_cli("cache", "verify", cache=cache).stdout
+    assert victim.name in verify and "removed 1 bad" in verify
+    assert "1 compiled, 3 already cached" in sigcg_cli("precompile", *GRID, cache=cache).stdout
+
+    assert "removed 0 entries" in sigcg_cli("cache", "clear", "--older-than", "1",
+                                            cache=cache).stdout
+    assert "removed 4 entries" in sigcg_cli("cache", "clear", cache=cache).stdout
+    assert "0 entries" in sigcg_cli("cache", "list", cache=cache).stdout
+    info = sigcg_cli("cache", "info", cache=cache).stdout
+    assert "C compiler: cc" in info and "entries: 0" in info
+
+
+def test_exported_cache_works_without_a_compiler(tmp_path):
+    cache, export = tmp_path / "cache", tmp_path / "export"
+    sigcg_cli("precompile", *GRID, "--export", str(export), cache=cache)
+    before = sorted(str(p) for p in export.rglob("*"))
+    code = ("import torch, sigcg; x = torch.randn(3, 5, 2, dtype=torch.float64, "
+            "requires_grad=True); s = sigcg.signature(x, 3); s.sum().backward(); "
+            "print(float(s.sum()), bool(torch.isfinite(x.grad).all()))")
+    # No compiler can run at all: a compile attempt would raise CompilerNotFoundError.
+    env = dict(os.environ, SIGCG_CACHE_DIR=str(export), CC="/nonexistent/cc")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[1] == "True"
+    assert sorted(str(p) for p in export.rglob("*")) == before  # used read-only
+    # a shape that was not exported says what to do
+    code_missing = "import torch, sigcg; sigcg.signature(torch.randn(3, 5, 4), 3)"
+    proc = subprocess.run([sys.executable, "-c", code_missing], env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode != 0 and "C compiler" in proc.stderr
+
+
+def test_interrupted_precompile_leaves_only_complete_entries(tmp_path):
+    cache = tmp_path / "cache"
+    env = dict(os.environ, SIGCG_CACHE_DIR=str(cache))
+    proc = subprocess.Popen([sys.executable, "-m", "sigcg", "precompile", "--channels", "2-4",
+                             "--depth", "2-4", "--jobs", "2", "--quiet"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (cache / "kernels").is_dir() or not any((cache / "kernels").iterdir()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in out
+    done = list((cache / "kernels").iterdir())
+    assert 0 < len(done) < 36
+    assert "removed 0 bad" in sigcg_cli("cache", "verify", cache=cache).stdout
+    out = sigcg_cli("precompile", "--channels", "2-4", "--depth", "2-4", "--jobs", "2", "--quiet",
+                    cache=cache).stdout
+    assert f"{len(done)} already cached" in out
+
+
+def test_show_prints_generated_source(tmp_path):
+    out = sigcg_cli("show", "--op", "signature", "--channels", "3", "--depth", "4", "--dtype",
+                    "f64", cache=tmp_path).stdout
+    assert out.startswith("/*\n * Generated by sigcg.codegen")
+    assert "d=3 N=4 dtype=float64" in out
+    bad = sigcg_cli("show", "--op", "nope", "--channels", "3", "--depth", "4", cache=tmp_path,
+                    check=False)
+    assert bad.returncode == 2 and "unknown op" in bad.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--channels", "2", "--depth", "2", "--ops", "logsig"], "unknown operation"),
+    (["--channels", "2", "--depth", "2", "--device", "tpu"], "no kernels yet"),
+    (["--channels", "4-2", "--depth", "2"], "empty range"),
+    (["--channels", "2", "--depth", "2", "--dtype", "f16"], "unknown dtype"),
+])
+def test_precompile_rejects_bad_requests(tmp_path, args, message):
+    proc = sigcg_cli("precompile", *args, cache=tmp_path, check=False)
+    assert proc.returncode == 2 and message in proc.stderr
