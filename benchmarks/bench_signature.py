@@ -66,7 +66,7 @@ def bench_shape(shape, found, budget):
     tdtype = getattr(torch, dtype)
     g = torch.Generator().manual_seed(0)
     path = (torch.randn(B, L, d, generator=g, dtype=torch.float64) / L**0.5).cumsum(1).to(tdtype)
-    path_np = path.numpy()
+    path_np = path.numpy().copy()  # owning arrays: pySigLib copies views on every call
     sig = sigcg.signature(path, N)
     cot = torch.randn(sig.shape, generator=g, dtype=torch.float64).to(tdtype)
     res = {}
@@ -79,13 +79,13 @@ def bench_shape(shape, found, budget):
         res["pysiglib", "fwd"] = median_time(lambda: ps.sig(path_np, N, n_jobs=1), budget)
         ps_sig = ps.sig(path_np, N, n_jobs=1)
         np.testing.assert_allclose(ps_sig, sig.numpy(), rtol=1e-3, atol=1e-3 * abs(ps_sig).max())
-        cot_np = cot.numpy()
+        cot_np = cot.numpy().copy()
         res["pysiglib", "bwd"] = median_time(
             lambda: ps.sig_backprop(path_np, ps_sig, cot_np, N, n_jobs=1), budget)
     if "iisignature" in found and B * L * d**N < 5e8:
         ii = found["iisignature"]
         res["iisignature", "fwd"] = median_time(lambda: ii.sig(path_np, N), budget, min_reps=1)
-        cot_np = cot.numpy()
+        cot_np = cot.numpy().copy()
         res["iisignature", "bwd"] = median_time(lambda: ii.sigbackprop(cot_np, path_np, N),
                                                 budget, min_reps=1)
     if "signatory" in found:

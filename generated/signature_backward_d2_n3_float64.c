@@ -40,16 +40,29 @@ static int64_t fill_rows(int64_t rows[LANES], int64_t b0, int64_t b_end)
     return valid;
 }
 
-/* dl[m][c] = (x_t - x_{t-1})[c] / m for every lane, m = 1..N (dl[0] unused). */
-static inline void load_increment(vec dl[N + 1][D], const T *path, const int64_t rows[LANES],
-                                  int64_t length, int64_t t)
+/* point[c] <- x_t[c] of every lane's path. */
+static inline void load_point(vec point[D], const T *path, const int64_t rows[LANES],
+                              int64_t length, int64_t t)
+{
+    for (int c = 0; c < D; ++c)
+        for (int l = 0; l < LANES; ++l)
+            point[c][l] = path[(rows[l] * length + t) * D + c];
+}
+
+/* x_t[c] of every valid lane's path <- point[c]. */
+static inline void store_point(T *path, const vec point[D], const int64_t rows[LANES],
+                               int64_t valid, int64_t length, int64_t t)
+{
+    for (int l = 0; l < valid; ++l)
+        for (int c = 0; c < D; ++c)
+            path[(rows[l] * length + t) * D + c] = point[c][l];
+}
+
+/* dl[m][c] = (to - from)[c] / m, m = 1..N (dl[0] unused): Δ^{(x)j}/j! without factorials. */
+static inline void set_increment(vec dl[N + 1][D], const vec to[D], const vec from[D])
 {
     for (int c = 0; c < D; ++c) {
-        vec delta;
-        for (int l = 0; l < LANES; ++l) {
-            const T *x = path + rows[l] * length * D;
-            delta[l] = x[t * D + c] - x[(t - 1) * D + c];
-        }
+        const vec delta = to[c] - from[c];
         dl[1][c] = delta;
         for (int m = 2; m <= N; ++m)
             dl[m][c] = delta * (T)(1.0 / m);
@@ -184,12 +197,12 @@ int sigcg_signature_backward(const T *path, const T *initial, const T *sig, cons
         return 1;
     }
     vec dl[N + 1][D], neg[N + 1][D], gdl[N + 1][D];
+    vec hi[D], lo[D];         /* x_t and x_{t-1} of every lane */
+    vec gdelta[D], gnext[D];  /* cotangents of Δ_t and of Δ_{t+1} */
     int64_t rows[LANES];
     const int64_t steps = length - 1;
     for (int64_t b0 = b_begin; b0 < b_end; b0 += LANES) {
         const int64_t valid = fill_rows(rows, b0, b_end);
-        for (int l = 0; l < valid; ++l)
-            memset(grad_path + rows[l] * length * D, 0, (size_t)(length * D) * sizeof(T));
         if (stream) {
             for (int64_t i = 0; i < SIG; ++i)
                 G[i] = ZERO;
@@ -197,8 +210,13 @@ int sigcg_signature_backward(const T *path, const T *initial, const T *sig, cons
             gather_state(S, sig, rows, SIG);
             gather_state(G, grad_sig, rows, SIG);
         }
+        load_point(hi, path, rows, length, steps);
+        for (int c = 0; c < D; ++c)
+            gnext[c] = ZERO;
         for (int64_t t = steps; t >= 1; --t) {
-            load_increment(dl, path, rows, length, t);
+            load_point(lo, path, rows, length, t - 1);
+            set_increment(dl, hi, lo);
+            memcpy(hi, lo, sizeof hi);
             if (stream) {
                 gather_state(gstep, grad_sig + (t - 1) * SIG, rows, steps * SIG);
                 for (int64_t i = 0; i < SIG; ++i)
@@ -217,17 +235,19 @@ int sigcg_signature_backward(const T *path, const T *initial, const T *sig, cons
                 for (int c = 0; c < D; ++c)
                     gdl[m][c] = ZERO;
             mul_exp_right_adjoint(S, G, dl, gdl);
+            /* Δ_t = x_t - x_{t-1}: point t receives gdelta_t - gdelta_{t+1}, written once. */
             for (int c = 0; c < D; ++c) {
-                vec gdelta = gdl[1][c];
+                gdelta[c] = gdl[1][c];
                 for (int m = 2; m <= N; ++m)
-                    gdelta += gdl[m][c] * (T)(1.0 / m);
-                for (int l = 0; l < valid; ++l) {
-                    T *g = grad_path + rows[l] * length * D;
-                    g[t * D + c] += gdelta[l];
-                    g[(t - 1) * D + c] -= gdelta[l];
-                }
+                    gdelta[c] += gdl[m][c] * (T)(1.0 / m);
+                gnext[c] = gdelta[c] - gnext[c];
             }
+            store_point(grad_path, gnext, rows, valid, length, t);
+            memcpy(gnext, gdelta, sizeof gnext);
         }
+        for (int c = 0; c < D; ++c)
+            gnext[c] = -gnext[c];
+        store_point(grad_path, gnext, rows, valid, length, 0);
         if (grad_initial)
             scatter_state(grad_initial, G, rows, valid, SIG);
     }

@@ -41,16 +41,29 @@ static int64_t fill_rows(int64_t rows[LANES], int64_t b0, int64_t b_end)
     return valid;
 }
 
-/* dl[m][c] = (x_t - x_{t-1})[c] / m for every lane, m = 1..N (dl[0] unused). */
-static inline void load_increment(vec dl[N + 1][D], const T *path, const int64_t rows[LANES],
-                                  int64_t length, int64_t t)
+/* point[c] <- x_t[c] of every lane's path. */
+static inline void load_point(vec point[D], const T *path, const int64_t rows[LANES],
+                              int64_t length, int64_t t)
+{
+    for (int c = 0; c < D; ++c)
+        for (int l = 0; l < LANES; ++l)
+            point[c][l] = path[(rows[l] * length + t) * D + c];
+}
+
+/* x_t[c] of every valid lane's path <- point[c]. */
+static inline void store_point(T *path, const vec point[D], const int64_t rows[LANES],
+                               int64_t valid, int64_t length, int64_t t)
+{
+    for (int l = 0; l < valid; ++l)
+        for (int c = 0; c < D; ++c)
+            path[(rows[l] * length + t) * D + c] = point[c][l];
+}
+
+/* dl[m][c] = (to - from)[c] / m, m = 1..N (dl[0] unused): Δ^{(x)j}/j! without factorials. */
+static inline void set_increment(vec dl[N + 1][D], const vec to[D], const vec from[D])
 {
     for (int c = 0; c < D; ++c) {
-        vec delta;
-        for (int l = 0; l < LANES; ++l) {
-            const T *x = path + rows[l] * length * D;
-            delta[l] = x[t * D + c] - x[(t - 1) * D + c];
-        }
+        const vec delta = to[c] - from[c];
         dl[1][c] = delta;
         for (int m = 2; m <= N; ++m)
             dl[m][c] = delta * (T)(1.0 / m);
@@ -222,16 +235,19 @@ int sigcg_signature_forward(const T *path, const T *initial, T *out, int64_t bat
         return 1;
     }
     vec delta[BLOCK][D];
-    vec dl[N + 1][D];
+    vec dl[N + 1][D], prev[D], next[D];
     int64_t rows[LANES];
     for (int64_t b0 = b_begin; b0 < b_end; b0 += LANES) {
         const int64_t valid = fill_rows(rows, b0, b_end);
         gather_state(S, initial, rows, SIG);
+        load_point(prev, path, rows, length, 0);
         int64_t t = 1;
         if (!stream)
             for (; t + BLOCK <= length; t += BLOCK) {
                 for (int s = 0; s < BLOCK; ++s) {
-                    load_increment(dl, path, rows, length, t + s);
+                    load_point(next, path, rows, length, t + s);
+                    set_increment(dl, next, prev);
+                    memcpy(prev, next, sizeof prev);
                     step_below_top(S, dl, U + s * WORDS_BELOW_TOP);
                     for (int c = 0; c < D; ++c)
                         delta[s][c] = dl[1][c];
@@ -239,7 +255,9 @@ int sigcg_signature_forward(const T *path, const T *initial, T *out, int64_t bat
                 apply_top_block(S, U, delta);
             }
         for (; t < length; ++t) {
-            load_increment(dl, path, rows, length, t);
+            load_point(next, path, rows, length, t);
+            set_increment(dl, next, prev);
+            memcpy(prev, next, sizeof prev);
             mul_exp_right(S, dl);
             if (stream)
                 for (int l = 0; l < valid; ++l) {

@@ -4,7 +4,8 @@ from ._version import __version__
 from .signature import (Signature, extract_signature_term, signature,
                         signature_channels)
 from . import dispatch
+from .precompile import precompile
 from .threads import get_num_threads, set_num_threads
 
-__all__ = ["__version__", "Signature", "extract_signature_term", "get_num_threads",
+__all__ = ["__version__", "Signature", "extract_signature_term", "get_num_threads", "precompile",
            "set_num_threads", "signature", "signature_channels"]
