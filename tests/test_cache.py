@@ -144,3 +144,12 @@ def test_second_call_touches_no_file(tmp_path, monkeypatch):
     sigcg.signature(x, 3)
     monkeypatch.setattr(dispatch.cache, "lookup", lambda key: pytest.fail("touched the cache"))
     sigcg.signature(x, 3)
+
+
+def test_missing_compiler_says_what_to_install(tmp_path):
+    code = "import torch, sigcg; sigcg.signature(torch.randn(2, 4, 3), 2)"
+    env = dict(os.environ, SIGCG_CACHE_DIR=str(tmp_path / "cache"), CC="/nonexistent/cc")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "CompilerNotFoundError" in proc.stderr and "apt-get install gcc" in proc.stderr
+
