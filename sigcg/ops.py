@@ -16,7 +16,6 @@ from torch import Tensor
 
 from . import dispatch
 from .codegen import signature_channels
-from .codegen.spec import KernelSpec
 
 # Tests set this to fill every output with NaN before a kernel runs, so an entry the kernel
 # forgets to write fails loudly instead of holding stale memory that happens to look right.
@@ -149,5 +148,5 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
         return EagerSignature.apply(path, initial, depth, stream)
     return signature_forward_impl(path, initial, depth, stream)
 
-__all__ = ["KernelSpec", "signature", "signature_op", "signature_backward_op", "signature_forward_impl",
+__all__ = ["signature", "signature_op", "signature_backward_op", "signature_forward_impl",
            "signature_backward_impl"]
