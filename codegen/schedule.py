@@ -11,9 +11,17 @@ grows super-linearly with body size (an 11k-statement kernel took 25 s at -O3 he
 Policy (measured with benchmarks/schedule_experiments.py on this project's 2-core Zen 4 machine):
   * the innermost loop of every level (length d, a pure multiply-add run) is always unrolled;
   * a whole level is unrolled when its unrolled body stays below ``FULL_UNROLL_BUDGET``
-    statements, which keeps the compile of any kernel with d^N <= 5000 under ~1.5 s;
+    statements;
   * everything else stays a constant-bound loop, which gcc vectorises just as well because the
     arithmetic is already vector-wide (one path per SIMD lane).
+
+  forward (128, 256, 4, 6) float64, measured before top-level blocking:
+                                     compile   run
+  all loops rolled ("loops")          0.6 s    22.4 ms
+  this policy ("auto")                0.4 s    17.7 ms
+  everything unrolled ("unrolled")   40.3 s    41.9 ms   (i-cache misses as well as compile time)
+
+With it every kernel of the reference grid compiles in under 2 s (forward and backward).
 """
 from __future__ import annotations
 
