@@ -30,6 +30,13 @@ def generator_fingerprint() -> str:
 
 
 def source_key(spec: KernelSpec) -> str:
-    """24 hex digits naming the rendered source of ``spec`` (and its C declarations)."""
-    text = f"{generator_fingerprint()}\0{astuple(spec)!r}"
+    """24 hex digits naming the rendered source of ``spec`` (and its C declarations).
+
+    The schedule decisions are hashed as values too, not only through schedule.py's text, so a
+    tuning experiment that sets them at run time never meets a kernel built with other values.
+    """
+    from .schedule import block_steps, plan_for
+
+    text = (f"{generator_fingerprint()}\0{astuple(spec)!r}\0{plan_for(spec).describe()}"
+            f"\0{block_steps(spec)}")
     return hashlib.sha256(text.encode()).hexdigest()[:24]

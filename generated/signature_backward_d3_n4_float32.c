@@ -4,7 +4,7 @@
  * spec: op=signature_backward d=3 N=4 dtype=float32 target=cpu variant=auto vector_bytes=32 (lanes=8)
  * signature channels: 120
  * op counts per path per step: fma=630
- * unrolling: fully unrolled levels: 1,2,3,4; innermost loops unrolled: True
+ * unrolling: fully unrolled levels: 1,2,3; innermost loops unrolled: True
  * top-level block (forward, no stream): 4 step(s)
  */
 #include <stdint.h>
@@ -97,15 +97,12 @@ static void scatter_state(T *dst, const vec *state, const int64_t rows[LANES], i
 static inline void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
 {
     /* level 4: S_4 += sum_{i<4} S_i (x) Δ^{(x) 4-i} / (4-i)! */
-    #pragma GCC unroll 3
     for (int i1 = 0; i1 < D; ++i1) {
         const int64_t p1 = i1;
         const vec u1 = S[OFF1 + i1] + dl[4][i1];
-        #pragma GCC unroll 3
         for (int i2 = 0; i2 < D; ++i2) {
             const int64_t p2 = p1 * D + i2;
             const vec u2 = S[OFF2 + p2] + u1 * dl[3][i2];
-            #pragma GCC unroll 3
             for (int i3 = 0; i3 < D; ++i3) {
                 const int64_t p3 = p2 * D + i3;
                 const vec u3 = S[OFF3 + p3] + u2 * dl[2][i3];
@@ -192,16 +189,13 @@ static inline void mul_exp_right_adjoint(const vec *restrict S, vec *restrict G,
         gdl[3][i1] += g1;
     }
     /* level 4 */
-    #pragma GCC unroll 3
     for (int i1 = 0; i1 < D; ++i1) {
         const vec u1 = S[OFF1 + i1] + dl[4][i1];
         vec g1 = ZERO;
-        #pragma GCC unroll 3
         for (int i2 = 0; i2 < D; ++i2) {
             const int64_t p2 = i1 * D + i2;
             const vec u2 = S[OFF2 + p2] + u1 * dl[3][i2];
             vec g2 = ZERO;
-            #pragma GCC unroll 3
             for (int i3 = 0; i3 < D; ++i3) {
                 const int64_t p3 = p2 * D + i3;
                 const vec u3 = S[OFF3 + p3] + u2 * dl[2][i3];

@@ -4,7 +4,7 @@
  * spec: op=signature_backward d=4 N=6 dtype=float64 target=cpu variant=auto vector_bytes=32 (lanes=4)
  * signature channels: 5460
  * op counts per path per step: fma=25440
- * unrolling: fully unrolled levels: 1,2,3; innermost loops unrolled: True
+ * unrolling: fully unrolled levels: 1,2; innermost loops unrolled: True
  * top-level block (forward, no stream): 4 step(s)
  */
 #include <stdint.h>
@@ -159,11 +159,9 @@ static inline void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
         }
     }
     /* level 3: S_3 += sum_{i<3} S_i (x) Δ^{(x) 3-i} / (3-i)! */
-    #pragma GCC unroll 4
     for (int i1 = 0; i1 < D; ++i1) {
         const int64_t p1 = i1;
         const vec u1 = S[OFF1 + i1] + dl[3][i1];
-        #pragma GCC unroll 4
         for (int i2 = 0; i2 < D; ++i2) {
             const int64_t p2 = p1 * D + i2;
             const vec u2 = S[OFF2 + p2] + u1 * dl[2][i2];
@@ -211,11 +209,9 @@ static inline void mul_exp_right_adjoint(const vec *restrict S, vec *restrict G,
         gdl[2][i1] += g1;
     }
     /* level 3 */
-    #pragma GCC unroll 4
     for (int i1 = 0; i1 < D; ++i1) {
         const vec u1 = S[OFF1 + i1] + dl[3][i1];
         vec g1 = ZERO;
-        #pragma GCC unroll 4
         for (int i2 = 0; i2 < D; ++i2) {
             const int64_t p2 = i1 * D + i2;
             const vec u2 = S[OFF2 + p2] + u1 * dl[2][i2];

@@ -73,3 +73,16 @@ def test_loops_and_unrolled_variants_agree(d, depth, monkeypatch):
     for variant in ("unrolled", "auto"):
         torch.testing.assert_close(results[variant][0], results["loops"][0], rtol=1e-13, atol=1e-13)
         torch.testing.assert_close(results[variant][1], results["loops"][1], rtol=1e-12, atol=1e-12)
+
+
+def test_source_key_follows_schedule_values(monkeypatch):
+    spec = codegen.KernelSpec("signature_forward", 2, 8)
+    base = codegen.source_key(spec)
+    monkeypatch.setattr(codegen.schedule, "BLOCK_STEPS", 2)
+    assert codegen.source_key(spec) != base
+    monkeypatch.setattr(codegen.schedule, "BLOCK_STEPS", 4)
+    monkeypatch.setattr(codegen.schedule, "FULL_UNROLL_BUDGET", 10**6)
+    assert codegen.source_key(spec) != base
+    monkeypatch.undo()
+    assert codegen.source_key(spec) == base
+    assert codegen.source_key(codegen.KernelSpec("signature_forward", 2, 7)) != base
