@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import astuple
 from pathlib import Path
 
-import jinja2
+from importlib.metadata import version
 
 from . import GENERATOR_VERSION
 from .spec import KernelSpec
@@ -23,7 +23,7 @@ _HERE = Path(__file__).resolve().parent
 def generator_fingerprint() -> str:
     from .renderer import TEMPLATE_DIR
 
-    h = hashlib.sha256(f"{GENERATOR_VERSION}\0{jinja2.__version__}".encode())
+    h = hashlib.sha256(f"{GENERATOR_VERSION}\0{version('jinja2')}".encode())
     for path in sorted(_HERE.glob("*.py")) + sorted(TEMPLATE_DIR.glob("*.j2")):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()

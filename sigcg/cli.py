@@ -71,12 +71,13 @@ def cmd_cache(args) -> int:
         print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} in {cache.root}")
         return 0
     if args.action == "verify":
-        bad = [path for path, entry in cache.entries() if entry is None]
+        entries = cache.entries()
+        bad = [path for path, entry in entries if entry is None]
         for path in bad:
             print(f"bad entry (checksum or metadata): {path.name} -- removed")
             cache.remove(path)
-        print(f"verified {len(cache.entries())} good entr{'y' if len(cache.entries()) == 1 else 'ies'}, "
-              f"removed {len(bad)} bad")
+        good = len(entries) - len(bad)
+        print(f"verified {good} good entr{'y' if good == 1 else 'ies'}, removed {len(bad)} bad")
         return 0
     if args.action == "clear":
         cutoff = time.time() - args.older_than * 86400 if args.older_than is not None else None

@@ -30,12 +30,17 @@ class CompileError(RuntimeError):
     pass
 
 
+def _native_build() -> bool:
+    """Kernels for this CPU's widest vector units (``-march=native``) unless SIGCG_MARCH_NATIVE=0."""
+    return os.environ.get("SIGCG_MARCH_NATIVE", "1") != "0"
+
+
 def _base_flags() -> list[str]:
     flags = ["-O3", "-fPIC", "-shared", "-std=gnu11", "-fno-semantic-interposition",
              "-Wno-unused-function"]
     # -march=native lets the vector code use the widest FMA units of this CPU; the CPU's feature
     # flags go into the cache key, so a cache copied to another CPU model is a miss, not a crash.
-    if os.environ.get("SIGCG_MARCH_NATIVE", "1") != "0":
+    if _native_build():
         flags.append("-march=native")
     return flags
 
@@ -56,9 +61,8 @@ def platform_tag() -> str:
     """What a binary needs of the machine that loads it: Python ABI, architecture, cffi, and the
     CPU's features when kernels are built for the native CPU.  Needs no compiler, so a machine
     without one can still pick compatible kernels out of a precompiled cache."""
-    native = os.environ.get("SIGCG_MARCH_NATIVE", "1") != "0"
     text = "\n".join([sysconfig.get_config_var("EXT_SUFFIX") or ".so", sys.implementation.cache_tag,
-                      platform.machine(), cffi.__version__, _cpu_features() if native else "generic"])
+                      platform.machine(), cffi.__version__, _cpu_features() if _native_build() else "generic"])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -110,11 +110,17 @@ def _setup_context(ctx, inputs, output):
     ctx.want_initial = initial is not None and ctx.needs_input_grad[1]
 
 
-def _backward(ctx, grad):
+def _gradients(backward, ctx, grad):
+    """Autograd's backward for both routes; ``backward`` is the custom op (traceable by
+    torch.compile) or its plain implementation (eager, no dispatcher)."""
     path, initial, sig = ctx.saved_tensors
-    grad_path, grad_initial = signature_backward_op(path, initial, sig, grad, ctx.depth,
-                                                    ctx.stream, ctx.want_initial)
+    grad_path, grad_initial = backward(path, initial, sig, grad, ctx.depth, ctx.stream,
+                                       ctx.want_initial)
     return grad_path, (grad_initial if ctx.want_initial else None), None, None
+
+
+def _backward(ctx, grad):
+    return _gradients(signature_backward_op, ctx, grad)
 
 
 signature_op.register_autograd(_backward, setup_context=_setup_context)
@@ -133,10 +139,7 @@ class EagerSignature(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        path, initial, sig = ctx.saved_tensors
-        grad_path, grad_initial = signature_backward_impl(path, initial, sig, grad, ctx.depth,
-                                                          ctx.stream, ctx.want_initial)
-        return grad_path, grad_initial, None, None
+        return _gradients(signature_backward_impl, ctx, grad)
 
 
 def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool) -> Tensor:

@@ -58,7 +58,7 @@ def signature(path: ArrayLike, depth: int, stream: bool = False,
         path = path.unsqueeze(0)
         if isinstance(basepoint, Tensor):
             basepoint = basepoint.unsqueeze(0)
-        if initial is not None:
+        if isinstance(initial, Tensor):
             initial = initial.unsqueeze(0)
     validation.check_path(path, depth, basepoint)
     batch, length, channels = path.shape
