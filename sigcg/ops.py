@@ -37,11 +37,11 @@ def _require_cpu(t: Tensor) -> None:
 
 
 def signature_forward_impl(path: Tensor, initial: Optional[Tensor], depth: int,
-                           stream: bool) -> Tensor:
+                           stream: bool, variant: str = "auto") -> Tensor:
     _require_cpu(path)
     batch, length, d = path.shape
     dtype = _DTYPE_NAMES[path.dtype]
-    kernel = dispatch.get_kernel("signature_forward", d, depth, dtype)
+    kernel = dispatch.get_kernel("signature_forward", d, depth, dtype, variant)
     width = kernel.spec.sig_channels
     out = _empty((batch, length - 1, width) if stream else (batch, width), path)
     lib, ptr = kernel.lib, kernel.ptr
@@ -54,12 +54,12 @@ def signature_forward_impl(path: Tensor, initial: Optional[Tensor], depth: int,
 
 
 def signature_backward_impl(path: Tensor, initial: Optional[Tensor], sig: Tensor,
-                            grad: Tensor, depth: int, stream: bool,
-                            want_initial: bool) -> tuple[Tensor, Optional[Tensor]]:
+                            grad: Tensor, depth: int, stream: bool, want_initial: bool,
+                            variant: str = "auto") -> tuple[Tensor, Optional[Tensor]]:
     _require_cpu(path)
     batch, length, d = path.shape
     dtype = _DTYPE_NAMES[path.dtype]
-    kernel = dispatch.get_kernel("signature_backward", d, depth, dtype)
+    kernel = dispatch.get_kernel("signature_backward", d, depth, dtype, variant)
     grad = grad.contiguous()
     grad_path = _empty(path.shape, path)
     grad_initial = _empty((batch, kernel.spec.sig_channels), path) if want_initial else None

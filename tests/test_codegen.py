@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import sigcg.codegen as codegen
-from sigcg import dispatch, ops
+from sigcg import ops
 from sigcg.codegen.__main__ import showcase_specs
 from conftest import random_path
 
@@ -58,18 +58,15 @@ def test_spec_rejects_bad_fields(kwargs, match):
 
 
 @pytest.mark.parametrize("d,depth", [(3, 4), (2, 6)])
-def test_loops_and_unrolled_variants_agree(d, depth, monkeypatch):
+def test_loops_and_unrolled_variants_agree(d, depth):
     x = random_path(6, 9, d, seed=d)
     cot = torch.randn(6, codegen.signature_channels(d, depth), dtype=torch.float64)
     results = {}
     for variant in ("loops", "unrolled", "auto"):
-        real = dispatch.get_kernel
-        monkeypatch.setattr(dispatch, "get_kernel",
-                            lambda op, d, N, dtype, variant_=variant: real(op, d, N, dtype, variant_))
-        sig = ops.signature_forward_impl(x, None, depth, False)
-        grad, _ = ops.signature_backward_impl(x, None, sig, cot, depth, False, False)
+        sig = ops.signature_forward_impl(x, None, depth, False, variant=variant)
+        grad, _ = ops.signature_backward_impl(x, None, sig, cot, depth, False, False,
+                                              variant=variant)
         results[variant] = (sig, grad)
-        monkeypatch.undo()
     for variant in ("unrolled", "auto"):
         torch.testing.assert_close(results[variant][0], results["loops"][0], rtol=1e-13, atol=1e-13)
         torch.testing.assert_close(results[variant][1], results["loops"][1], rtol=1e-12, atol=1e-12)
