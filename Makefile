@@ -23,7 +23,7 @@ bench-quick:
 	$(PYTHON) benchmarks/bench_signature.py --quick
 
 generate:
-	rm -f generated/*.c
+	rm -f generated/*.c generated/*.cu
 	$(PYTHON) -m sigcg.codegen generate generated >/dev/null
 
 # Fails when the checked-in kernels differ from what the templates render now.

@@ -9,22 +9,31 @@ import argparse
 from pathlib import Path
 
 from .renderer import render
-from .spec import OPS, KernelSpec
+from .spec import OPS, TARGETS, VARIANTS, KernelSpec
 
 # The shapes checked in under generated/: small enough to read, covering both code shapes
 # (fully unrolled and looped levels), both dtypes and both directions.
 SHOWCASE = [(2, 3, "float64"), (3, 4, "float32"), (4, 6, "float64")]
+SHOWCASE_CUDA = [(3, 4, "float32", "shared"), (4, 6, "float64", "global")]
 
 
 def showcase_specs() -> list[KernelSpec]:
-    return [KernelSpec(op, d, n, dtype) for d, n, dtype in SHOWCASE for op in OPS]
+    return ([KernelSpec(op, d, n, dtype) for d, n, dtype in SHOWCASE for op in OPS] +
+            [KernelSpec(op, d, n, dtype, target="cuda", variant=variant)
+             for d, n, dtype, variant in SHOWCASE_CUDA for op in OPS])
+
+
+def showcase_filename(spec: KernelSpec) -> str:
+    if spec.target == "cuda":
+        return f"{spec.op}_d{spec.d}_n{spec.N}_{spec.dtype}_{spec.variant}.cu"
+    return f"{spec.op}_d{spec.d}_n{spec.N}_{spec.dtype}.c"
 
 
 def generate(outdir: Path) -> list[Path]:
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
     for spec in showcase_specs():
-        path = outdir / f"{spec.op}_d{spec.d}_n{spec.N}_{spec.dtype}.c"
+        path = outdir / showcase_filename(spec)
         path.write_text(render(spec))
         written.append(path)
     return written
@@ -39,13 +48,16 @@ def main(argv=None) -> None:
     show.add_argument("--channels", type=int, required=True)
     show.add_argument("--depth", type=int, required=True)
     show.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    show.add_argument("--variant", choices=["auto", "loops", "unrolled"], default="auto")
+    show.add_argument("--target", choices=list(TARGETS), default="cpu")
+    show.add_argument("--variant", default=None,
+                      help="cpu: auto|loops|unrolled (auto); cuda: shared|global (shared)")
     gen = sub.add_parser("generate", help="write the showcase kernels into a directory")
     gen.add_argument("outdir", type=Path)
     args = parser.parse_args(argv)
     if args.command == "show":
+        variant = args.variant or VARIANTS[args.target][0]
         print(render(KernelSpec(args.op, args.channels, args.depth, args.dtype,
-                                variant=args.variant)), end="")
+                                target=args.target, variant=variant)), end="")
     else:
         for path in generate(args.outdir):
             print(path)

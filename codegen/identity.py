@@ -35,8 +35,8 @@ def source_key(spec: KernelSpec) -> str:
     The schedule decisions are hashed as values too, not only through schedule.py's text, so a
     tuning experiment that sets them at run time never meets a kernel built with other values.
     """
-    from .schedule import block_steps, plan_for
+    from .schedule import block_steps, cuda_threads, plan_for
 
     text = (f"{generator_fingerprint()}\0{astuple(spec)!r}\0{plan_for(spec).describe()}"
-            f"\0{block_steps(spec)}")
+            f"\0{block_steps(spec)}\0{cuda_threads(spec)}")
     return hashlib.sha256(text.encode()).hexdigest()[:24]

@@ -79,3 +79,12 @@ BLOCK_STEPS = 4
 def block_steps(spec: KernelSpec) -> int:
     """Steps per top-level pass of the forward kernel; 1 means no blocking."""
     return BLOCK_STEPS if spec.N >= 2 else 1
+
+
+# CUDA thread mapping
+# -------------------
+# One block per path; its threads stride over the words of a level.  A warp covers the small
+# shapes, 128 threads the rest (level N of d^N >= 128 words keeps all of them busy).
+def cuda_threads(spec: KernelSpec) -> int:
+    """Threads per block of the CUDA kernels (and of their emulation)."""
+    return 128 if spec.d**spec.N >= 128 else 32

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 
 OPS = ("signature_forward", "signature_backward")
 DTYPES = {"float32": "float", "float64": "double"}
-TARGETS = ("cpu",)
+# "cuda" renders CUDA C for NVRTC; "cuda_emulated" renders the *same* CUDA kernel body as C that
+# runs every thread of a block in turn (see templates/cuda_grid.j2), with the CPU entry point.
+TARGETS = ("cpu", "cuda", "cuda_emulated")
+VARIANTS = {"cpu": ("auto", "loops", "unrolled"),  # code shape
+            "cuda": ("shared", "global"),          # where a block keeps its path's state
+            "cuda_emulated": ("auto",)}
 
 # Bytes per SIMD vector.  Paths are processed in lockstep, one per vector lane, so every
 # arithmetic statement of the kernel is a vector operation whatever d is.  32 bytes (AVX2 width)
@@ -22,9 +27,10 @@ DEFAULT_VECTOR_BYTES = 32
 class KernelSpec:
     """One kernel: operation, channels ``d``, depth ``N``, dtype, target and variant.
 
-    ``variant`` selects code shape, not semantics: "auto" lets the generator choose unrolling by
-    the measured policy in :mod:`codegen.unroll`; "loops" and "unrolled" force one shape (used by
-    tests to check both produce identical results, and by the policy measurements).
+    ``variant`` selects code shape, not semantics.  CPU: "auto" lets the generator choose
+    unrolling by the measured policy in :mod:`codegen.schedule`; "loops" and "unrolled" force one
+    shape (tests check all agree).  CUDA: "shared" keeps a block's state in shared memory,
+    "global" in a scratch buffer (for states too large for shared memory).
     """
 
     op: str
@@ -42,8 +48,9 @@ class KernelSpec:
             raise ValueError(f"unsupported dtype {self.dtype!r}; expected one of {tuple(DTYPES)}")
         if self.target not in TARGETS:
             raise ValueError(f"unsupported target {self.target!r}; expected one of {TARGETS}")
-        if self.variant not in ("auto", "loops", "unrolled"):
-            raise ValueError(f"unknown variant {self.variant!r}")
+        if self.variant not in VARIANTS[self.target]:
+            raise ValueError(f"unknown variant {self.variant!r} for target {self.target!r}; "
+                             f"expected one of {VARIANTS[self.target]}")
         if not (isinstance(self.d, int) and self.d >= 1):
             raise ValueError(f"channels d must be an integer >= 1, got {self.d!r}")
         if not (isinstance(self.N, int) and self.N >= 1):
@@ -62,7 +69,8 @@ class KernelSpec:
 
     @property
     def lanes(self) -> int:
-        return self.vector_bytes // self.itemsize
+        """Paths one CPU kernel call advances in lockstep (1 for the emulated CUDA kernels)."""
+        return self.vector_bytes // self.itemsize if self.target == "cpu" else 1
 
     @property
     def level_sizes(self) -> list[int]:

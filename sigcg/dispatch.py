@@ -39,15 +39,18 @@ _registry: dict[tuple, Kernel] = {}
 _build_lock = threading.Lock()
 
 
-def get_kernel(op: str, d: int, N: int, dtype: str, variant: str = "auto") -> Kernel:
-    fast_key = (op, d, N, dtype, variant)
+def get_kernel(op: str, d: int, N: int, dtype: str, variant: str = "auto",
+               target: str = "cpu") -> Kernel:
+    """A loaded cffi kernel: ``target`` "cpu", or "cuda_emulated" (the CUDA kernel run on the CPU
+    by the emulation harness, for tests)."""
+    fast_key = (op, d, N, dtype, variant, target)
     kernel = _registry.get(fast_key)
     if kernel is not None:
         return kernel
     with _build_lock:
         kernel = _registry.get(fast_key)
         if kernel is None:
-            kernel = _load(codegen.KernelSpec(op, d, N, dtype, variant=variant))
+            kernel = _load(codegen.KernelSpec(op, d, N, dtype, target=target, variant=variant))
             _registry[fast_key] = kernel
     return kernel
 

@@ -37,11 +37,11 @@ def _require_cpu(t: Tensor) -> None:
 
 
 def signature_forward_impl(path: Tensor, initial: Optional[Tensor], depth: int,
-                           stream: bool, variant: str = "auto") -> Tensor:
+                           stream: bool, variant: str = "auto", target: str = "cpu") -> Tensor:
     _require_cpu(path)
     batch, length, d = path.shape
     dtype = _DTYPE_NAMES[path.dtype]
-    kernel = dispatch.get_kernel("signature_forward", d, depth, dtype, variant)
+    kernel = dispatch.get_kernel("signature_forward", d, depth, dtype, variant, target)
     width = kernel.spec.sig_channels
     out = _empty((batch, length - 1, width) if stream else (batch, width), path)
     lib, ptr = kernel.lib, kernel.ptr
@@ -55,11 +55,12 @@ def signature_forward_impl(path: Tensor, initial: Optional[Tensor], depth: int,
 
 def signature_backward_impl(path: Tensor, initial: Optional[Tensor], sig: Tensor,
                             grad: Tensor, depth: int, stream: bool, want_initial: bool,
-                            variant: str = "auto") -> tuple[Tensor, Optional[Tensor]]:
+                            variant: str = "auto",
+                            target: str = "cpu") -> tuple[Tensor, Optional[Tensor]]:
     _require_cpu(path)
     batch, length, d = path.shape
     dtype = _DTYPE_NAMES[path.dtype]
-    kernel = dispatch.get_kernel("signature_backward", d, depth, dtype, variant)
+    kernel = dispatch.get_kernel("signature_backward", d, depth, dtype, variant, target)
     grad = grad.contiguous()
     grad_path = _empty(path.shape, path)
     grad_initial = _empty((batch, kernel.spec.sig_channels), path) if want_initial else None

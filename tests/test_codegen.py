@@ -9,7 +9,7 @@ import torch
 
 import sigcg.codegen as codegen
 from sigcg import ops
-from sigcg.codegen.__main__ import showcase_specs
+from sigcg.codegen.__main__ import showcase_filename, showcase_specs
 from conftest import random_path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ print(len(cg.render(cg.KernelSpec("signature_backward", 3, 4))))
 
 def test_checked_in_kernels_are_current():
     for spec in showcase_specs():
-        path = REPO / "generated" / f"{spec.op}_d{spec.d}_n{spec.N}_{spec.dtype}.c"
+        path = REPO / "generated" / showcase_filename(spec)
         assert path.read_text() == codegen.render(spec), f"{path} is stale: run make generate"
 
 
