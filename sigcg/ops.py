@@ -30,20 +30,28 @@ def _empty(shape, like: Tensor) -> Tensor:
     return torch.empty(shape, dtype=like.dtype, device=like.device)
 
 
-def _require_cpu(t: Tensor) -> None:
+def _cuda_or_cpu(t: Tensor):
+    """The CUDA backend module for a CUDA tensor (imported on first use), None for the CPU."""
+    if t.device.type == "cuda":
+        from . import cuda_backend
+        return cuda_backend
     if t.device.type != "cpu":
-        raise NotImplementedError(
-            f"sigcg has no kernels for device {t.device.type!r} yet; move the path to the CPU")
+        raise NotImplementedError(f"sigcg has kernels for CPU and CUDA tensors, not for "
+                                  f"{t.device.type!r}")
+    return None
 
 
 def signature_forward_impl(path: Tensor, initial: Optional[Tensor], depth: int,
                            stream: bool, variant: str = "auto", target: str = "cpu") -> Tensor:
-    _require_cpu(path)
     batch, length, d = path.shape
-    dtype = _DTYPE_NAMES[path.dtype]
-    kernel = dispatch.get_kernel("signature_forward", d, depth, dtype, variant, target)
-    width = kernel.spec.sig_channels
+    width = signature_channels(d, depth)
     out = _empty((batch, length - 1, width) if stream else (batch, width), path)
+    gpu = _cuda_or_cpu(path)
+    if gpu is not None:
+        gpu.signature_forward(path, initial, depth, stream, out)
+        return out
+    kernel = dispatch.get_kernel("signature_forward", d, depth, _DTYPE_NAMES[path.dtype],
+                                 variant, target)
     lib, ptr = kernel.lib, kernel.ptr
     p_path, p_init, p_out = ptr(path), ptr(initial), ptr(out)
     dispatch.run_over_batch(
@@ -57,13 +65,16 @@ def signature_backward_impl(path: Tensor, initial: Optional[Tensor], sig: Tensor
                             grad: Tensor, depth: int, stream: bool, want_initial: bool,
                             variant: str = "auto",
                             target: str = "cpu") -> tuple[Tensor, Optional[Tensor]]:
-    _require_cpu(path)
     batch, length, d = path.shape
-    dtype = _DTYPE_NAMES[path.dtype]
-    kernel = dispatch.get_kernel("signature_backward", d, depth, dtype, variant, target)
     grad = grad.contiguous()
     grad_path = _empty(path.shape, path)
-    grad_initial = _empty((batch, kernel.spec.sig_channels), path) if want_initial else None
+    grad_initial = _empty((batch, signature_channels(d, depth)), path) if want_initial else None
+    gpu = _cuda_or_cpu(path)
+    if gpu is not None:
+        gpu.signature_backward(path, initial, sig, grad, depth, stream, grad_path, grad_initial)
+        return grad_path, grad_initial
+    kernel = dispatch.get_kernel("signature_backward", d, depth, _DTYPE_NAMES[path.dtype],
+                                 variant, target)
     lib, ptr = kernel.lib, kernel.ptr
     args = (ptr(path), ptr(initial), ptr(sig), ptr(grad), ptr(grad_path), ptr(grad_initial))
     dispatch.run_over_batch(

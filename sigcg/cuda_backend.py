@@ -1,0 +1,172 @@
+"""CUDA backend: generated CUDA source -> NVRTC (CuPy's bindings) -> cubin in the kernel cache ->
+launch with CuPy on torch's current stream, tensors passed by pointer (zero copy).
+
+Imported only for CUDA tensors, so CPU users never import CuPy.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import codegen
+from .compiler import CompileError
+
+# Default per-block shared memory; beyond it a kernel must opt in (up to the device's limit).
+_DEFAULT_SMEM = 48 * 1024
+
+
+class CudaUnavailableError(RuntimeError):
+    pass
+
+
+def nvrtc():
+    try:
+        from cupy_backends.cuda.libs import nvrtc as bindings
+    except ImportError as exc:
+        raise CudaUnavailableError(
+            "sigcg needs CuPy for CUDA tensors: pip install 'sigcg[cuda]' (CUDA 13 drivers; "
+            "with CUDA 12 drivers: pip install cupy-cuda12x nvidia-cuda-nvrtc-cu12)") from exc
+    return bindings
+
+
+def nvrtc_version() -> str:
+    major, minor = nvrtc().getVersion()
+    return f"{major}.{minor}"
+
+
+def kernel_name(spec: codegen.KernelSpec) -> str:
+    return f"sigcg_{spec.op}_cuda"
+
+
+def compile_cuda(spec: codegen.KernelSpec, arch: str) -> tuple[bytes, str]:
+    """(cubin, compiler log) for ``spec`` (target "cuda") on ``arch`` (e.g. "sm_90").  Works
+    without a GPU: only the NVRTC library is needed."""
+    bindings = nvrtc()
+    source = codegen.render(spec)
+    prog = bindings.createProgram(source, f"{spec.name}.cu", [], [])
+    try:
+        try:
+            bindings.compileProgram(prog, [f"--gpu-architecture={arch}", "-std=c++17"])
+        except bindings.NVRTCError as exc:
+            raise CompileError(f"NVRTC ({nvrtc_version()}) could not compile {spec.name} for "
+                               f"{arch}: {exc}\n{bindings.getProgramLog(prog)}") from None
+        return bindings.getCUBIN(prog), bindings.getProgramLog(prog).strip()
+    finally:
+        bindings.destroyProgram(prog)
+
+
+def device_arch(device: torch.device) -> str:
+    major, minor = torch.cuda.get_device_capability(device)
+    return f"sm_{major}{minor}"
+
+
+class CudaKernel:
+    def __init__(self, spec, function, threads: int, smem: int):
+        self.spec, self.function, self.threads, self.smem = spec, function, threads, smem
+
+
+_registry: dict[tuple, CudaKernel] = {}
+_lock = threading.Lock()
+
+
+def _state_elements(op: str, sig: int) -> int:
+    return sig if op == "signature_forward" else 2 * sig
+
+
+@functools.lru_cache(maxsize=None)
+def _smem_optin(device_index: int) -> int:
+    import cupy
+
+    with cupy.cuda.Device(device_index):
+        return cupy.cuda.Device(device_index).attributes["MaxSharedMemoryPerBlockOptin"]
+
+
+def get_kernel(op: str, d: int, N: int, dtype: str, device: torch.device) -> CudaKernel:
+    """Strategy by resources: state in shared memory when it fits the device (opting in above
+    48 KB), else in a global scratch buffer, so no launch fails for lack of shared memory."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    key = (op, d, N, dtype, index)
+    kernel = _registry.get(key)
+    if kernel is not None:
+        return kernel
+    with _lock:
+        if key in _registry:
+            return _registry[key]
+        import cupy
+
+        itemsize = 4 if dtype == "float32" else 8
+        smem = _state_elements(op, codegen.signature_channels(d, N)) * itemsize
+        variant = "shared" if smem <= _smem_optin(index) else "global"
+        spec = codegen.KernelSpec(op, d, N, dtype, target="cuda", variant=variant)
+        arch = device_arch(torch.device("cuda", index))
+        entry = _cached_cubin(spec, arch)
+        with cupy.cuda.Device(index):
+            function = cupy.RawModule(path=str(entry.library)).get_function(kernel_name(spec))
+            if variant == "shared" and smem > _DEFAULT_SMEM:
+                function.max_dynamic_shared_size_bytes = smem
+        kernel = CudaKernel(spec, function, codegen.schedule.cuda_threads(spec),
+                            smem if variant == "shared" else 0)
+        _registry[key] = kernel
+        return kernel
+
+
+def _cached_cubin(spec: codegen.KernelSpec, arch: str):
+    from .dispatch import cache
+
+    platform = f"cuda-{arch}-nvrtc{nvrtc_version()}"
+    key = f"{codegen.source_key(spec)}-{hashlib.sha256(platform.encode()).hexdigest()[:12]}"
+    meta = {"spec": asdict(spec), "generator_version": codegen.GENERATOR_VERSION,
+            "module": kernel_name(spec), "platform": platform, "compiler": f"NVRTC {nvrtc_version()}",
+            "flags": [f"--gpu-architecture={arch}", "-std=c++17"]}
+
+    def build(workdir: Path) -> Path:
+        cubin, _ = compile_cuda(spec, arch)
+        (workdir / "kernel.cu").write_text(codegen.render(spec))
+        target = workdir / "kernel.cubin"
+        target.write_bytes(cubin)
+        return target
+    # a cubin for one architecture or NVRTC never loads for another: both are in the key
+    return cache.get_or_build(key, build, meta)
+
+
+def _ptr(tensor) -> np.uint64:
+    return np.uint64(0 if tensor is None else tensor.data_ptr())
+
+
+def _launch(kernel: CudaKernel, batch: int, device: torch.device, args: tuple) -> None:
+    import cupy
+
+    stream = torch.cuda.current_stream(device)
+    with cupy.cuda.Device(device.index), cupy.cuda.ExternalStream(stream.cuda_stream, device.index):
+        kernel.function((batch,), (kernel.threads,), args, shared_mem=kernel.smem)
+
+
+def signature_forward(path: torch.Tensor, initial, depth: int, stream: bool, out: torch.Tensor):
+    batch, length, d = path.shape
+    dtype = str(path.dtype).removeprefix("torch.")
+    kernel = get_kernel("signature_forward", d, depth, dtype, path.device)
+    scratch = None
+    if kernel.spec.variant == "global":
+        scratch = torch.empty(batch, kernel.spec.sig_channels, dtype=path.dtype, device=path.device)
+    _launch(kernel, batch, path.device, (_ptr(path), _ptr(initial), _ptr(out), _ptr(scratch),
+                                         np.int64(length), np.int32(stream)))
+
+
+def signature_backward(path, initial, sig, grad, depth: int, stream: bool, grad_path,
+                       grad_initial) -> None:
+    batch, length, d = path.shape
+    dtype = str(path.dtype).removeprefix("torch.")
+    kernel = get_kernel("signature_backward", d, depth, dtype, path.device)
+    scratch = None
+    if kernel.spec.variant == "global":
+        scratch = torch.empty(batch, 2 * kernel.spec.sig_channels, dtype=path.dtype,
+                              device=path.device)
+    _launch(kernel, batch, path.device,
+            (_ptr(path), _ptr(initial), _ptr(sig), _ptr(grad), _ptr(grad_path),
+             _ptr(grad_initial), _ptr(scratch), np.int64(length), np.int32(stream)))
