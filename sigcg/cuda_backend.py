@@ -75,8 +75,18 @@ _registry: dict[tuple, CudaKernel] = {}
 _lock = threading.Lock()
 
 
-def _state_elements(op: str, sig: int) -> int:
-    return sig if op == "signature_forward" else 2 * sig
+def _shared_bytes(op: str, d: int, N: int, itemsize: int) -> tuple[int, int]:
+    """(dynamic, static) shared memory of the "shared" variant: the state (S, and G for the
+    backward) and the small per-step arrays the templates declare (dl; neg, gdl and gnext)."""
+    sig = codegen.signature_channels(d, N)
+    if op == "signature_forward":
+        return sig * itemsize, (N + 1) * d * itemsize
+    return 2 * sig * itemsize, (3 * (N + 1) * d + d) * itemsize
+
+
+def choose_variant(op: str, d: int, N: int, itemsize: int, smem_limit: int) -> str:
+    """"shared" when the block's state fits the device's (opt-in) shared memory, else "global"."""
+    return "shared" if sum(_shared_bytes(op, d, N, itemsize)) <= smem_limit else "global"
 
 
 @functools.lru_cache(maxsize=None)
@@ -101,14 +111,14 @@ def get_kernel(op: str, d: int, N: int, dtype: str, device: torch.device) -> Cud
         import cupy
 
         itemsize = 4 if dtype == "float32" else 8
-        smem = _state_elements(op, codegen.signature_channels(d, N)) * itemsize
-        variant = "shared" if smem <= _smem_optin(index) else "global"
+        smem, static = _shared_bytes(op, d, N, itemsize)
+        variant = choose_variant(op, d, N, itemsize, _smem_optin(index))
         spec = codegen.KernelSpec(op, d, N, dtype, target="cuda", variant=variant)
         arch = device_arch(torch.device("cuda", index))
         entry = _cached_cubin(spec, arch)
         with cupy.cuda.Device(index):
             function = cupy.RawModule(path=str(entry.library)).get_function(kernel_name(spec))
-            if variant == "shared" and smem > _DEFAULT_SMEM:
+            if variant == "shared" and smem + static > _DEFAULT_SMEM:
                 function.max_dynamic_shared_size_bytes = smem
         kernel = CudaKernel(spec, function, codegen.schedule.cuda_threads(spec),
                             smem if variant == "shared" else 0)

@@ -32,3 +32,12 @@ def test_compile_errors_are_reported(monkeypatch):
     monkeypatch.setattr(cuda_backend.codegen, "render", lambda s: "this is not CUDA")
     with pytest.raises(cuda_backend.CompileError, match="NVRTC"):
         cuda_backend.compile_cuda(spec, "sm_90")
+
+
+def test_strategy_follows_shared_memory_limits():
+    h100 = 227 * 1024
+    assert cuda_backend.choose_variant("signature_forward", 4, 6, 8, h100) == "shared"  # 43 KB
+    assert cuda_backend.choose_variant("signature_backward", 4, 6, 8, h100) == "shared"  # 87 KB
+    assert cuda_backend.choose_variant("signature_backward", 4, 6, 8, 48 * 1024) == "global"
+    assert cuda_backend.choose_variant("signature_forward", 6, 6, 8, h100) == "global"  # 448 KB
+    assert cuda_backend.choose_variant("signature_forward", 2, 3, 4, 48 * 1024) == "shared"
