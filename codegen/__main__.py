@@ -20,7 +20,8 @@ SHOWCASE_CUDA = [(3, 4, "float32", "shared"), (4, 6, "float64", "global")]
 def showcase_specs() -> list[KernelSpec]:
     return ([KernelSpec(op, d, n, dtype) for d, n, dtype in SHOWCASE for op in OPS] +
             [KernelSpec(op, d, n, dtype, target="cuda", variant=variant)
-             for d, n, dtype, variant in SHOWCASE_CUDA for op in OPS])
+             for d, n, dtype, variant in SHOWCASE_CUDA
+             for op in ("signature_forward", "signature_backward")])
 
 
 def showcase_filename(spec: KernelSpec) -> str:

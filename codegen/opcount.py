@@ -23,7 +23,14 @@ def adjoint_fmas(d: int, N: int) -> int:
     return total
 
 
+def product_fmas(d: int, N: int) -> int:
+    """Multiply-adds of one truncated tensor product: level k costs (k - 1) d^k."""
+    return sum((k - 1) * d**k for k in range(2, N + 1))
+
+
 def op_counts(spec: KernelSpec) -> dict[str, int]:
+    if spec.op == "tensor_product":  # per path (the product is not stepped); backward costs 2x
+        return {"fma": product_fmas(spec.d, spec.N)}
     fwd = horner_fmas(spec.d, spec.N)
     if spec.op == "signature_forward":
         return {"fma": fwd}

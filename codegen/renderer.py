@@ -18,6 +18,7 @@ _TEMPLATES = {
     ("signature_forward", "cuda"): "signature_forward.cu.j2",
     ("signature_backward", "cuda"): "signature_backward.cu.j2",
     ("signature_forward", "cuda_emulated"): "signature_forward.cu.j2",
+    ("tensor_product", "cpu"): "tensor_product.c.j2",
     ("signature_backward", "cuda_emulated"): "signature_backward.cu.j2",
 }
 
@@ -47,9 +48,12 @@ def provenance_header(spec: KernelSpec) -> str:
         f"variant={spec.variant}" + (f" vector_bytes={spec.vector_bytes} (lanes={spec.lanes})"
                                      if spec.target == "cpu" else ""),
         f"signature channels: {spec.sig_channels}",
-        "op counts per path per step: " + ", ".join(f"{k}={v}" for k, v in counts.items()),
+        f"op counts per path{'' if spec.op == 'tensor_product' else ' per step'}: "
+        + ", ".join(f"{k}={v}" for k, v in counts.items()),
     ]
-    if spec.target == "cpu":
+    if spec.op == "tensor_product":
+        pass  # straight-line loops over levels: no unrolling or blocking decisions
+    elif spec.target == "cpu":
         lines += [f"unrolling: {plan_for(spec).describe()}",
                   f"top-level block (forward, no stream): {block_steps(spec)} step(s)"]
     else:
@@ -69,6 +73,7 @@ def render(spec: KernelSpec) -> str:
         plan=plan_for(spec) if spec.target == "cpu" else None,
         block=block_steps(spec), threads=cuda_threads(spec),
         emulated=spec.target == "cuda_emulated",
+        offsets={k: off for k, off in enumerate(spec.level_offsets, start=1)},
     )
     # Macros leave blank lines where they end; one blank line at most keeps the output readable.
     return re.sub(r"\n(?:[ \t]*\n){2,}", "\n\n", source)
@@ -82,6 +87,11 @@ _PROTOTYPES = {
         "int sigcg_signature_backward(const {T} *path, const {T} *initial, const {T} *sig, "
         "const {T} *grad_sig, {T} *grad_path, {T} *grad_initial, int64_t batch, "
         "int64_t length, int stream, int64_t b_begin, int64_t b_end);"),
+    "tensor_product": (
+        "int sigcg_tensor_product(const {T} *a, const {T} *b, {T} *out, int64_t batch, "
+        "int64_t b_begin, int64_t b_end);\n"
+        "int sigcg_tensor_product_backward(const {T} *a, const {T} *b, const {T} *grad, "
+        "{T} *grad_a, {T} *grad_b, int64_t batch, int64_t b_begin, int64_t b_end);"),
 }
 
 

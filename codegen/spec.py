@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-OPS = ("signature_forward", "signature_backward")
+OPS = ("signature_forward", "signature_backward", "tensor_product")
 DTYPES = {"float32": "float", "float64": "double"}
 # "cuda" renders CUDA C for NVRTC; "cuda_emulated" renders the *same* CUDA kernel body as C that
 # runs every thread of a block in turn (see templates/cuda_grid.j2), with the CPU entry point.
@@ -69,8 +69,10 @@ class KernelSpec:
 
     @property
     def lanes(self) -> int:
-        """Paths one CPU kernel call advances in lockstep (1 for the emulated CUDA kernels)."""
-        return self.vector_bytes // self.itemsize if self.target == "cpu" else 1
+        """Paths one kernel call advances in lockstep (1: kernels that work path by path)."""
+        if self.target != "cpu" or self.op == "tensor_product":
+            return 1
+        return self.vector_bytes // self.itemsize
 
     @property
     def level_sizes(self) -> list[int]:

@@ -163,5 +163,75 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
         return EagerSignature.apply(path, initial, depth, stream)
     return signature_forward_impl(path, initial, depth, stream)
 
-__all__ = ["signature", "signature_op", "signature_backward_op", "signature_forward_impl",
+# ---- tensor product (Chen's identity), for combining signatures -----------------------------
+
+def tensor_product_impl(a: Tensor, b: Tensor, channels: int, depth: int) -> Tensor:
+    """a (x) b for (batch, sig) signatures of the same shape (no scalar term), contiguous."""
+    if _cuda_or_cpu(a) is not None:
+        raise NotImplementedError("signature_combine has no CUDA kernel yet; combine on the CPU")
+    batch = a.shape[0]
+    kernel = dispatch.get_kernel("tensor_product", channels, depth, _DTYPE_NAMES[a.dtype])
+    out = _empty(a.shape, a)
+    lib, ptr = kernel.lib, kernel.ptr
+    pa, pb, po = ptr(a), ptr(b), ptr(out)
+    dispatch.run_over_batch(lambda b0, b1: lib.sigcg_tensor_product(pa, pb, po, batch, b0, b1),
+                            batch, 1, kernel.fma_per_step * batch)
+    return out
+
+
+def tensor_product_backward_impl(a: Tensor, b: Tensor, grad: Tensor, channels: int,
+                                 depth: int) -> tuple[Tensor, Tensor]:
+    if _cuda_or_cpu(a) is not None:
+        raise NotImplementedError("signature_combine has no CUDA kernel yet; combine on the CPU")
+    batch = a.shape[0]
+    kernel = dispatch.get_kernel("tensor_product", channels, depth, _DTYPE_NAMES[a.dtype])
+    grad = grad.contiguous()
+    grad_a, grad_b = _empty(a.shape, a), _empty(a.shape, a)
+    lib, ptr = kernel.lib, kernel.ptr
+    args = (ptr(a), ptr(b), ptr(grad), ptr(grad_a), ptr(grad_b))
+    dispatch.run_over_batch(
+        lambda b0, b1: lib.sigcg_tensor_product_backward(*args, batch, b0, b1),
+        batch, 1, 2 * kernel.fma_per_step * batch)
+    return grad_a, grad_b
+
+
+@torch.library.custom_op("sigcg::tensor_product", mutates_args=())
+def tensor_product_op(a: Tensor, b: Tensor, channels: int, depth: int) -> Tensor:
+    """a (x) b: (batch, sig) signatures without scalar term, contiguous -> (batch, sig)."""
+    return tensor_product_impl(a, b, channels, depth)
+
+
+@tensor_product_op.register_fake
+def _tensor_product_fake(a, b, channels, depth):
+    return a.new_empty(a.shape)
+
+
+@torch.library.custom_op("sigcg::tensor_product_backward", mutates_args=())
+def tensor_product_backward_op(a: Tensor, b: Tensor, grad: Tensor, channels: int,
+                               depth: int) -> tuple[Tensor, Tensor]:
+    return tensor_product_backward_impl(a, b, grad, channels, depth)
+
+
+@tensor_product_backward_op.register_fake
+def _tensor_product_backward_fake(a, b, grad, channels, depth):
+    return a.new_empty(a.shape), a.new_empty(a.shape)
+
+
+def _product_setup_context(ctx, inputs, output):
+    a, b, channels, depth = inputs
+    ctx.save_for_backward(a, b)
+    ctx.channels, ctx.depth = channels, depth
+
+
+def _product_backward(ctx, grad):
+    a, b = ctx.saved_tensors
+    grad_a, grad_b = tensor_product_backward_op(a, b, grad, ctx.channels, ctx.depth)
+    return grad_a, grad_b, None, None
+
+
+tensor_product_op.register_autograd(_product_backward, setup_context=_product_setup_context)
+
+
+__all__ = ["tensor_product_op", "tensor_product_impl", "tensor_product_backward_impl",
+           "signature", "signature_op", "signature_backward_op", "signature_forward_impl",
            "signature_backward_impl"]

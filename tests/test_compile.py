@@ -33,3 +33,13 @@ def test_opcheck():
     init = sigcg.signature(random_path(2, 3, 2, seed=2), 3)
     for args in [(x, None, 3, False), (x, init, 3, True)]:
         torch.library.opcheck(torch.ops.sigcg.signature.default, args)
+
+
+def test_tensor_product_op_and_compiled_combine():
+    a = sigcg.signature(random_path(2, 5, 2, seed=3), 3)
+    b = sigcg.signature(random_path(2, 5, 2, seed=4), 3)
+    torch.library.opcheck(torch.ops.sigcg.tensor_product.default, (a, b, 2, 3))
+    torch._dynamo.reset()
+    combine = torch.compile(lambda x, y: sigcg.signature_combine(x, y, 2, 3), fullgraph=True,
+                            backend="aot_eager")
+    torch.testing.assert_close(combine(a, b), sigcg.signature_combine(a, b, 2, 3))
