@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import GENERATOR_VERSION
 from .opcount import op_counts
-from .spec import KernelSpec
+from .spec import PATHWISE_OPS, KernelSpec
 from .schedule import block_steps, cuda_threads, plan_for
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -19,6 +19,7 @@ _TEMPLATES = {
     ("signature_backward", "cuda"): "signature_backward.cu.j2",
     ("signature_forward", "cuda_emulated"): "signature_forward.cu.j2",
     ("tensor_product", "cpu"): "tensor_product.c.j2",
+    ("tensor_log", "cpu"): "tensor_log.c.j2",
     ("signature_backward", "cuda_emulated"): "signature_backward.cu.j2",
 }
 
@@ -48,10 +49,10 @@ def provenance_header(spec: KernelSpec) -> str:
         f"variant={spec.variant}" + (f" vector_bytes={spec.vector_bytes} (lanes={spec.lanes})"
                                      if spec.target == "cpu" else ""),
         f"signature channels: {spec.sig_channels}",
-        f"op counts per path{'' if spec.op == 'tensor_product' else ' per step'}: "
+        f"op counts per path{'' if spec.op in PATHWISE_OPS else ' per step'}: "
         + ", ".join(f"{k}={v}" for k, v in counts.items()),
     ]
-    if spec.op == "tensor_product":
+    if spec.op in PATHWISE_OPS:
         pass  # straight-line loops over levels: no unrolling or blocking decisions
     elif spec.target == "cpu":
         lines += [f"unrolling: {plan_for(spec).describe()}",
@@ -92,6 +93,11 @@ _PROTOTYPES = {
         "int64_t b_begin, int64_t b_end);\n"
         "int sigcg_tensor_product_backward(const {T} *a, const {T} *b, const {T} *grad, "
         "{T} *grad_a, {T} *grad_b, int64_t batch, int64_t b_begin, int64_t b_end);"),
+    "tensor_log": (
+        "int sigcg_tensor_log(const {T} *x, {T} *out, int64_t batch, int64_t b_begin, "
+        "int64_t b_end);\n"
+        "int sigcg_tensor_log_backward(const {T} *x, const {T} *grad, {T} *grad_x, "
+        "int64_t batch, int64_t b_begin, int64_t b_end);"),
 }
 
 

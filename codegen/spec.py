@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-OPS = ("signature_forward", "signature_backward", "tensor_product")
+OPS = ("signature_forward", "signature_backward", "tensor_product", "tensor_log")
+PATHWISE_OPS = ("tensor_product", "tensor_log")  # one signature in, one out: no time steps
 DTYPES = {"float32": "float", "float64": "double"}
 # "cuda" renders CUDA C for NVRTC; "cuda_emulated" renders the *same* CUDA kernel body as C that
 # runs every thread of a block in turn (see templates/cuda_grid.j2), with the CPU entry point.
@@ -70,7 +71,7 @@ class KernelSpec:
     @property
     def lanes(self) -> int:
         """Paths one kernel call advances in lockstep (1: kernels that work path by path)."""
-        if self.target != "cpu" or self.op == "tensor_product":
+        if self.target != "cpu" or self.op in PATHWISE_OPS:
             return 1
         return self.vector_bytes // self.itemsize
 

@@ -232,6 +232,68 @@ def _product_backward(ctx, grad):
 tensor_product_op.register_autograd(_product_backward, setup_context=_product_setup_context)
 
 
-__all__ = ["tensor_product_op", "tensor_product_impl", "tensor_product_backward_impl",
+# ---- tensor logarithm, for log-signatures ------------------------------------------------------
+
+def tensor_log_impl(x: Tensor, channels: int, depth: int) -> Tensor:
+    """log(1 + x) for (rows, sig) signatures without scalar term, contiguous."""
+    if _cuda_or_cpu(x) is not None:
+        raise NotImplementedError("log-signatures have no CUDA kernel yet; compute on the CPU")
+    rows = x.shape[0]
+    kernel = dispatch.get_kernel("tensor_log", channels, depth, _DTYPE_NAMES[x.dtype])
+    out = _empty(x.shape, x)
+    lib, px, po = kernel.lib, kernel.ptr(x), kernel.ptr(out)
+    dispatch.run_over_batch(lambda b0, b1: lib.sigcg_tensor_log(px, po, rows, b0, b1),
+                            rows, 1, kernel.fma_per_step * rows)
+    return out
+
+
+def tensor_log_backward_impl(x: Tensor, grad: Tensor, channels: int, depth: int) -> Tensor:
+    rows = x.shape[0]
+    kernel = dispatch.get_kernel("tensor_log", channels, depth, _DTYPE_NAMES[x.dtype])
+    grad = grad.contiguous()
+    grad_x = _empty(x.shape, x)
+    lib, ptr = kernel.lib, kernel.ptr
+    args = (ptr(x), ptr(grad), ptr(grad_x))
+    dispatch.run_over_batch(lambda b0, b1: lib.sigcg_tensor_log_backward(*args, rows, b0, b1),
+                            rows, 1, 3 * kernel.fma_per_step * rows)
+    return grad_x
+
+
+@torch.library.custom_op("sigcg::tensor_log", mutates_args=())
+def tensor_log_op(x: Tensor, channels: int, depth: int) -> Tensor:
+    """log(1 + x): (rows, sig) without scalar term, contiguous -> (rows, sig)."""
+    return tensor_log_impl(x, channels, depth)
+
+
+@tensor_log_op.register_fake
+def _tensor_log_fake(x, channels, depth):
+    return x.new_empty(x.shape)
+
+
+@torch.library.custom_op("sigcg::tensor_log_backward", mutates_args=())
+def tensor_log_backward_op(x: Tensor, grad: Tensor, channels: int, depth: int) -> Tensor:
+    return tensor_log_backward_impl(x, grad, channels, depth)
+
+
+@tensor_log_backward_op.register_fake
+def _tensor_log_backward_fake(x, grad, channels, depth):
+    return x.new_empty(x.shape)
+
+
+def _log_setup_context(ctx, inputs, output):
+    x, channels, depth = inputs
+    ctx.save_for_backward(x)
+    ctx.channels, ctx.depth = channels, depth
+
+
+def _log_backward(ctx, grad):
+    (x,) = ctx.saved_tensors
+    return tensor_log_backward_op(x, grad, ctx.channels, ctx.depth), None, None
+
+
+tensor_log_op.register_autograd(_log_backward, setup_context=_log_setup_context)
+
+
+__all__ = ["tensor_log_op", "tensor_product_op", "tensor_product_impl", "tensor_product_backward_impl",
            "signature", "signature_op", "signature_backward_op", "signature_forward_impl",
            "signature_backward_impl"]

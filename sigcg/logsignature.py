@@ -1,0 +1,141 @@
+"""Log-signatures (Signatory 1.2 semantics): modes "words", "brackets" and "expand"."""
+from __future__ import annotations
+
+from typing import Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import lyndon, validation
+from .codegen import signature_channels
+from .ops import tensor_log_op
+from .signature import signature
+
+ArrayLike = Union[Tensor, np.ndarray]
+MODES = ("words", "brackets", "expand")
+
+_tables: dict = {}
+
+
+def _index(channels: int, depth: int, device) -> Tensor:
+    key = ("words", channels, depth, device)
+    if key not in _tables:
+        _tables[key] = torch.as_tensor(lyndon.words_index(channels, depth), device=device)
+    return _tables[key]
+
+
+def _brackets(channels: int, depth: int, dtype, device):
+    key = ("brackets", channels, depth, dtype, device)
+    if key not in _tables:
+        out_idx, in_idx, coef = lyndon.brackets_table(channels, depth)
+        shape = (lyndon.logsignature_channels(channels, depth), signature_channels(channels, depth))
+        _tables[key] = torch.sparse_coo_tensor(
+            torch.as_tensor(np.stack([out_idx, in_idx])), torch.as_tensor(coef, dtype=dtype),
+            shape, check_invariants=True).coalesce().to(device)
+    return _tables[key]
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r} (the Hall basis is not "
+                         f"supported yet)")
+
+
+def _project(expanded: Tensor, channels: int, depth: int, mode: str) -> Tensor:
+    """(rows, sig) tensor logarithms -> the requested coordinates."""
+    if mode == "expand":
+        return expanded
+    if mode == "words":
+        return expanded.index_select(-1, _index(channels, depth, expanded.device))
+    # the change of basis is a sparse (logsig x sig) matrix, under 1% dense (lyndon.py)
+    matrix = _brackets(channels, depth, expanded.dtype, expanded.device)
+    return torch.sparse.mm(matrix, expanded.t()).t()
+
+
+def signature_to_logsignature(signature: ArrayLike, channels: int, depth: int,
+                              stream: bool = False, mode: str = "words",
+                              scalar_term: bool = False) -> ArrayLike:
+    """Log-signature from a signature: (..., S) -> (..., L).
+
+    ``signature``: (batch, S), or (batch, length, S) with ``stream``, S = signature_channels(
+    channels, depth, scalar_term).  L = logsignature_channels(channels, depth) for "words" and
+    "brackets" (coefficients of the Lyndon words in the expanded log / in the Lyndon basis), S
+    without the scalar for "expand" (the tensor logarithm itself).  Differentiable.
+    """
+    _check_mode(mode)
+    numpy_out = isinstance(signature, np.ndarray)
+    if numpy_out:
+        signature = torch.from_numpy(np.ascontiguousarray(signature))
+    if not isinstance(signature, Tensor):
+        raise TypeError(f"signature must be a torch.Tensor or numpy.ndarray, "
+                        f"got {type(signature).__name__}")
+    validation.check_float("signature", signature)
+    validation.check_depth(depth)
+    width = signature_channels(channels, depth) + (1 if scalar_term else 0)
+    if signature.ndim != (3 if stream else 2) or signature.shape[-1] != width:
+        expected = "(batch, length, S)" if stream else "(batch, S)"
+        raise ValueError(f"signature must have shape {expected} with S = {width} for {channels} "
+                         f"channels at depth {depth}, got {tuple(signature.shape)}")
+    lead = signature.shape[:-1]
+    flat = signature.reshape(-1, width)
+    if scalar_term:
+        flat = flat[:, 1:]
+    expanded = tensor_log_op(flat.contiguous(), channels, depth)
+    result = _project(expanded, channels, depth, mode)
+    result = result.reshape(*lead, result.shape[-1])
+    return result.numpy() if numpy_out else result
+
+
+def logsignature(path: ArrayLike, depth: int, stream: bool = False,
+                 basepoint: Union[bool, ArrayLike] = False, inverse: bool = False,
+                 mode: str = "words") -> ArrayLike:
+    """The log-signature of a batch of paths: ``signature`` then the tensor logarithm.
+
+    Arguments as :func:`sigcg.signature`; ``mode`` as :func:`signature_to_logsignature`.
+    Returns (batch, L) or (batch, length', L) with ``stream``; unbatched input drops the batch.
+    """
+    _check_mode(mode)
+    sig = signature(path, depth, stream=stream, basepoint=basepoint, inverse=inverse)
+    channels = np.shape(path)[-1]
+    unbatched = np.ndim(path) == 2
+    if unbatched:
+        sig = sig[None]
+    result = signature_to_logsignature(sig, channels, depth, stream=stream, mode=mode)
+    return result[0] if unbatched else result
+
+
+class LogSignature(torch.nn.Module):
+    """:func:`logsignature` as a module: ``LogSignature(depth, stream, inverse, mode)(path,
+    basepoint=False)``."""
+
+    def __init__(self, depth: int, stream: bool = False, inverse: bool = False,
+                 mode: str = "words"):
+        super().__init__()
+        validation.check_depth(depth)
+        _check_mode(mode)
+        self.depth, self.stream, self.inverse, self.mode = depth, stream, inverse, mode
+
+    def forward(self, path: Tensor, basepoint: Union[bool, Tensor] = False) -> Tensor:
+        return logsignature(path, self.depth, stream=self.stream, basepoint=basepoint,
+                            inverse=self.inverse, mode=self.mode)
+
+    def extra_repr(self) -> str:
+        return f"depth={self.depth}, stream={self.stream}, inverse={self.inverse}, mode={self.mode!r}"
+
+
+class SignatureToLogSignature(torch.nn.Module):
+    """:func:`signature_to_logsignature` as a module."""
+
+    def __init__(self, channels: int, depth: int, stream: bool = False, mode: str = "words",
+                 scalar_term: bool = False):
+        super().__init__()
+        _check_mode(mode)
+        self.channels, self.depth, self.stream = channels, depth, stream
+        self.mode, self.scalar_term = mode, scalar_term
+
+    def forward(self, signature: Tensor) -> Tensor:
+        return signature_to_logsignature(signature, self.channels, self.depth, self.stream,
+                                         self.mode, self.scalar_term)
+
+

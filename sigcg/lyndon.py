@@ -1,0 +1,163 @@
+"""Words, Lyndon words and Lyndon brackets: the tables behind the log-signature bases.
+
+Computed once per (channels, depth) in plain Python/NumPy and kept in memory.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .codegen import signature_channels
+
+Word = tuple[int, ...]
+
+
+def _check(channels: int, depth: int) -> None:
+    for name, value in (("channels", channels), ("depth", depth)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def logsignature_channels(channels: int, depth: int) -> int:
+    """Size of the log-signature (the free Lie algebra truncated at ``depth``), Witt's formula:
+    sum over k of (1/k) sum_{m | k} mu(m) channels^(k/m)."""
+    _check(channels, depth)
+    return sum(_witt(channels, k) for k in range(1, depth + 1))
+
+
+def _mobius(n: int) -> int:
+    result, p = 1, 2
+    while p * p <= n:
+        if n % p == 0:
+            n //= p
+            if n % p == 0:
+                return 0
+            result = -result
+        p += 1
+    return -result if n > 1 else result
+
+
+def _witt(d: int, k: int) -> int:
+    return sum(_mobius(m) * d ** (k // m) for m in range(1, k + 1) if k % m == 0) // k
+
+
+@functools.lru_cache(maxsize=None)
+def _lyndon(channels: int, depth: int) -> tuple[Word, ...]:
+    """Lyndon words up to ``depth`` (Duval's generation), by length, then lexicographic."""
+    words, w = [], [-1]
+    while w:
+        w[-1] += 1
+        words.append(tuple(w))
+        m = len(w)
+        while len(w) < depth:
+            w.append(w[len(w) - m])
+        while w and w[-1] == channels - 1:
+            w.pop()
+    return tuple(sorted(words, key=lambda u: (len(u), u)))
+
+
+def lyndon_words(channels: int, depth: int) -> list[list[int]]:
+    """The Lyndon words in log-signature order ("words" and "brackets" modes)."""
+    _check(channels, depth)
+    return [list(w) for w in _lyndon(channels, depth)]
+
+
+def all_words(channels: int, depth: int) -> list[list[int]]:
+    """Every word of length 1..depth in signature order (level, then lexicographic)."""
+    _check(channels, depth)
+    return [list(np.unravel_index(i, (channels,) * k)) for k in range(1, depth + 1)
+            for i in range(channels**k)]
+
+
+def word_to_index(word, channels: int) -> int:
+    """Position of ``word`` in a signature of ``channels`` channels (no scalar term)."""
+    k = len(word)
+    if k < 1 or any(not 0 <= c < channels for c in word):
+        raise ValueError(f"{word!r} is not a word over {channels} letters")
+    index = 0
+    for c in word:
+        index = index * channels + c
+    return signature_channels(channels, k - 1) + index if k > 1 else index
+
+
+def _standard_factorisation(w: Word) -> tuple[Word, Word]:
+    """w = u v with v the longest proper suffix of w that is a Lyndon word."""
+    for i in range(1, len(w)):
+        v = w[i:]
+        if all(v < v[j:] for j in range(1, len(v))):
+            return w[:i], v
+    raise AssertionError(f"{w} has no proper Lyndon suffix")
+
+
+def lyndon_brackets(channels: int, depth: int):
+    """The standard bracketing of each Lyndon word: a letter, or [left, right] nested lists."""
+    _check(channels, depth)
+
+    def bracket(w: Word):
+        if len(w) == 1:
+            return w[0]
+        u, v = _standard_factorisation(w)
+        return [bracket(u), bracket(v)]
+    return [bracket(w) for w in _lyndon(channels, depth)]
+
+
+@functools.lru_cache(maxsize=None)
+def _expand(w: Word) -> dict[Word, int]:
+    """The bracket polynomial P_w = [P_u, P_v] = P_u P_v - P_v P_u as {word: coefficient}."""
+    if len(w) == 1:
+        return {w: 1}
+    u, v = _standard_factorisation(w)
+    pu, pv = _expand(u), _expand(v)
+    out: dict[Word, int] = {}
+    for a, ca in pu.items():
+        for b, cb in pv.items():
+            out[a + b] = out.get(a + b, 0) + ca * cb
+            out[b + a] = out.get(b + a, 0) - ca * cb
+    return {k: c for k, c in out.items() if c}
+
+
+@functools.lru_cache(maxsize=None)
+def words_index(channels: int, depth: int) -> np.ndarray:
+    """Signature positions of the Lyndon words, in log-signature order."""
+    return np.array([word_to_index(w, channels) for w in _lyndon(channels, depth)])
+
+
+# Above this many Lyndon words in one level the dense inversion that builds the table is too
+# large (it runs once per (channels, depth); the table itself is sparse).
+MAX_BRACKETS_LEVEL = 4000
+
+
+@functools.lru_cache(maxsize=None)
+def brackets_table(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sparse linear map from the expanded log to Lyndon-basis coefficients, as index
+    triples (output position, signature position, coefficient).
+
+    The coefficient of a Lyndon word u in the expanded log is sum_w c_w P_w[u] over the Lyndon
+    words w of its level, where P_w is w's standard bracket expanded into words.  That matrix is
+    unitriangular with integer entries, so its inverse is an integer matrix too (rounded exactly
+    below) and, in practice, under 1% dense.
+    """
+    words = _lyndon(channels, depth)
+    sig_index = words_index(channels, depth)
+    out_idx, in_idx, coef, start = [], [], [], 0
+    for k in range(1, depth + 1):
+        level = [w for w in words if len(w) == k]
+        if len(level) > MAX_BRACKETS_LEVEL:
+            raise ValueError(
+                f"mode='brackets' at channels={channels}, depth={depth} has {len(level)} Lyndon "
+                f"words at level {k}; building its change of basis is not supported yet, use "
+                f"mode='words' (same information, Lyndon-word coordinates)")
+        pos = {w: i for i, w in enumerate(level)}
+        m = np.zeros((len(level), len(level)))
+        for j, w in enumerate(level):
+            for u, c in _expand(w).items():
+                if u in pos:
+                    m[pos[u], j] = c
+        inverse = np.rint(np.linalg.inv(m))  # c = inverse @ words-coordinates
+        rows, cols = np.nonzero(inverse)
+        out_idx.append(start + rows)
+        in_idx.append(sig_index[start + cols])
+        coef.append(inverse[rows, cols])
+        start += len(level)
+    return np.concatenate(out_idx), np.concatenate(in_idx), np.concatenate(coef)

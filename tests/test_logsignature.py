@@ -1,0 +1,119 @@
+"""Log-signatures: against iisignature, an independent series logarithm and identities."""
+import itertools
+
+import iisignature
+import numpy as np
+import pytest
+import torch
+
+import reference as ref
+import sigcg
+from conftest import random_path
+
+
+def reference_log(sig, d, depth):
+    """log(1 + x) = sum_n (-1)^(n+1) x^n / n with the reference's dense products."""
+    x = ref.split(sig, d, depth)
+    total, power = [lvl.clone() for lvl in x], x
+    for n in range(2, depth + 1):
+        power = ref.chen_product_only(power, x)
+        total = [t + (-1) ** (n + 1) * p / n for t, p in zip(total, power)]
+    return ref.flat(total)
+
+
+def duval_lyndon(d, depth):
+    """Lyndon words by brute force: strictly smaller than all their rotations."""
+    return [w for k in range(1, depth + 1) for w in itertools.product(range(d), repeat=k)
+            if all(w < w[i:] + w[:i] for i in range(1, k))]
+
+
+@pytest.mark.parametrize("batch,length,d,depth", [(3, 9, 2, 5), (2, 6, 3, 4), (4, 5, 4, 3),
+                                                  (1, 2, 1, 4)])
+def test_modes_against_iisignature_and_reference(batch, length, d, depth):
+    x = random_path(batch, length, d, seed=d + depth, scale=0.5)
+    expand = sigcg.logsignature(x, depth, mode="expand")
+    torch.testing.assert_close(expand, reference_log(sigcg.signature(x, depth), d, depth))
+    if d > 1:  # iisignature does not prepare one-channel bases
+        iix = np.stack([iisignature.logsig(p, iisignature.prepare(d, depth, "X"), "X")
+                        for p in x.numpy()])
+        np.testing.assert_allclose(expand.numpy(), iix, rtol=1e-10, atol=1e-12)
+    words = sigcg.logsignature(x, depth, mode="words")
+    lyndon = sorted(duval_lyndon(d, depth), key=lambda w: (len(w), w))
+    assert sigcg.lyndon_words(d, depth) == [list(w) for w in lyndon]
+    assert words.shape[-1] == len(lyndon) == sigcg.logsignature_channels(d, depth)
+    idx = [sigcg.word_to_index(w, d) for w in lyndon]
+    torch.testing.assert_close(words, expand[:, idx])
+    if d > 1:
+        brackets = sigcg.logsignature(x, depth, mode="brackets")
+        iis = np.stack([iisignature.logsig(p, iisignature.prepare(d, depth, "S"), "S")
+                        for p in x.numpy()])
+        np.testing.assert_allclose(brackets.numpy(), iis, rtol=1e-10, atol=1e-12)
+
+
+def test_witt_formula_and_brackets_match_iisignature_basis():
+    assert [sigcg.logsignature_channels(2, n) for n in range(1, 7)] == [2, 3, 5, 8, 14, 23]
+    assert sigcg.logsignature_channels(4, 6) == 964
+    def show(b):
+        return str(b + 1) if isinstance(b, int) else f"[{show(b[0])},{show(b[1])}]"
+    assert tuple(show(b) for b in sigcg.lyndon_brackets(3, 4)) == \
+        iisignature.basis(iisignature.prepare(3, 4, "S"))
+
+
+def test_levy_area_and_straight_line():
+    square = torch.tensor([[0.0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], dtype=torch.float64)
+    words = sigcg.logsignature(square, 2)  # Lyndon words 0, 1, 01
+    torch.testing.assert_close(words, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))
+    x = random_path(3, 7, 3, seed=1)
+    s = sigcg.signature(x, 2)
+    area = (s[:, 3 + 1] - s[:, 3 + 3]) / 2  # (S^{01} - S^{10}) / 2
+    torch.testing.assert_close(sigcg.logsignature(x, 2)[:, 3], area)
+    line = torch.linspace(0, 1, 5, dtype=torch.float64)[:, None] * torch.tensor([1.0, -2.0, 0.5],
+                                                                              dtype=torch.float64)
+    expand = sigcg.logsignature(line, 4, mode="expand")
+    torch.testing.assert_close(expand[:3], torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
+    torch.testing.assert_close(expand[3:], torch.zeros(117, dtype=torch.float64), atol=1e-14,
+                               rtol=0)
+
+
+def test_stream_options_module_and_numpy():
+    x = random_path(2, 6, 2, seed=4, scale=0.5)
+    stream = sigcg.logsignature(x, 4, stream=True, basepoint=True, inverse=True, mode="brackets")
+    sig_stream = sigcg.signature(x, 4, stream=True, basepoint=True, inverse=True,
+                                 scalar_term=True)
+    torch.testing.assert_close(
+        stream, sigcg.signature_to_logsignature(sig_stream, 2, 4, stream=True, mode="brackets",
+                                                scalar_term=True))
+    for j in range(stream.shape[1]):
+        prefix = torch.cat([torch.zeros(2, 1, 2, dtype=torch.float64), x[:, :j + 1]], 1)
+        torch.testing.assert_close(stream[:, j], sigcg.logsignature(prefix.flip(1), 4,
+                                                                    mode="brackets"))
+    module = sigcg.LogSignature(4, stream=True, inverse=True, mode="brackets")
+    torch.testing.assert_close(module(x, basepoint=True), stream)
+    conv = sigcg.SignatureToLogSignature(2, 4, mode="expand")
+    torch.testing.assert_close(conv(sigcg.signature(x, 4)), sigcg.logsignature(x, 4, mode="expand"))
+    single = sigcg.logsignature(x[0].numpy(), 4)
+    assert isinstance(single, np.ndarray) and single.shape == (8,)
+
+
+@pytest.mark.parametrize("mode", ["words", "brackets", "expand"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_gradcheck(mode, stream):
+    x = random_path(2, 4, 2, seed=6, scale=0.5).requires_grad_()
+    assert torch.autograd.gradcheck(lambda p: sigcg.logsignature(p, 4, stream=stream, mode=mode),
+                                    (x,), eps=1e-6, atol=1e-8, rtol=1e-6)
+    s = (torch.randn(3, 14, dtype=torch.float64) * 0.4).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a: sigcg.signature_to_logsignature(a, 2, 3, mode=mode),
+                                    (s,), eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda: sigcg.logsignature(torch.zeros(2, 4, 3), 2, mode="hall"), ValueError, "mode"),
+    (lambda: sigcg.signature_to_logsignature(torch.zeros(2, 11), 3, 2), ValueError, "shape"),
+    (lambda: sigcg.signature_to_logsignature(torch.zeros(2, 5, 12), 3, 2), ValueError, "shape"),
+    (lambda: sigcg.signature_to_logsignature([0.0], 3, 2), TypeError, "torch.Tensor"),
+    (lambda: sigcg.logsignature_channels(0, 2), ValueError, "channels"),
+    (lambda: sigcg.word_to_index([0, 3], 3), ValueError, "not a word"),
+])
+def test_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
