@@ -103,3 +103,43 @@ def signature_combine_backward(grad: ArrayLike, sigtensor1: ArrayLike, sigtensor
 def _zero_scalar(x: ArrayLike) -> ArrayLike:
     x[..., 0] = 0
     return x
+
+
+def signature_join(sigtensor: ArrayLike, increments: ArrayLike, depth: int) -> ArrayLike:
+    """Extend signatures by straight segments: S ⊗ exp(Δ_1) ⊗ ... ⊗ exp(Δ_k) (iisignature's
+    sigjoin).  ``sigtensor`` (batch, S) without scalar term; ``increments`` (batch, channels) for
+    one segment or (batch, k, channels) for k in a row.  Differentiable in both; (batch, S)."""
+    from .signature import signature
+
+    numpy_out = isinstance(sigtensor, np.ndarray)
+    sig = torch.from_numpy(np.ascontiguousarray(sigtensor)) if numpy_out else sigtensor
+    inc = torch.from_numpy(np.ascontiguousarray(increments)) \
+        if isinstance(increments, np.ndarray) else increments
+    if not isinstance(inc, Tensor) or inc.ndim not in (2, 3):
+        raise ValueError("increments must be a (batch, channels) or (batch, k, channels) array")
+    if inc.ndim == 2:
+        inc = inc[:, None]
+    points = torch.cat([inc.new_zeros(inc.shape[0], 1, inc.shape[2]), inc.cumsum(1)], dim=1)
+    result = signature(points, depth, initial=sig)
+    return result.numpy() if numpy_out else result
+
+
+def signature_scale(sigtensor: ArrayLike, scales: ArrayLike, depth: int) -> ArrayLike:
+    """The signature of the path with channel c multiplied by ``scales[:, c]``: the coefficient
+    of word (i1..ik) is multiplied by scales[i1] ... scales[ik] (iisignature's sigscale).
+    ``sigtensor`` (batch, S) without scalar term, ``scales`` (batch, channels).  Differentiable."""
+    numpy_out = isinstance(sigtensor, np.ndarray)
+    sig = torch.from_numpy(np.ascontiguousarray(sigtensor)) if numpy_out else sigtensor
+    lam = torch.from_numpy(np.ascontiguousarray(scales)) if isinstance(scales, np.ndarray) else scales
+    if not isinstance(lam, Tensor) or lam.ndim != 2 or lam.shape[0] != sig.shape[0]:
+        raise ValueError("scales must be a (batch, channels) array matching the signatures' batch")
+    batch, channels = lam.shape
+    if sig.shape[-1] != signature_channels(channels, depth):
+        raise ValueError(f"sigtensor must have {signature_channels(channels, depth)} terms for "
+                         f"{channels} channels at depth {depth}, got {sig.shape[-1]}")
+    factors, level = [], lam.new_ones(batch, 1)
+    for _ in range(depth):  # level k: all products scales[i1] ... scales[ik], in word order
+        level = (level[:, :, None] * lam[:, None, :]).reshape(batch, -1)
+        factors.append(level)
+    result = sig * torch.cat(factors, dim=1)
+    return result.numpy() if numpy_out else result

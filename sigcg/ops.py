@@ -30,6 +30,11 @@ def _empty(shape, like: Tensor) -> Tensor:
     return torch.empty(shape, dtype=like.dtype, device=like.device)
 
 
+def _contiguous(t: Optional[Tensor]) -> Optional[Tensor]:
+    """Kernels index raw pointers with C-contiguous strides; views are copied first."""
+    return t if t is None or t.is_contiguous() else t.contiguous()
+
+
 def _cuda_or_cpu(t: Tensor):
     """The CUDA backend module for a CUDA tensor (imported on first use), None for the CPU."""
     if t.device.type == "cuda":
@@ -43,6 +48,7 @@ def _cuda_or_cpu(t: Tensor):
 
 def signature_forward_impl(path: Tensor, initial: Optional[Tensor], depth: int,
                            stream: bool, variant: str = "auto", target: str = "cpu") -> Tensor:
+    path, initial = _contiguous(path), _contiguous(initial)
     batch, length, d = path.shape
     width = signature_channels(d, depth)
     out = _empty((batch, length - 1, width) if stream else (batch, width), path)
@@ -65,8 +71,8 @@ def signature_backward_impl(path: Tensor, initial: Optional[Tensor], sig: Tensor
                             grad: Tensor, depth: int, stream: bool, want_initial: bool,
                             variant: str = "auto",
                             target: str = "cpu") -> tuple[Tensor, Optional[Tensor]]:
+    path, initial, sig, grad = map(_contiguous, (path, initial, sig, grad))
     batch, length, d = path.shape
-    grad = grad.contiguous()
     grad_path = _empty(path.shape, path)
     grad_initial = _empty((batch, signature_channels(d, depth)), path) if want_initial else None
     gpu = _cuda_or_cpu(path)
@@ -166,7 +172,8 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
 # ---- tensor product (Chen's identity), for combining signatures -----------------------------
 
 def tensor_product_impl(a: Tensor, b: Tensor, channels: int, depth: int) -> Tensor:
-    """a (x) b for (batch, sig) signatures of the same shape (no scalar term), contiguous."""
+    """a (x) b for (batch, sig) signatures of the same shape (no scalar term)."""
+    a, b = _contiguous(a), _contiguous(b)
     if _cuda_or_cpu(a) is not None:
         raise NotImplementedError("signature_combine has no CUDA kernel yet; combine on the CPU")
     batch = a.shape[0]
@@ -181,11 +188,11 @@ def tensor_product_impl(a: Tensor, b: Tensor, channels: int, depth: int) -> Tens
 
 def tensor_product_backward_impl(a: Tensor, b: Tensor, grad: Tensor, channels: int,
                                  depth: int) -> tuple[Tensor, Tensor]:
+    a, b, grad = _contiguous(a), _contiguous(b), _contiguous(grad)
     if _cuda_or_cpu(a) is not None:
         raise NotImplementedError("signature_combine has no CUDA kernel yet; combine on the CPU")
     batch = a.shape[0]
     kernel = dispatch.get_kernel("tensor_product", channels, depth, _DTYPE_NAMES[a.dtype])
-    grad = grad.contiguous()
     grad_a, grad_b = _empty(a.shape, a), _empty(a.shape, a)
     lib, ptr = kernel.lib, kernel.ptr
     args = (ptr(a), ptr(b), ptr(grad), ptr(grad_a), ptr(grad_b))
@@ -235,7 +242,8 @@ tensor_product_op.register_autograd(_product_backward, setup_context=_product_se
 # ---- tensor logarithm, for log-signatures ------------------------------------------------------
 
 def tensor_log_impl(x: Tensor, channels: int, depth: int) -> Tensor:
-    """log(1 + x) for (rows, sig) signatures without scalar term, contiguous."""
+    """log(1 + x) for (rows, sig) signatures without scalar term."""
+    x = _contiguous(x)
     if _cuda_or_cpu(x) is not None:
         raise NotImplementedError("log-signatures have no CUDA kernel yet; compute on the CPU")
     rows = x.shape[0]
@@ -248,9 +256,9 @@ def tensor_log_impl(x: Tensor, channels: int, depth: int) -> Tensor:
 
 
 def tensor_log_backward_impl(x: Tensor, grad: Tensor, channels: int, depth: int) -> Tensor:
+    x, grad = _contiguous(x), _contiguous(grad)
     rows = x.shape[0]
     kernel = dispatch.get_kernel("tensor_log", channels, depth, _DTYPE_NAMES[x.dtype])
-    grad = grad.contiguous()
     grad_x = _empty(x.shape, x)
     lib, ptr = kernel.lib, kernel.ptr
     args = (ptr(x), ptr(grad), ptr(grad_x))

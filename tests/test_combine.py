@@ -92,3 +92,37 @@ def test_combine_backward_matches_iisignature():
 def test_bad_input(args, error, match):
     with pytest.raises(error, match=match):
         sigcg.signature_combine(*args)
+
+
+def test_join_matches_iisignature_and_appended_path():
+    x = random_path(3, 6, 2, seed=5, scale=0.5)
+    sig = sigcg.signature(x, 4)
+    delta = torch.randn(3, 2, dtype=torch.float64) * 0.5
+    joined = sigcg.signature_join(sig, delta, 4)
+    torch.testing.assert_close(joined, sigcg.signature(torch.cat([x, x[:, -1:] + delta[:, None]],
+                                                                 1), 4))
+    np.testing.assert_allclose(iisignature.sigjoin(sig.numpy(), delta.numpy(), 4),
+                               sigcg.signature_join(sig.numpy(), delta.numpy(), 4), rtol=1e-6,
+                               atol=1e-6)
+    two = torch.randn(3, 2, 2, dtype=torch.float64) * 0.5
+    torch.testing.assert_close(sigcg.signature_join(sig, two, 4),
+                               sigcg.signature_join(sigcg.signature_join(sig, two[:, 0], 4),
+                                                    two[:, 1], 4))
+    s = sig.clone().requires_grad_()
+    d = delta.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: sigcg.signature_join(a, b, 4), (s, d))
+
+
+def test_scale_matches_iisignature_and_scaled_path():
+    x = random_path(3, 6, 3, seed=6, scale=0.5)
+    lam = torch.rand(3, 3, dtype=torch.float64) + 0.5
+    sig = sigcg.signature(x, 3)
+    torch.testing.assert_close(sigcg.signature_scale(sig, lam, 3),
+                               sigcg.signature(x * lam[:, None], 3))
+    np.testing.assert_allclose(iisignature.sigscale(sig.numpy(), lam.numpy(), 3),
+                               sigcg.signature_scale(sig.numpy(), lam.numpy(), 3), rtol=1e-6,
+                               atol=1e-6)
+    s, l2 = sig.clone().requires_grad_(), lam.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: sigcg.signature_scale(a, b, 3), (s, l2))
+    with pytest.raises(ValueError, match="terms"):
+        sigcg.signature_scale(sig, lam, 4)
