@@ -20,6 +20,7 @@ _TEMPLATES = {
     ("signature_forward", "cuda_emulated"): "signature_forward.cu.j2",
     ("tensor_product", "cpu"): "tensor_product.c.j2",
     ("tensor_log", "cpu"): "tensor_log.c.j2",
+    ("tensor_exp", "cpu"): "tensor_exp.c.j2",
     ("signature_backward", "cuda_emulated"): "signature_backward.cu.j2",
 }
 
@@ -97,6 +98,11 @@ _PROTOTYPES = {
         "int sigcg_tensor_log(const {T} *x, {T} *out, int64_t batch, int64_t b_begin, "
         "int64_t b_end);\n"
         "int sigcg_tensor_log_backward(const {T} *x, const {T} *grad, {T} *grad_x, "
+        "int64_t batch, int64_t b_begin, int64_t b_end);"),
+    "tensor_exp": (
+        "int sigcg_tensor_exp(const {T} *x, {T} *out, int64_t batch, int64_t b_begin, "
+        "int64_t b_end);\n"
+        "int sigcg_tensor_exp_backward(const {T} *x, const {T} *grad, {T} *grad_x, "
         "int64_t batch, int64_t b_begin, int64_t b_end);"),
 }
 

@@ -7,7 +7,7 @@ from . import dispatch
 from .combine import (multi_signature_combine, signature_combine, signature_combine_backward,
                       signature_join, signature_scale)
 from .logsignature import (LogSignature, SignatureToLogSignature, logsignature,
-                           signature_to_logsignature)
+                           logsignature_to_signature, signature_to_logsignature)
 from .lyndon import (all_words, logsignature_channels, lyndon_brackets, lyndon_words,
                      word_to_index)
 from .path import Path
@@ -16,7 +16,8 @@ from .threads import get_num_threads, set_num_threads
 
 __all__ = ["__version__", "LogSignature", "Path", "Signature", "SignatureToLogSignature", "all_words",
            "extract_signature_term", "get_num_threads", "logsignature",
-           "logsignature_channels", "lyndon_brackets", "lyndon_words",
+           "logsignature_channels", "logsignature_to_signature", "lyndon_brackets",
+           "lyndon_words",
            "signature_to_logsignature", "word_to_index",
            "multi_signature_combine", "precompile", "set_num_threads", "signature",
            "signature_channels", "signature_combine", "signature_combine_backward",

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from . import lyndon, validation
 from .codegen import signature_channels
-from .ops import tensor_log_op
+from .ops import tensor_exp_op, tensor_log_op
 from .signature import signature
 
 ArrayLike = Union[Tensor, np.ndarray]
@@ -25,15 +25,24 @@ def _index(channels: int, depth: int, device) -> Tensor:
     return _tables[key]
 
 
-def _brackets(channels: int, depth: int, dtype, device):
-    key = ("brackets", channels, depth, dtype, device)
+def _sparse(table: str, channels: int, depth: int, dtype, device) -> Tensor:
+    """One of lyndon.py's sparse maps as a coalesced sparse matrix (rows: output positions)."""
+    key = (table, channels, depth, dtype, device)
     if key not in _tables:
-        out_idx, in_idx, coef = lyndon.brackets_table(channels, depth)
-        shape = (lyndon.logsignature_channels(channels, depth), signature_channels(channels, depth))
+        out_idx, in_idx, coef = getattr(lyndon, table)(channels, depth)
+        logsig, sig = lyndon.logsignature_channels(channels, depth), signature_channels(channels,
+                                                                                         depth)
+        shape = {"brackets_table": (logsig, sig), "words_to_brackets": (logsig, logsig),
+                 "expansion_table": (sig, logsig)}[table]
         _tables[key] = torch.sparse_coo_tensor(
             torch.as_tensor(np.stack([out_idx, in_idx])), torch.as_tensor(coef, dtype=dtype),
             shape, check_invariants=True).coalesce().to(device)
     return _tables[key]
+
+
+def _apply(table: str, x: Tensor, channels: int, depth: int) -> Tensor:
+    """(rows, in) -> (rows, out) through a sparse map of lyndon.py (under 1% dense)."""
+    return torch.sparse.mm(_sparse(table, channels, depth, x.dtype, x.device), x.t()).t()
 
 
 def _check_mode(mode: str) -> None:
@@ -48,9 +57,7 @@ def _project(expanded: Tensor, channels: int, depth: int, mode: str) -> Tensor:
         return expanded
     if mode == "words":
         return expanded.index_select(-1, _index(channels, depth, expanded.device))
-    # the change of basis is a sparse (logsig x sig) matrix, under 1% dense (lyndon.py)
-    matrix = _brackets(channels, depth, expanded.dtype, expanded.device)
-    return torch.sparse.mm(matrix, expanded.t()).t()
+    return _apply("brackets_table", expanded, channels, depth)
 
 
 def signature_to_logsignature(signature: ArrayLike, channels: int, depth: int,
@@ -103,6 +110,43 @@ def logsignature(path: ArrayLike, depth: int, stream: bool = False,
         sig = sig[None]
     result = signature_to_logsignature(sig, channels, depth, stream=stream, mode=mode)
     return result[0] if unbatched else result
+
+
+def logsignature_to_signature(logsignature: ArrayLike, channels: int, depth: int,
+                              mode: str = "words", stream: bool = False,
+                              scalar_term: bool = False) -> ArrayLike:
+    """The signature whose log-signature is given: the inverse of
+    :func:`signature_to_logsignature` (the tensor exponential of the Lie element).
+
+    ``logsignature``: (batch, L), or (batch, length, L) with ``stream``, in ``mode``'s
+    coordinates.  Returns (batch, S) / (batch, length, S), S = signature_channels(channels, depth,
+    scalar_term).  Differentiable.
+    """
+    _check_mode(mode)
+    numpy_out = isinstance(logsignature, np.ndarray)
+    x = torch.from_numpy(np.ascontiguousarray(logsignature)) if numpy_out else logsignature
+    if not isinstance(x, Tensor):
+        raise TypeError(f"logsignature must be a torch.Tensor or numpy.ndarray, "
+                        f"got {type(logsignature).__name__}")
+    validation.check_float("logsignature", x)
+    validation.check_depth(depth)
+    width = (signature_channels(channels, depth) if mode == "expand"
+             else lyndon.logsignature_channels(channels, depth))
+    if x.ndim != (3 if stream else 2) or x.shape[-1] != width:
+        expected = "(batch, length, L)" if stream else "(batch, L)"
+        raise ValueError(f"logsignature must have shape {expected} with L = {width} for mode "
+                         f"{mode!r}, {channels} channels, depth {depth}; got {tuple(x.shape)}")
+    lead = x.shape[:-1]
+    flat = x.reshape(-1, width)
+    if mode == "words":
+        flat = _apply("words_to_brackets", flat, channels, depth)
+    if mode != "expand":
+        flat = _apply("expansion_table", flat, channels, depth)
+    result = tensor_exp_op(flat.contiguous(), channels, depth)
+    if scalar_term:
+        result = torch.cat([result.new_ones(result.shape[0], 1), result], dim=1)
+    result = result.reshape(*lead, result.shape[-1])
+    return result.numpy() if numpy_out else result
 
 
 class LogSignature(torch.nn.Module):

@@ -129,9 +129,9 @@ MAX_BRACKETS_LEVEL = 4000
 
 
 @functools.lru_cache(maxsize=None)
-def brackets_table(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The sparse linear map from the expanded log to Lyndon-basis coefficients, as index
-    triples (output position, signature position, coefficient).
+def words_to_brackets(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sparse map from Lyndon-word coordinates ("words") to Lyndon-basis coordinates
+    ("brackets") as triples (brackets position, words position, coefficient).
 
     The coefficient of a Lyndon word u in the expanded log is sum_w c_w P_w[u] over the Lyndon
     words w of its level, where P_w is w's standard bracket expanded into words.  That matrix is
@@ -139,7 +139,6 @@ def brackets_table(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray, n
     below) and, in practice, under 1% dense.
     """
     words = _lyndon(channels, depth)
-    sig_index = words_index(channels, depth)
     out_idx, in_idx, coef, start = [], [], [], 0
     for k in range(1, depth + 1):
         level = [w for w in words if len(w) == k]
@@ -154,10 +153,30 @@ def brackets_table(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray, n
             for u, c in _expand(w).items():
                 if u in pos:
                     m[pos[u], j] = c
-        inverse = np.rint(np.linalg.inv(m))  # c = inverse @ words-coordinates
+        inverse = np.rint(np.linalg.inv(m))
         rows, cols = np.nonzero(inverse)
         out_idx.append(start + rows)
-        in_idx.append(sig_index[start + cols])
+        in_idx.append(start + cols)
         coef.append(inverse[rows, cols])
         start += len(level)
     return np.concatenate(out_idx), np.concatenate(in_idx), np.concatenate(coef)
+
+
+@functools.lru_cache(maxsize=None)
+def brackets_table(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Expanded log -> "brackets": (brackets position, signature position, coefficient)."""
+    out_idx, in_idx, coef = words_to_brackets(channels, depth)
+    return out_idx, words_index(channels, depth)[in_idx], coef
+
+
+@functools.lru_cache(maxsize=None)
+def expansion_table(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """"brackets" -> expanded Lie element sum_w c_w P_w: (signature position, brackets position,
+    coefficient), every word of every P_w."""
+    sig_idx, pos, coef = [], [], []
+    for j, w in enumerate(_lyndon(channels, depth)):
+        for u, c in _expand(w).items():
+            sig_idx.append(word_to_index(u, channels))
+            pos.append(j)
+            coef.append(float(c))
+    return np.array(sig_idx), np.array(pos), np.array(coef)

@@ -239,69 +239,67 @@ def _product_backward(ctx, grad):
 tensor_product_op.register_autograd(_product_backward, setup_context=_product_setup_context)
 
 
-# ---- tensor logarithm, for log-signatures ------------------------------------------------------
+# ---- tensor log and exp, for log-signatures --------------------------------------------------
 
-def tensor_log_impl(x: Tensor, channels: int, depth: int) -> Tensor:
-    """log(1 + x) for (rows, sig) signatures without scalar term."""
+def _unary_impl(name: str, x: Tensor, channels: int, depth: int) -> Tensor:
+    """``name`` ("tensor_log": log(1 + x); "tensor_exp": exp(x) - 1) of (rows, sig) tensors
+    without scalar term."""
     x = _contiguous(x)
     if _cuda_or_cpu(x) is not None:
         raise NotImplementedError("log-signatures have no CUDA kernel yet; compute on the CPU")
     rows = x.shape[0]
-    kernel = dispatch.get_kernel("tensor_log", channels, depth, _DTYPE_NAMES[x.dtype])
+    kernel = dispatch.get_kernel(name, channels, depth, _DTYPE_NAMES[x.dtype])
     out = _empty(x.shape, x)
-    lib, px, po = kernel.lib, kernel.ptr(x), kernel.ptr(out)
-    dispatch.run_over_batch(lambda b0, b1: lib.sigcg_tensor_log(px, po, rows, b0, b1),
-                            rows, 1, kernel.fma_per_step * rows)
+    fn, px, po = getattr(kernel.lib, f"sigcg_{name}"), kernel.ptr(x), kernel.ptr(out)
+    dispatch.run_over_batch(lambda b0, b1: fn(px, po, rows, b0, b1), rows, 1,
+                            kernel.fma_per_step * rows)
     return out
 
 
-def tensor_log_backward_impl(x: Tensor, grad: Tensor, channels: int, depth: int) -> Tensor:
+def _unary_backward_impl(name: str, x: Tensor, grad: Tensor, channels: int,
+                         depth: int) -> Tensor:
     x, grad = _contiguous(x), _contiguous(grad)
     rows = x.shape[0]
-    kernel = dispatch.get_kernel("tensor_log", channels, depth, _DTYPE_NAMES[x.dtype])
+    kernel = dispatch.get_kernel(name, channels, depth, _DTYPE_NAMES[x.dtype])
     grad_x = _empty(x.shape, x)
-    lib, ptr = kernel.lib, kernel.ptr
+    fn, ptr = getattr(kernel.lib, f"sigcg_{name}_backward"), kernel.ptr
     args = (ptr(x), ptr(grad), ptr(grad_x))
-    dispatch.run_over_batch(lambda b0, b1: lib.sigcg_tensor_log_backward(*args, rows, b0, b1),
-                            rows, 1, 3 * kernel.fma_per_step * rows)
+    dispatch.run_over_batch(lambda b0, b1: fn(*args, rows, b0, b1), rows, 1,
+                            3 * kernel.fma_per_step * rows)
     return grad_x
 
 
-@torch.library.custom_op("sigcg::tensor_log", mutates_args=())
-def tensor_log_op(x: Tensor, channels: int, depth: int) -> Tensor:
-    """log(1 + x): (rows, sig) without scalar term, contiguous -> (rows, sig)."""
-    return tensor_log_impl(x, channels, depth)
+def _register_unary(name: str):
+    """The custom op ``sigcg::<name>`` (+ its backward op, fake impls and autograd)."""
+
+    @torch.library.custom_op(f"sigcg::{name}", mutates_args=())
+    def op(x: Tensor, channels: int, depth: int) -> Tensor:
+        return _unary_impl(name, x, channels, depth)
+
+    @torch.library.custom_op(f"sigcg::{name}_backward", mutates_args=())
+    def backward_op(x: Tensor, grad: Tensor, channels: int, depth: int) -> Tensor:
+        return _unary_backward_impl(name, x, grad, channels, depth)
+
+    op.register_fake(lambda x, channels, depth: x.new_empty(x.shape))
+    backward_op.register_fake(lambda x, grad, channels, depth: x.new_empty(x.shape))
+
+    def setup_context(ctx, inputs, output):
+        x, channels, depth = inputs
+        ctx.save_for_backward(x)
+        ctx.channels, ctx.depth = channels, depth
+
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return backward_op(x, grad, ctx.channels, ctx.depth), None, None
+
+    op.register_autograd(backward, setup_context=setup_context)
+    return op
 
 
-@tensor_log_op.register_fake
-def _tensor_log_fake(x, channels, depth):
-    return x.new_empty(x.shape)
+tensor_log_op = _register_unary("tensor_log")  # log(1 + x): (rows, sig) -> (rows, sig)
+tensor_exp_op = _register_unary("tensor_exp")  # exp(x) - 1: (rows, sig) -> (rows, sig)
 
 
-@torch.library.custom_op("sigcg::tensor_log_backward", mutates_args=())
-def tensor_log_backward_op(x: Tensor, grad: Tensor, channels: int, depth: int) -> Tensor:
-    return tensor_log_backward_impl(x, grad, channels, depth)
-
-
-@tensor_log_backward_op.register_fake
-def _tensor_log_backward_fake(x, grad, channels, depth):
-    return x.new_empty(x.shape)
-
-
-def _log_setup_context(ctx, inputs, output):
-    x, channels, depth = inputs
-    ctx.save_for_backward(x)
-    ctx.channels, ctx.depth = channels, depth
-
-
-def _log_backward(ctx, grad):
-    (x,) = ctx.saved_tensors
-    return tensor_log_backward_op(x, grad, ctx.channels, ctx.depth), None, None
-
-
-tensor_log_op.register_autograd(_log_backward, setup_context=_log_setup_context)
-
-
-__all__ = ["tensor_log_op", "tensor_product_op", "tensor_product_impl", "tensor_product_backward_impl",
+__all__ = ["tensor_exp_op", "tensor_log_op", "tensor_product_op", "tensor_product_impl", "tensor_product_backward_impl",
            "signature", "signature_op", "signature_backward_op", "signature_forward_impl",
            "signature_backward_impl"]

@@ -117,3 +117,33 @@ def test_gradcheck(mode, stream):
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("mode", ["words", "brackets", "expand"])
+@pytest.mark.parametrize("d,depth", [(2, 5), (3, 4), (1, 3)])
+def test_exp_of_log_is_identity(mode, d, depth):
+    x = random_path(3, 7, d, seed=d, scale=0.5)
+    stream = sigcg.signature(x, depth, stream=True, scalar_term=True)
+    logs = sigcg.logsignature(x, depth, stream=True, mode=mode)
+    back = sigcg.logsignature_to_signature(logs, d, depth, mode=mode, stream=True,
+                                           scalar_term=True)
+    torch.testing.assert_close(back, stream)
+    single = sigcg.logsignature_to_signature(logs[:, -1].numpy(), d, depth, mode=mode)
+    np.testing.assert_allclose(single, stream[:, -1, 1:].numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_exp_of_a_lie_element_is_group_like_and_gradchecks():
+    words = torch.randn(2, sigcg.logsignature_channels(2, 4), dtype=torch.float64) * 0.5
+    sig = sigcg.logsignature_to_signature(words, 2, 4)
+    # exp of a Lie element satisfies the shuffle identity S^i S^j = S^{ij} + S^{ji}
+    s1, s2 = sig[:, :2], sig[:, 2:6].reshape(2, 2, 2)
+    torch.testing.assert_close(s1[:, :, None] * s1[:, None, :], s2 + s2.transpose(1, 2))
+    for mode in ("words", "brackets"):
+        w = words.clone().requires_grad_()
+        assert torch.autograd.gradcheck(
+            lambda a: sigcg.logsignature_to_signature(a, 2, 4, mode=mode), (w,))
+    e = (torch.randn(2, 30, dtype=torch.float64) * 0.5).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a: sigcg.logsignature_to_signature(a, 2, 4,
+                                                                             mode="expand"), (e,))
+    with pytest.raises(ValueError, match="shape"):
+        sigcg.logsignature_to_signature(words, 2, 3)
