@@ -9,98 +9,99 @@
 
 typedef double T;
 #define SIG 14
+#define N 3
 
 /*
  * Chen's identity: the signature of a concatenation is the tensor product of the two signatures.
  * With the implicit scalar 1 of both factors,
- *     (a (x) b)_k = a_k + b_k + sum_{i=1}^{k-1} a_i (x) b_{k-i},
- * and word (u v) of level k, u of length i, sits at row u, column v of level k viewed as a
- * d^i x d^{k-i} matrix: every term below is a contiguous multiply-add run the compiler vectorises.
+ *     (a (x) b)_k = a_k + b_k + sum_{i=1}^{k-1} a_i (x) b_{k-i} = mul(a, 1, b)_k + b_k.
  */
-static void product(const T *restrict a, const T *restrict b, T *restrict c)
+/* Levels 1..top of x (x) (s + t): x without scalar, s the scalar of the right factor, t its
+   levels (read up to level top - 1). */
+static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out, int top)
 {
-    /* level 1 */
+    if (top < 1)
+        return;
     for (int64_t w = 0; w < 2; ++w)
-        c[0 + w] = a[0 + w] + b[0 + w];
-    /* level 2 */
+        out[0 + w] = s * x[0 + w];
+    if (top < 2)
+        return;
     for (int64_t w = 0; w < 4; ++w)
-        c[2 + w] = a[2 + w] + b[2 + w];
+        out[2 + w] = s * x[2 + w];
     for (int64_t u = 0; u < 2; ++u) {
-        const T ai = a[0 + u];
-        T *restrict row = c + 2 + u * 2;
-        const T *restrict bj = b + 0;
+        const T xi = x[0 + u];
+        T *restrict row = out + 2 + u * 2;
+        const T *restrict tj = t + 0;
         for (int64_t v = 0; v < 2; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
-    /* level 3 */
+    if (top < 3)
+        return;
     for (int64_t w = 0; w < 8; ++w)
-        c[6 + w] = a[6 + w] + b[6 + w];
+        out[6 + w] = s * x[6 + w];
     for (int64_t u = 0; u < 2; ++u) {
-        const T ai = a[0 + u];
-        T *restrict row = c + 6 + u * 4;
-        const T *restrict bj = b + 2;
+        const T xi = x[0 + u];
+        T *restrict row = out + 6 + u * 4;
+        const T *restrict tj = t + 2;
         for (int64_t v = 0; v < 4; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 4; ++u) {
-        const T ai = a[2 + u];
-        T *restrict row = c + 6 + u * 2;
-        const T *restrict bj = b + 0;
+        const T xi = x[2 + u];
+        T *restrict row = out + 6 + u * 2;
+        const T *restrict tj = t + 0;
         for (int64_t v = 0; v < 2; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
 }
 
-/*
- * Adjoint of product() given g = dL/dc:
- *     da_i[u] = g_i[u] + sum_{k>i} sum_v g_k[u v] b_{k-i}[v]     (a dot product per row u)
- *     db_j[v] = g_j[v] + sum_{k>j} sum_u g_k[u v] a_{k-j}[u]     (a multiply-add run per row u)
- */
-static void product_adjoint(const T *restrict a, const T *restrict b, const T *restrict g,
-                            T *restrict ga, T *restrict gb)
+/* Adjoint of mul(..., top) given g = dL/dout (levels 1..top): gx += dL/dx, gt += dL/dt (the
+   scalar s is a constant). */
+static void mul_adjoint(const T *restrict x, T s, const T *restrict t, const T *restrict g,
+                        T *restrict gx, T *restrict gt, int top)
 {
-    for (int64_t w = 0; w < SIG; ++w) {
-        ga[w] = g[w];
-        gb[w] = g[w];
-    }
-    /* level 2 = level 1 (x) level 1 */
+    static const int64_t level_end[N + 1] = { 0, 2, 6, 14 };
+    for (int64_t w = 0; w < level_end[top]; ++w)
+        gx[w] += s * g[w];
+    if (top < 2)
+        return;
     for (int64_t u = 0; u < 2; ++u) {
         const T *restrict grow = g + 2 + u * 2;
-        const T *restrict bj = b + 0;
-        T *restrict gbj = gb + 0;
-        const T ai = a[0 + u];
+        const T *restrict tj = t + 0;
+        T *restrict gtj = gt + 0;
+        const T xi = x[0 + u];
         T dot = 0;
         for (int64_t v = 0; v < 2; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[0 + u] += dot;
+        gx[0 + u] += dot;
     }
-    /* level 3 = level 1 (x) level 2 */
+    if (top < 3)
+        return;
     for (int64_t u = 0; u < 2; ++u) {
         const T *restrict grow = g + 6 + u * 4;
-        const T *restrict bj = b + 2;
-        T *restrict gbj = gb + 2;
-        const T ai = a[0 + u];
+        const T *restrict tj = t + 2;
+        T *restrict gtj = gt + 2;
+        const T xi = x[0 + u];
         T dot = 0;
         for (int64_t v = 0; v < 4; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[0 + u] += dot;
+        gx[0 + u] += dot;
     }
-    /* level 3 = level 2 (x) level 1 */
     for (int64_t u = 0; u < 4; ++u) {
         const T *restrict grow = g + 6 + u * 2;
-        const T *restrict bj = b + 0;
-        T *restrict gbj = gb + 0;
-        const T ai = a[2 + u];
+        const T *restrict tj = t + 0;
+        T *restrict gtj = gt + 0;
+        const T xi = x[2 + u];
         T dot = 0;
         for (int64_t v = 0; v < 2; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[2 + u] += dot;
+        gx[2 + u] += dot;
     }
 }
 
@@ -109,8 +110,11 @@ int sigcg_tensor_product(const T *a, const T *b, T *out, int64_t batch, int64_t 
                          int64_t b_end)
 {
     (void)batch;
-    for (int64_t p = b_begin; p < b_end; ++p)
-        product(a + p * SIG, b + p * SIG, out + p * SIG);
+    for (int64_t p = b_begin; p < b_end; ++p) {
+        mul(a + p * SIG, (T)1, b + p * SIG, out + p * SIG, N);
+        for (int64_t w = 0; w < SIG; ++w)
+            out[p * SIG + w] += b[p * SIG + w];
+    }
     return 0;
 }
 
@@ -119,8 +123,13 @@ int sigcg_tensor_product_backward(const T *a, const T *b, const T *grad, T *grad
                                   int64_t batch, int64_t b_begin, int64_t b_end)
 {
     (void)batch;
-    for (int64_t p = b_begin; p < b_end; ++p)
-        product_adjoint(a + p * SIG, b + p * SIG, grad + p * SIG, grad_a + p * SIG,
-                        grad_b + p * SIG);
+    for (int64_t p = b_begin; p < b_end; ++p) {
+        for (int64_t w = 0; w < SIG; ++w) {
+            grad_a[p * SIG + w] = 0;
+            grad_b[p * SIG + w] = grad[p * SIG + w];  /* the "+ b" term */
+        }
+        mul_adjoint(a + p * SIG, (T)1, b + p * SIG, grad + p * SIG, grad_a + p * SIG,
+                    grad_b + p * SIG, N);
+    }
     return 0;
 }

@@ -9,161 +9,162 @@
 
 typedef float T;
 #define SIG 120
+#define N 4
 
 /*
  * Chen's identity: the signature of a concatenation is the tensor product of the two signatures.
  * With the implicit scalar 1 of both factors,
- *     (a (x) b)_k = a_k + b_k + sum_{i=1}^{k-1} a_i (x) b_{k-i},
- * and word (u v) of level k, u of length i, sits at row u, column v of level k viewed as a
- * d^i x d^{k-i} matrix: every term below is a contiguous multiply-add run the compiler vectorises.
+ *     (a (x) b)_k = a_k + b_k + sum_{i=1}^{k-1} a_i (x) b_{k-i} = mul(a, 1, b)_k + b_k.
  */
-static void product(const T *restrict a, const T *restrict b, T *restrict c)
+/* Levels 1..top of x (x) (s + t): x without scalar, s the scalar of the right factor, t its
+   levels (read up to level top - 1). */
+static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out, int top)
 {
-    /* level 1 */
+    if (top < 1)
+        return;
     for (int64_t w = 0; w < 3; ++w)
-        c[0 + w] = a[0 + w] + b[0 + w];
-    /* level 2 */
+        out[0 + w] = s * x[0 + w];
+    if (top < 2)
+        return;
     for (int64_t w = 0; w < 9; ++w)
-        c[3 + w] = a[3 + w] + b[3 + w];
+        out[3 + w] = s * x[3 + w];
     for (int64_t u = 0; u < 3; ++u) {
-        const T ai = a[0 + u];
-        T *restrict row = c + 3 + u * 3;
-        const T *restrict bj = b + 0;
+        const T xi = x[0 + u];
+        T *restrict row = out + 3 + u * 3;
+        const T *restrict tj = t + 0;
         for (int64_t v = 0; v < 3; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
-    /* level 3 */
+    if (top < 3)
+        return;
     for (int64_t w = 0; w < 27; ++w)
-        c[12 + w] = a[12 + w] + b[12 + w];
+        out[12 + w] = s * x[12 + w];
     for (int64_t u = 0; u < 3; ++u) {
-        const T ai = a[0 + u];
-        T *restrict row = c + 12 + u * 9;
-        const T *restrict bj = b + 3;
+        const T xi = x[0 + u];
+        T *restrict row = out + 12 + u * 9;
+        const T *restrict tj = t + 3;
         for (int64_t v = 0; v < 9; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 9; ++u) {
-        const T ai = a[3 + u];
-        T *restrict row = c + 12 + u * 3;
-        const T *restrict bj = b + 0;
+        const T xi = x[3 + u];
+        T *restrict row = out + 12 + u * 3;
+        const T *restrict tj = t + 0;
         for (int64_t v = 0; v < 3; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
-    /* level 4 */
+    if (top < 4)
+        return;
     for (int64_t w = 0; w < 81; ++w)
-        c[39 + w] = a[39 + w] + b[39 + w];
+        out[39 + w] = s * x[39 + w];
     for (int64_t u = 0; u < 3; ++u) {
-        const T ai = a[0 + u];
-        T *restrict row = c + 39 + u * 27;
-        const T *restrict bj = b + 12;
+        const T xi = x[0 + u];
+        T *restrict row = out + 39 + u * 27;
+        const T *restrict tj = t + 12;
         for (int64_t v = 0; v < 27; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 9; ++u) {
-        const T ai = a[3 + u];
-        T *restrict row = c + 39 + u * 9;
-        const T *restrict bj = b + 3;
+        const T xi = x[3 + u];
+        T *restrict row = out + 39 + u * 9;
+        const T *restrict tj = t + 3;
         for (int64_t v = 0; v < 9; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 27; ++u) {
-        const T ai = a[12 + u];
-        T *restrict row = c + 39 + u * 3;
-        const T *restrict bj = b + 0;
+        const T xi = x[12 + u];
+        T *restrict row = out + 39 + u * 3;
+        const T *restrict tj = t + 0;
         for (int64_t v = 0; v < 3; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
 }
 
-/*
- * Adjoint of product() given g = dL/dc:
- *     da_i[u] = g_i[u] + sum_{k>i} sum_v g_k[u v] b_{k-i}[v]     (a dot product per row u)
- *     db_j[v] = g_j[v] + sum_{k>j} sum_u g_k[u v] a_{k-j}[u]     (a multiply-add run per row u)
- */
-static void product_adjoint(const T *restrict a, const T *restrict b, const T *restrict g,
-                            T *restrict ga, T *restrict gb)
+/* Adjoint of mul(..., top) given g = dL/dout (levels 1..top): gx += dL/dx, gt += dL/dt (the
+   scalar s is a constant). */
+static void mul_adjoint(const T *restrict x, T s, const T *restrict t, const T *restrict g,
+                        T *restrict gx, T *restrict gt, int top)
 {
-    for (int64_t w = 0; w < SIG; ++w) {
-        ga[w] = g[w];
-        gb[w] = g[w];
-    }
-    /* level 2 = level 1 (x) level 1 */
+    static const int64_t level_end[N + 1] = { 0, 3, 12, 39, 120 };
+    for (int64_t w = 0; w < level_end[top]; ++w)
+        gx[w] += s * g[w];
+    if (top < 2)
+        return;
     for (int64_t u = 0; u < 3; ++u) {
         const T *restrict grow = g + 3 + u * 3;
-        const T *restrict bj = b + 0;
-        T *restrict gbj = gb + 0;
-        const T ai = a[0 + u];
+        const T *restrict tj = t + 0;
+        T *restrict gtj = gt + 0;
+        const T xi = x[0 + u];
         T dot = 0;
         for (int64_t v = 0; v < 3; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[0 + u] += dot;
+        gx[0 + u] += dot;
     }
-    /* level 3 = level 1 (x) level 2 */
+    if (top < 3)
+        return;
     for (int64_t u = 0; u < 3; ++u) {
         const T *restrict grow = g + 12 + u * 9;
-        const T *restrict bj = b + 3;
-        T *restrict gbj = gb + 3;
-        const T ai = a[0 + u];
+        const T *restrict tj = t + 3;
+        T *restrict gtj = gt + 3;
+        const T xi = x[0 + u];
         T dot = 0;
         for (int64_t v = 0; v < 9; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[0 + u] += dot;
+        gx[0 + u] += dot;
     }
-    /* level 3 = level 2 (x) level 1 */
     for (int64_t u = 0; u < 9; ++u) {
         const T *restrict grow = g + 12 + u * 3;
-        const T *restrict bj = b + 0;
-        T *restrict gbj = gb + 0;
-        const T ai = a[3 + u];
+        const T *restrict tj = t + 0;
+        T *restrict gtj = gt + 0;
+        const T xi = x[3 + u];
         T dot = 0;
         for (int64_t v = 0; v < 3; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[3 + u] += dot;
+        gx[3 + u] += dot;
     }
-    /* level 4 = level 1 (x) level 3 */
+    if (top < 4)
+        return;
     for (int64_t u = 0; u < 3; ++u) {
         const T *restrict grow = g + 39 + u * 27;
-        const T *restrict bj = b + 12;
-        T *restrict gbj = gb + 12;
-        const T ai = a[0 + u];
+        const T *restrict tj = t + 12;
+        T *restrict gtj = gt + 12;
+        const T xi = x[0 + u];
         T dot = 0;
         for (int64_t v = 0; v < 27; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[0 + u] += dot;
+        gx[0 + u] += dot;
     }
-    /* level 4 = level 2 (x) level 2 */
     for (int64_t u = 0; u < 9; ++u) {
         const T *restrict grow = g + 39 + u * 9;
-        const T *restrict bj = b + 3;
-        T *restrict gbj = gb + 3;
-        const T ai = a[3 + u];
+        const T *restrict tj = t + 3;
+        T *restrict gtj = gt + 3;
+        const T xi = x[3 + u];
         T dot = 0;
         for (int64_t v = 0; v < 9; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[3 + u] += dot;
+        gx[3 + u] += dot;
     }
-    /* level 4 = level 3 (x) level 1 */
     for (int64_t u = 0; u < 27; ++u) {
         const T *restrict grow = g + 39 + u * 3;
-        const T *restrict bj = b + 0;
-        T *restrict gbj = gb + 0;
-        const T ai = a[12 + u];
+        const T *restrict tj = t + 0;
+        T *restrict gtj = gt + 0;
+        const T xi = x[12 + u];
         T dot = 0;
         for (int64_t v = 0; v < 3; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[12 + u] += dot;
+        gx[12 + u] += dot;
     }
 }
 
@@ -172,8 +173,11 @@ int sigcg_tensor_product(const T *a, const T *b, T *out, int64_t batch, int64_t 
                          int64_t b_end)
 {
     (void)batch;
-    for (int64_t p = b_begin; p < b_end; ++p)
-        product(a + p * SIG, b + p * SIG, out + p * SIG);
+    for (int64_t p = b_begin; p < b_end; ++p) {
+        mul(a + p * SIG, (T)1, b + p * SIG, out + p * SIG, N);
+        for (int64_t w = 0; w < SIG; ++w)
+            out[p * SIG + w] += b[p * SIG + w];
+    }
     return 0;
 }
 
@@ -182,8 +186,13 @@ int sigcg_tensor_product_backward(const T *a, const T *b, const T *grad, T *grad
                                   int64_t batch, int64_t b_begin, int64_t b_end)
 {
     (void)batch;
-    for (int64_t p = b_begin; p < b_end; ++p)
-        product_adjoint(a + p * SIG, b + p * SIG, grad + p * SIG, grad_a + p * SIG,
-                        grad_b + p * SIG);
+    for (int64_t p = b_begin; p < b_end; ++p) {
+        for (int64_t w = 0; w < SIG; ++w) {
+            grad_a[p * SIG + w] = 0;
+            grad_b[p * SIG + w] = grad[p * SIG + w];  /* the "+ b" term */
+        }
+        mul_adjoint(a + p * SIG, (T)1, b + p * SIG, grad + p * SIG, grad_a + p * SIG,
+                    grad_b + p * SIG, N);
+    }
     return 0;
 }

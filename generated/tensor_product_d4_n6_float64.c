@@ -9,347 +9,345 @@
 
 typedef double T;
 #define SIG 5460
+#define N 6
 
 /*
  * Chen's identity: the signature of a concatenation is the tensor product of the two signatures.
  * With the implicit scalar 1 of both factors,
- *     (a (x) b)_k = a_k + b_k + sum_{i=1}^{k-1} a_i (x) b_{k-i},
- * and word (u v) of level k, u of length i, sits at row u, column v of level k viewed as a
- * d^i x d^{k-i} matrix: every term below is a contiguous multiply-add run the compiler vectorises.
+ *     (a (x) b)_k = a_k + b_k + sum_{i=1}^{k-1} a_i (x) b_{k-i} = mul(a, 1, b)_k + b_k.
  */
-static void product(const T *restrict a, const T *restrict b, T *restrict c)
+/* Levels 1..top of x (x) (s + t): x without scalar, s the scalar of the right factor, t its
+   levels (read up to level top - 1). */
+static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out, int top)
 {
-    /* level 1 */
+    if (top < 1)
+        return;
     for (int64_t w = 0; w < 4; ++w)
-        c[0 + w] = a[0 + w] + b[0 + w];
-    /* level 2 */
+        out[0 + w] = s * x[0 + w];
+    if (top < 2)
+        return;
     for (int64_t w = 0; w < 16; ++w)
-        c[4 + w] = a[4 + w] + b[4 + w];
+        out[4 + w] = s * x[4 + w];
     for (int64_t u = 0; u < 4; ++u) {
-        const T ai = a[0 + u];
-        T *restrict row = c + 4 + u * 4;
-        const T *restrict bj = b + 0;
+        const T xi = x[0 + u];
+        T *restrict row = out + 4 + u * 4;
+        const T *restrict tj = t + 0;
         for (int64_t v = 0; v < 4; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
-    /* level 3 */
+    if (top < 3)
+        return;
     for (int64_t w = 0; w < 64; ++w)
-        c[20 + w] = a[20 + w] + b[20 + w];
+        out[20 + w] = s * x[20 + w];
     for (int64_t u = 0; u < 4; ++u) {
-        const T ai = a[0 + u];
-        T *restrict row = c + 20 + u * 16;
-        const T *restrict bj = b + 4;
+        const T xi = x[0 + u];
+        T *restrict row = out + 20 + u * 16;
+        const T *restrict tj = t + 4;
         for (int64_t v = 0; v < 16; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 16; ++u) {
-        const T ai = a[4 + u];
-        T *restrict row = c + 20 + u * 4;
-        const T *restrict bj = b + 0;
+        const T xi = x[4 + u];
+        T *restrict row = out + 20 + u * 4;
+        const T *restrict tj = t + 0;
         for (int64_t v = 0; v < 4; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
-    /* level 4 */
+    if (top < 4)
+        return;
     for (int64_t w = 0; w < 256; ++w)
-        c[84 + w] = a[84 + w] + b[84 + w];
+        out[84 + w] = s * x[84 + w];
     for (int64_t u = 0; u < 4; ++u) {
-        const T ai = a[0 + u];
-        T *restrict row = c + 84 + u * 64;
-        const T *restrict bj = b + 20;
+        const T xi = x[0 + u];
+        T *restrict row = out + 84 + u * 64;
+        const T *restrict tj = t + 20;
         for (int64_t v = 0; v < 64; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 16; ++u) {
-        const T ai = a[4 + u];
-        T *restrict row = c + 84 + u * 16;
-        const T *restrict bj = b + 4;
+        const T xi = x[4 + u];
+        T *restrict row = out + 84 + u * 16;
+        const T *restrict tj = t + 4;
         for (int64_t v = 0; v < 16; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 64; ++u) {
-        const T ai = a[20 + u];
-        T *restrict row = c + 84 + u * 4;
-        const T *restrict bj = b + 0;
+        const T xi = x[20 + u];
+        T *restrict row = out + 84 + u * 4;
+        const T *restrict tj = t + 0;
         for (int64_t v = 0; v < 4; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
-    /* level 5 */
+    if (top < 5)
+        return;
     for (int64_t w = 0; w < 1024; ++w)
-        c[340 + w] = a[340 + w] + b[340 + w];
+        out[340 + w] = s * x[340 + w];
     for (int64_t u = 0; u < 4; ++u) {
-        const T ai = a[0 + u];
-        T *restrict row = c + 340 + u * 256;
-        const T *restrict bj = b + 84;
+        const T xi = x[0 + u];
+        T *restrict row = out + 340 + u * 256;
+        const T *restrict tj = t + 84;
         for (int64_t v = 0; v < 256; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 16; ++u) {
-        const T ai = a[4 + u];
-        T *restrict row = c + 340 + u * 64;
-        const T *restrict bj = b + 20;
+        const T xi = x[4 + u];
+        T *restrict row = out + 340 + u * 64;
+        const T *restrict tj = t + 20;
         for (int64_t v = 0; v < 64; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 64; ++u) {
-        const T ai = a[20 + u];
-        T *restrict row = c + 340 + u * 16;
-        const T *restrict bj = b + 4;
+        const T xi = x[20 + u];
+        T *restrict row = out + 340 + u * 16;
+        const T *restrict tj = t + 4;
         for (int64_t v = 0; v < 16; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 256; ++u) {
-        const T ai = a[84 + u];
-        T *restrict row = c + 340 + u * 4;
-        const T *restrict bj = b + 0;
+        const T xi = x[84 + u];
+        T *restrict row = out + 340 + u * 4;
+        const T *restrict tj = t + 0;
         for (int64_t v = 0; v < 4; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
-    /* level 6 */
+    if (top < 6)
+        return;
     for (int64_t w = 0; w < 4096; ++w)
-        c[1364 + w] = a[1364 + w] + b[1364 + w];
+        out[1364 + w] = s * x[1364 + w];
     for (int64_t u = 0; u < 4; ++u) {
-        const T ai = a[0 + u];
-        T *restrict row = c + 1364 + u * 1024;
-        const T *restrict bj = b + 340;
+        const T xi = x[0 + u];
+        T *restrict row = out + 1364 + u * 1024;
+        const T *restrict tj = t + 340;
         for (int64_t v = 0; v < 1024; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 16; ++u) {
-        const T ai = a[4 + u];
-        T *restrict row = c + 1364 + u * 256;
-        const T *restrict bj = b + 84;
+        const T xi = x[4 + u];
+        T *restrict row = out + 1364 + u * 256;
+        const T *restrict tj = t + 84;
         for (int64_t v = 0; v < 256; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 64; ++u) {
-        const T ai = a[20 + u];
-        T *restrict row = c + 1364 + u * 64;
-        const T *restrict bj = b + 20;
+        const T xi = x[20 + u];
+        T *restrict row = out + 1364 + u * 64;
+        const T *restrict tj = t + 20;
         for (int64_t v = 0; v < 64; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 256; ++u) {
-        const T ai = a[84 + u];
-        T *restrict row = c + 1364 + u * 16;
-        const T *restrict bj = b + 4;
+        const T xi = x[84 + u];
+        T *restrict row = out + 1364 + u * 16;
+        const T *restrict tj = t + 4;
         for (int64_t v = 0; v < 16; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
     for (int64_t u = 0; u < 1024; ++u) {
-        const T ai = a[340 + u];
-        T *restrict row = c + 1364 + u * 4;
-        const T *restrict bj = b + 0;
+        const T xi = x[340 + u];
+        T *restrict row = out + 1364 + u * 4;
+        const T *restrict tj = t + 0;
         for (int64_t v = 0; v < 4; ++v)
-            row[v] += ai * bj[v];
+            row[v] += xi * tj[v];
     }
 }
 
-/*
- * Adjoint of product() given g = dL/dc:
- *     da_i[u] = g_i[u] + sum_{k>i} sum_v g_k[u v] b_{k-i}[v]     (a dot product per row u)
- *     db_j[v] = g_j[v] + sum_{k>j} sum_u g_k[u v] a_{k-j}[u]     (a multiply-add run per row u)
- */
-static void product_adjoint(const T *restrict a, const T *restrict b, const T *restrict g,
-                            T *restrict ga, T *restrict gb)
+/* Adjoint of mul(..., top) given g = dL/dout (levels 1..top): gx += dL/dx, gt += dL/dt (the
+   scalar s is a constant). */
+static void mul_adjoint(const T *restrict x, T s, const T *restrict t, const T *restrict g,
+                        T *restrict gx, T *restrict gt, int top)
 {
-    for (int64_t w = 0; w < SIG; ++w) {
-        ga[w] = g[w];
-        gb[w] = g[w];
-    }
-    /* level 2 = level 1 (x) level 1 */
+    static const int64_t level_end[N + 1] = { 0, 4, 20, 84, 340, 1364, 5460 };
+    for (int64_t w = 0; w < level_end[top]; ++w)
+        gx[w] += s * g[w];
+    if (top < 2)
+        return;
     for (int64_t u = 0; u < 4; ++u) {
         const T *restrict grow = g + 4 + u * 4;
-        const T *restrict bj = b + 0;
-        T *restrict gbj = gb + 0;
-        const T ai = a[0 + u];
+        const T *restrict tj = t + 0;
+        T *restrict gtj = gt + 0;
+        const T xi = x[0 + u];
         T dot = 0;
         for (int64_t v = 0; v < 4; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[0 + u] += dot;
+        gx[0 + u] += dot;
     }
-    /* level 3 = level 1 (x) level 2 */
+    if (top < 3)
+        return;
     for (int64_t u = 0; u < 4; ++u) {
         const T *restrict grow = g + 20 + u * 16;
-        const T *restrict bj = b + 4;
-        T *restrict gbj = gb + 4;
-        const T ai = a[0 + u];
+        const T *restrict tj = t + 4;
+        T *restrict gtj = gt + 4;
+        const T xi = x[0 + u];
         T dot = 0;
         for (int64_t v = 0; v < 16; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[0 + u] += dot;
+        gx[0 + u] += dot;
     }
-    /* level 3 = level 2 (x) level 1 */
     for (int64_t u = 0; u < 16; ++u) {
         const T *restrict grow = g + 20 + u * 4;
-        const T *restrict bj = b + 0;
-        T *restrict gbj = gb + 0;
-        const T ai = a[4 + u];
+        const T *restrict tj = t + 0;
+        T *restrict gtj = gt + 0;
+        const T xi = x[4 + u];
         T dot = 0;
         for (int64_t v = 0; v < 4; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[4 + u] += dot;
+        gx[4 + u] += dot;
     }
-    /* level 4 = level 1 (x) level 3 */
+    if (top < 4)
+        return;
     for (int64_t u = 0; u < 4; ++u) {
         const T *restrict grow = g + 84 + u * 64;
-        const T *restrict bj = b + 20;
-        T *restrict gbj = gb + 20;
-        const T ai = a[0 + u];
+        const T *restrict tj = t + 20;
+        T *restrict gtj = gt + 20;
+        const T xi = x[0 + u];
         T dot = 0;
         for (int64_t v = 0; v < 64; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[0 + u] += dot;
+        gx[0 + u] += dot;
     }
-    /* level 4 = level 2 (x) level 2 */
     for (int64_t u = 0; u < 16; ++u) {
         const T *restrict grow = g + 84 + u * 16;
-        const T *restrict bj = b + 4;
-        T *restrict gbj = gb + 4;
-        const T ai = a[4 + u];
+        const T *restrict tj = t + 4;
+        T *restrict gtj = gt + 4;
+        const T xi = x[4 + u];
         T dot = 0;
         for (int64_t v = 0; v < 16; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[4 + u] += dot;
+        gx[4 + u] += dot;
     }
-    /* level 4 = level 3 (x) level 1 */
     for (int64_t u = 0; u < 64; ++u) {
         const T *restrict grow = g + 84 + u * 4;
-        const T *restrict bj = b + 0;
-        T *restrict gbj = gb + 0;
-        const T ai = a[20 + u];
+        const T *restrict tj = t + 0;
+        T *restrict gtj = gt + 0;
+        const T xi = x[20 + u];
         T dot = 0;
         for (int64_t v = 0; v < 4; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[20 + u] += dot;
+        gx[20 + u] += dot;
     }
-    /* level 5 = level 1 (x) level 4 */
+    if (top < 5)
+        return;
     for (int64_t u = 0; u < 4; ++u) {
         const T *restrict grow = g + 340 + u * 256;
-        const T *restrict bj = b + 84;
-        T *restrict gbj = gb + 84;
-        const T ai = a[0 + u];
+        const T *restrict tj = t + 84;
+        T *restrict gtj = gt + 84;
+        const T xi = x[0 + u];
         T dot = 0;
         for (int64_t v = 0; v < 256; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[0 + u] += dot;
+        gx[0 + u] += dot;
     }
-    /* level 5 = level 2 (x) level 3 */
     for (int64_t u = 0; u < 16; ++u) {
         const T *restrict grow = g + 340 + u * 64;
-        const T *restrict bj = b + 20;
-        T *restrict gbj = gb + 20;
-        const T ai = a[4 + u];
+        const T *restrict tj = t + 20;
+        T *restrict gtj = gt + 20;
+        const T xi = x[4 + u];
         T dot = 0;
         for (int64_t v = 0; v < 64; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[4 + u] += dot;
+        gx[4 + u] += dot;
     }
-    /* level 5 = level 3 (x) level 2 */
     for (int64_t u = 0; u < 64; ++u) {
         const T *restrict grow = g + 340 + u * 16;
-        const T *restrict bj = b + 4;
-        T *restrict gbj = gb + 4;
-        const T ai = a[20 + u];
+        const T *restrict tj = t + 4;
+        T *restrict gtj = gt + 4;
+        const T xi = x[20 + u];
         T dot = 0;
         for (int64_t v = 0; v < 16; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[20 + u] += dot;
+        gx[20 + u] += dot;
     }
-    /* level 5 = level 4 (x) level 1 */
     for (int64_t u = 0; u < 256; ++u) {
         const T *restrict grow = g + 340 + u * 4;
-        const T *restrict bj = b + 0;
-        T *restrict gbj = gb + 0;
-        const T ai = a[84 + u];
+        const T *restrict tj = t + 0;
+        T *restrict gtj = gt + 0;
+        const T xi = x[84 + u];
         T dot = 0;
         for (int64_t v = 0; v < 4; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[84 + u] += dot;
+        gx[84 + u] += dot;
     }
-    /* level 6 = level 1 (x) level 5 */
+    if (top < 6)
+        return;
     for (int64_t u = 0; u < 4; ++u) {
         const T *restrict grow = g + 1364 + u * 1024;
-        const T *restrict bj = b + 340;
-        T *restrict gbj = gb + 340;
-        const T ai = a[0 + u];
+        const T *restrict tj = t + 340;
+        T *restrict gtj = gt + 340;
+        const T xi = x[0 + u];
         T dot = 0;
         for (int64_t v = 0; v < 1024; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[0 + u] += dot;
+        gx[0 + u] += dot;
     }
-    /* level 6 = level 2 (x) level 4 */
     for (int64_t u = 0; u < 16; ++u) {
         const T *restrict grow = g + 1364 + u * 256;
-        const T *restrict bj = b + 84;
-        T *restrict gbj = gb + 84;
-        const T ai = a[4 + u];
+        const T *restrict tj = t + 84;
+        T *restrict gtj = gt + 84;
+        const T xi = x[4 + u];
         T dot = 0;
         for (int64_t v = 0; v < 256; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[4 + u] += dot;
+        gx[4 + u] += dot;
     }
-    /* level 6 = level 3 (x) level 3 */
     for (int64_t u = 0; u < 64; ++u) {
         const T *restrict grow = g + 1364 + u * 64;
-        const T *restrict bj = b + 20;
-        T *restrict gbj = gb + 20;
-        const T ai = a[20 + u];
+        const T *restrict tj = t + 20;
+        T *restrict gtj = gt + 20;
+        const T xi = x[20 + u];
         T dot = 0;
         for (int64_t v = 0; v < 64; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[20 + u] += dot;
+        gx[20 + u] += dot;
     }
-    /* level 6 = level 4 (x) level 2 */
     for (int64_t u = 0; u < 256; ++u) {
         const T *restrict grow = g + 1364 + u * 16;
-        const T *restrict bj = b + 4;
-        T *restrict gbj = gb + 4;
-        const T ai = a[84 + u];
+        const T *restrict tj = t + 4;
+        T *restrict gtj = gt + 4;
+        const T xi = x[84 + u];
         T dot = 0;
         for (int64_t v = 0; v < 16; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[84 + u] += dot;
+        gx[84 + u] += dot;
     }
-    /* level 6 = level 5 (x) level 1 */
     for (int64_t u = 0; u < 1024; ++u) {
         const T *restrict grow = g + 1364 + u * 4;
-        const T *restrict bj = b + 0;
-        T *restrict gbj = gb + 0;
-        const T ai = a[340 + u];
+        const T *restrict tj = t + 0;
+        T *restrict gtj = gt + 0;
+        const T xi = x[340 + u];
         T dot = 0;
         for (int64_t v = 0; v < 4; ++v) {
-            dot += grow[v] * bj[v];
-            gbj[v] += grow[v] * ai;
+            dot += grow[v] * tj[v];
+            gtj[v] += grow[v] * xi;
         }
-        ga[340 + u] += dot;
+        gx[340 + u] += dot;
     }
 }
 
@@ -358,8 +356,11 @@ int sigcg_tensor_product(const T *a, const T *b, T *out, int64_t batch, int64_t 
                          int64_t b_end)
 {
     (void)batch;
-    for (int64_t p = b_begin; p < b_end; ++p)
-        product(a + p * SIG, b + p * SIG, out + p * SIG);
+    for (int64_t p = b_begin; p < b_end; ++p) {
+        mul(a + p * SIG, (T)1, b + p * SIG, out + p * SIG, N);
+        for (int64_t w = 0; w < SIG; ++w)
+            out[p * SIG + w] += b[p * SIG + w];
+    }
     return 0;
 }
 
@@ -368,8 +369,13 @@ int sigcg_tensor_product_backward(const T *a, const T *b, const T *grad, T *grad
                                   int64_t batch, int64_t b_begin, int64_t b_end)
 {
     (void)batch;
-    for (int64_t p = b_begin; p < b_end; ++p)
-        product_adjoint(a + p * SIG, b + p * SIG, grad + p * SIG, grad_a + p * SIG,
-                        grad_b + p * SIG);
+    for (int64_t p = b_begin; p < b_end; ++p) {
+        for (int64_t w = 0; w < SIG; ++w) {
+            grad_a[p * SIG + w] = 0;
+            grad_b[p * SIG + w] = grad[p * SIG + w];  /* the "+ b" term */
+        }
+        mul_adjoint(a + p * SIG, (T)1, b + p * SIG, grad + p * SIG, grad_a + p * SIG,
+                    grad_b + p * SIG, N);
+    }
     return 0;
 }

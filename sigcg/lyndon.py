@@ -81,6 +81,18 @@ def word_to_index(word, channels: int) -> int:
     return signature_channels(channels, k - 1) + index if k > 1 else index
 
 
+def index_to_word(index: int, channels: int, depth: int) -> list[int]:
+    """The word at position ``index`` of a signature (no scalar term): inverse of word_to_index."""
+    if not 0 <= index < signature_channels(channels, depth):
+        raise ValueError(f"index {index} is outside a signature of {channels} channels at depth "
+                         f"{depth} ({signature_channels(channels, depth)} terms)")
+    k = 1
+    while index >= channels**k:
+        index -= channels**k
+        k += 1
+    return [int(c) for c in np.unravel_index(index, (channels,) * k)]
+
+
 def _standard_factorisation(w: Word) -> tuple[Word, Word]:
     """w = u v with v the longest proper suffix of w that is a Lyndon word."""
     for i in range(1, len(w)):

@@ -147,3 +147,12 @@ def test_exp_of_a_lie_element_is_group_like_and_gradchecks():
                                                                              mode="expand"), (e,))
     with pytest.raises(ValueError, match="shape"):
         sigcg.logsignature_to_signature(words, 2, 3)
+
+
+def test_word_index_round_trip_and_all_words():
+    words = sigcg.all_words(3, 3)
+    assert len(words) == sigcg.signature_channels(3, 3)
+    for i, w in enumerate(words):
+        assert sigcg.word_to_index(w, 3) == i and sigcg.index_to_word(i, 3, 3) == w
+    with pytest.raises(ValueError, match="outside"):
+        sigcg.index_to_word(39, 3, 3)
