@@ -8,14 +8,14 @@ from .combine import (multi_signature_combine, signature_combine, signature_comb
                       signature_join, signature_scale)
 from .logsignature import (LogSignature, SignatureToLogSignature, logsignature,
                            logsignature_to_signature, signature_to_logsignature)
-from .lyndon import (all_words, index_to_word, logsignature_channels, lyndon_brackets,
-                     lyndon_words, word_to_index)
+from .lyndon import (all_words, hall_basis, index_to_word, logsignature_channels,
+                     lyndon_brackets, lyndon_words, word_to_index)
 from .path import Path
 from .precompile import precompile
 from .threads import get_num_threads, set_num_threads
 
 __all__ = ["__version__", "LogSignature", "Path", "Signature", "SignatureToLogSignature", "all_words",
-           "extract_signature_term", "get_num_threads", "index_to_word", "logsignature",
+           "extract_signature_term", "get_num_threads", "hall_basis", "index_to_word", "logsignature",
            "logsignature_channels", "logsignature_to_signature", "lyndon_brackets",
            "lyndon_words",
            "signature_to_logsignature", "word_to_index",

@@ -1,4 +1,4 @@
-"""Log-signatures (Signatory 1.2 semantics): modes "words", "brackets" and "expand"."""
+"""Log-signatures (Signatory 1.2 semantics): modes "words", "brackets", "expand", plus "hall"."""
 from __future__ import annotations
 
 from typing import Union
@@ -13,7 +13,7 @@ from .ops import tensor_exp_op, tensor_log_op
 from .signature import signature
 
 ArrayLike = Union[Tensor, np.ndarray]
-MODES = ("words", "brackets", "expand")
+MODES = ("words", "brackets", "hall", "expand")
 
 _tables: dict = {}
 
@@ -25,30 +25,33 @@ def _index(channels: int, depth: int, device) -> Tensor:
     return _tables[key]
 
 
-def _sparse(table: str, channels: int, depth: int, dtype, device) -> Tensor:
+_BASIS = {"brackets": "lyndon", "hall": "hall"}
+
+
+def _sparse(table: str, basis: str, channels: int, depth: int, dtype, device) -> Tensor:
     """One of lyndon.py's sparse maps as a coalesced sparse matrix (rows: output positions)."""
-    key = (table, channels, depth, dtype, device)
+    key = (table, basis, channels, depth, dtype, device)
     if key not in _tables:
-        out_idx, in_idx, coef = getattr(lyndon, table)(channels, depth)
+        out_idx, in_idx, coef = getattr(lyndon, table)(channels, depth, basis)
         logsig, sig = lyndon.logsignature_channels(channels, depth), signature_channels(channels,
                                                                                          depth)
-        shape = {"brackets_table": (logsig, sig), "words_to_brackets": (logsig, logsig),
-                 "expansion_table": (sig, logsig)}[table]
+        shape = {"expanded_to_basis": (logsig, sig), "words_to_basis": (logsig, logsig),
+                 "basis_to_expanded": (sig, logsig)}[table]
         _tables[key] = torch.sparse_coo_tensor(
             torch.as_tensor(np.stack([out_idx, in_idx])), torch.as_tensor(coef, dtype=dtype),
             shape, check_invariants=True).coalesce().to(device)
     return _tables[key]
 
 
-def _apply(table: str, x: Tensor, channels: int, depth: int) -> Tensor:
+def _apply(table: str, mode: str, x: Tensor, channels: int, depth: int) -> Tensor:
     """(rows, in) -> (rows, out) through a sparse map of lyndon.py (under 1% dense)."""
-    return torch.sparse.mm(_sparse(table, channels, depth, x.dtype, x.device), x.t()).t()
+    matrix = _sparse(table, _BASIS[mode], channels, depth, x.dtype, x.device)
+    return torch.sparse.mm(matrix, x.t()).t()
 
 
 def _check_mode(mode: str) -> None:
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r} (the Hall basis is not "
-                         f"supported yet)")
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 
 def _project(expanded: Tensor, channels: int, depth: int, mode: str) -> Tensor:
@@ -57,7 +60,7 @@ def _project(expanded: Tensor, channels: int, depth: int, mode: str) -> Tensor:
         return expanded
     if mode == "words":
         return expanded.index_select(-1, _index(channels, depth, expanded.device))
-    return _apply("brackets_table", expanded, channels, depth)
+    return _apply("expanded_to_basis", mode, expanded, channels, depth)
 
 
 def signature_to_logsignature(signature: ArrayLike, channels: int, depth: int,
@@ -67,7 +70,8 @@ def signature_to_logsignature(signature: ArrayLike, channels: int, depth: int,
 
     ``signature``: (batch, S), or (batch, length, S) with ``stream``, S = signature_channels(
     channels, depth, scalar_term).  L = logsignature_channels(channels, depth) for "words" and
-    "brackets" (coefficients of the Lyndon words in the expanded log / in the Lyndon basis), S
+    "brackets" (coefficients of the Lyndon words in the expanded log / in the Lyndon basis) and
+    "hall" (in the Hall basis of esig/RoughPy/iisignature's "H", see sigcg.hall_basis), S
     without the scalar for "expand" (the tensor logarithm itself).  Differentiable.
     """
     _check_mode(mode)
@@ -138,10 +142,11 @@ def logsignature_to_signature(logsignature: ArrayLike, channels: int, depth: int
                          f"{mode!r}, {channels} channels, depth {depth}; got {tuple(x.shape)}")
     lead = x.shape[:-1]
     flat = x.reshape(-1, width)
-    if mode == "words":
-        flat = _apply("words_to_brackets", flat, channels, depth)
-    if mode != "expand":
-        flat = _apply("expansion_table", flat, channels, depth)
+    if mode in _BASIS:
+        flat = _apply("basis_to_expanded", mode, flat, channels, depth)
+    elif mode == "words":  # words -> Lyndon basis -> expanded Lie element
+        flat = _apply("basis_to_expanded", "brackets",
+                      _apply("words_to_basis", "brackets", flat, channels, depth), channels, depth)
     result = tensor_exp_op(flat.contiguous(), channels, depth)
     if scalar_term:
         result = torch.cat([result.new_ones(result.shape[0], 1), result], dim=1)

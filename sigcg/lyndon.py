@@ -102,25 +102,69 @@ def _standard_factorisation(w: Word) -> tuple[Word, Word]:
     raise AssertionError(f"{w} has no proper Lyndon suffix")
 
 
-def lyndon_brackets(channels: int, depth: int):
-    """The standard bracketing of each Lyndon word: a letter, or [left, right] nested lists."""
-    _check(channels, depth)
+Tree = object  # a letter (int) or a pair (left, right) of trees: the bracket [left, right]
 
-    def bracket(w: Word):
-        if len(w) == 1:
-            return w[0]
-        u, v = _standard_factorisation(w)
-        return [bracket(u), bracket(v)]
-    return [bracket(w) for w in _lyndon(channels, depth)]
+
+def _lyndon_tree(w: Word) -> Tree:
+    if len(w) == 1:
+        return w[0]
+    u, v = _standard_factorisation(w)
+    return (_lyndon_tree(u), _lyndon_tree(v))
 
 
 @functools.lru_cache(maxsize=None)
-def _expand(w: Word) -> dict[Word, int]:
-    """The bracket polynomial P_w = [P_u, P_v] = P_u P_v - P_v P_u as {word: coefficient}."""
-    if len(w) == 1:
-        return {w: 1}
-    u, v = _standard_factorisation(w)
-    pu, pv = _expand(u), _expand(v)
+def _hall_trees(channels: int, depth: int) -> tuple[Tree, ...]:
+    """The Hall basis used by esig/RoughPy/iisignature's "H": degree by degree, [h_i, h_j] for
+    every earlier element h_i and later h_j of complementary degree with h_j a letter or its left
+    factor no later than h_i, in order of i, then j."""
+    trees: list[Tree] = list(range(channels))
+    degree = [1] * channels
+    for n in range(2, depth + 1):
+        count = len(trees)
+        for i in range(count):
+            for j in range(i + 1, count):
+                if degree[i] + degree[j] != n:
+                    continue
+                right = trees[j]
+                if isinstance(right, tuple) and trees.index(right[0]) > i:
+                    continue
+                trees.append((trees[i], right))
+                degree.append(n)
+    return tuple(trees)
+
+
+def _basis_trees(channels: int, depth: int, basis: str) -> tuple[Tree, ...]:
+    if basis == "hall":
+        return _hall_trees(channels, depth)
+    return tuple(_lyndon_tree(w) for w in _lyndon(channels, depth))
+
+
+def _as_lists(tree: Tree):
+    return tree if isinstance(tree, int) else [_as_lists(tree[0]), _as_lists(tree[1])]
+
+
+def lyndon_brackets(channels: int, depth: int):
+    """The standard bracketing of each Lyndon word: a letter, or [left, right] nested lists."""
+    _check(channels, depth)
+    return [_as_lists(t) for t in _basis_trees(channels, depth, "lyndon")]
+
+
+def hall_basis(channels: int, depth: int):
+    """The Hall basis elements ("hall" mode), as nested [left, right] lists of letters."""
+    _check(channels, depth)
+    return [_as_lists(t) for t in _basis_trees(channels, depth, "hall")]
+
+
+def _tree_degree(tree: Tree) -> int:
+    return 1 if isinstance(tree, int) else _tree_degree(tree[0]) + _tree_degree(tree[1])
+
+
+@functools.lru_cache(maxsize=None)
+def _expand(tree: Tree) -> dict[Word, int]:
+    """The bracket polynomial [P_u, P_v] = P_u P_v - P_v P_u of a tree as {word: coefficient}."""
+    if isinstance(tree, int):
+        return {(tree,): 1}
+    pu, pv = _expand(tree[0]), _expand(tree[1])
     out: dict[Word, int] = {}
     for a, ca in pu.items():
         for b, cb in pv.items():
@@ -135,37 +179,41 @@ def words_index(channels: int, depth: int) -> np.ndarray:
     return np.array([word_to_index(w, channels) for w in _lyndon(channels, depth)])
 
 
-# Above this many Lyndon words in one level the dense inversion that builds the table is too
+# Above this many basis elements in one level the dense inversion that builds the table is too
 # large (it runs once per (channels, depth); the table itself is sparse).
 MAX_BRACKETS_LEVEL = 4000
 
 
 @functools.lru_cache(maxsize=None)
-def words_to_brackets(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The sparse map from Lyndon-word coordinates ("words") to Lyndon-basis coordinates
-    ("brackets") as triples (brackets position, words position, coefficient).
+def words_to_basis(channels: int, depth: int, basis: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sparse map from Lyndon-word coordinates ("words") to a bracket basis ("lyndon" for
+    mode "brackets", or "hall") as triples (basis position, words position, coefficient).
 
-    The coefficient of a Lyndon word u in the expanded log is sum_w c_w P_w[u] over the Lyndon
-    words w of its level, where P_w is w's standard bracket expanded into words.  That matrix is
-    unitriangular with integer entries, so its inverse is an integer matrix too (rounded exactly
-    below) and, in practice, under 1% dense.
+    The coefficient of a Lyndon word u in a Lie element sum_h c_h P_h is sum_h c_h P_h[u] over the
+    basis elements h of its degree (P_h: h expanded into words); that square integer matrix is
+    invertible with an integer inverse (unitriangular for the Lyndon basis), in practice under
+    1% dense.
     """
     words = _lyndon(channels, depth)
+    trees = _basis_trees(channels, depth, basis)
     out_idx, in_idx, coef, start = [], [], [], 0
     for k in range(1, depth + 1):
         level = [w for w in words if len(w) == k]
+        level_trees = [t for t in trees if _tree_degree(t) == k]
         if len(level) > MAX_BRACKETS_LEVEL:
             raise ValueError(
-                f"mode='brackets' at channels={channels}, depth={depth} has {len(level)} Lyndon "
-                f"words at level {k}; building its change of basis is not supported yet, use "
+                f"the {basis} basis at channels={channels}, depth={depth} has {len(level)} "
+                f"elements at level {k}; building its change of basis is not supported yet, use "
                 f"mode='words' (same information, Lyndon-word coordinates)")
         pos = {w: i for i, w in enumerate(level)}
         m = np.zeros((len(level), len(level)))
-        for j, w in enumerate(level):
-            for u, c in _expand(w).items():
+        for j, tree in enumerate(level_trees):
+            for u, c in _expand(tree).items():
                 if u in pos:
                     m[pos[u], j] = c
         inverse = np.rint(np.linalg.inv(m))
+        if not np.array_equal(inverse @ m, np.eye(len(level))):
+            raise AssertionError(f"the {basis} change of basis at level {k} is not integral")
         rows, cols = np.nonzero(inverse)
         out_idx.append(start + rows)
         in_idx.append(start + cols)
@@ -175,19 +223,19 @@ def words_to_brackets(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray
 
 
 @functools.lru_cache(maxsize=None)
-def brackets_table(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Expanded log -> "brackets": (brackets position, signature position, coefficient)."""
-    out_idx, in_idx, coef = words_to_brackets(channels, depth)
+def expanded_to_basis(channels: int, depth: int, basis: str):
+    """Expanded log -> basis coordinates: (basis position, signature position, coefficient)."""
+    out_idx, in_idx, coef = words_to_basis(channels, depth, basis)
     return out_idx, words_index(channels, depth)[in_idx], coef
 
 
 @functools.lru_cache(maxsize=None)
-def expansion_table(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """"brackets" -> expanded Lie element sum_w c_w P_w: (signature position, brackets position,
-    coefficient), every word of every P_w."""
+def basis_to_expanded(channels: int, depth: int, basis: str):
+    """Basis coordinates -> the expanded Lie element sum_h c_h P_h: (signature position, basis
+    position, coefficient), every word of every P_h."""
     sig_idx, pos, coef = [], [], []
-    for j, w in enumerate(_lyndon(channels, depth)):
-        for u, c in _expand(w).items():
+    for j, tree in enumerate(_basis_trees(channels, depth, basis)):
+        for u, c in _expand(tree).items():
             sig_idx.append(word_to_index(u, channels))
             pos.append(j)
             coef.append(float(c))
