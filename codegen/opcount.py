@@ -31,6 +31,8 @@ def product_fmas(d: int, N: int) -> int:
 def op_counts(spec: KernelSpec) -> dict[str, int]:
     if spec.op == "tensor_product":  # per path (the product is not stepped); backward costs 2x
         return {"fma": product_fmas(spec.d, spec.N)}
+    if spec.op == "signature_words":  # per *word* per step: the table is a run-time input
+        return {"fma": spec.N}
     if spec.op in ("tensor_log", "tensor_exp"):  # at most N products (Horner); backward ~3x
         return {"fma": spec.N * (product_fmas(spec.d, spec.N) + spec.sig_channels)}
     fwd = horner_fmas(spec.d, spec.N)

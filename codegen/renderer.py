@@ -21,6 +21,7 @@ _TEMPLATES = {
     ("tensor_product", "cpu"): "tensor_product.c.j2",
     ("tensor_log", "cpu"): "tensor_log.c.j2",
     ("tensor_exp", "cpu"): "tensor_exp.c.j2",
+    ("signature_words", "cpu"): "signature_words.c.j2",
     ("signature_backward", "cuda_emulated"): "signature_backward.cu.j2",
 }
 
@@ -104,6 +105,10 @@ _PROTOTYPES = {
         "int64_t b_end);\n"
         "int sigcg_tensor_exp_backward(const {T} *x, const {T} *grad, {T} *grad_x, "
         "int64_t batch, int64_t b_begin, int64_t b_end);"),
+    "signature_words": (
+        "int sigcg_signature_words(const {T} *path, {T} *out, int64_t batch, int64_t length, "
+        "int64_t nodes, const int32_t *len, const int32_t *letter, const int32_t *prefix, "
+        "int64_t b_begin, int64_t b_end);"),
 }
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-OPS = ("signature_forward", "signature_backward", "tensor_product", "tensor_log", "tensor_exp")
-PATHWISE_OPS = ("tensor_product", "tensor_log", "tensor_exp")  # one signature in, one out: no time steps
+OPS = ("signature_forward", "signature_backward", "tensor_product", "tensor_log", "tensor_exp",
+       "signature_words")
+PATHWISE_OPS = ("tensor_product", "tensor_log", "tensor_exp", "signature_words")  # one signature in, one out: no time steps
 DTYPES = {"float32": "float", "float64": "double"}
 # "cuda" renders CUDA C for NVRTC; "cuda_emulated" renders the *same* CUDA kernel body as C that
 # runs every thread of a block in turn (see templates/cuda_grid.j2), with the CPU entry point.

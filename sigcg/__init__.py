@@ -4,6 +4,7 @@ from ._version import __version__
 from .signature import (Signature, extract_signature_term, signature,
                         signature_channels)
 from . import dispatch
+from .coefficient import signature_coefficient
 from .combine import (multi_signature_combine, signature_combine, signature_combine_backward,
                       signature_join, signature_scale)
 from .logsignature import (LogSignature, SignatureToLogSignature, logsignature,
@@ -20,5 +21,5 @@ __all__ = ["__version__", "LogSignature", "Path", "Signature", "SignatureToLogSi
            "lyndon_words",
            "signature_to_logsignature", "word_to_index",
            "multi_signature_combine", "precompile", "set_num_threads", "signature",
-           "signature_channels", "signature_combine", "signature_combine_backward",
+           "signature_channels", "signature_coefficient", "signature_combine", "signature_combine_backward",
            "signature_join", "signature_scale"]
