@@ -9,19 +9,23 @@ import argparse
 from pathlib import Path
 
 from .renderer import render
-from .spec import OPS, TARGETS, VARIANTS, KernelSpec
+from .spec import OPS, PATHWISE_OPS, TARGETS, VARIANTS, KernelSpec
 
 # The shapes checked in under generated/: small enough to read, covering both code shapes
 # (fully unrolled and looped levels), both dtypes and both directions.
 SHOWCASE = [(2, 3, "float64"), (3, 4, "float32"), (4, 6, "float64")]
 SHOWCASE_CUDA = [(3, 4, "float32", "shared"), (4, 6, "float64", "global")]
+SHOWCASE_CUDA_ALGEBRA = [(3, 4, "float32")]  # product, log, exp: one module each with backward
 
 
 def showcase_specs() -> list[KernelSpec]:
     return ([KernelSpec(op, d, n, dtype) for d, n, dtype in SHOWCASE for op in OPS] +
             [KernelSpec(op, d, n, dtype, target="cuda", variant=variant)
              for d, n, dtype, variant in SHOWCASE_CUDA
-             for op in ("signature_forward", "signature_backward")])
+             for op in ("signature_forward", "signature_backward")] +
+            [KernelSpec(op, d, n, dtype, target="cuda", variant="global")
+             for d, n, dtype in SHOWCASE_CUDA_ALGEBRA
+             for op in ("tensor_product", "tensor_log", "tensor_exp")])
 
 
 def showcase_filename(spec: KernelSpec) -> str:
@@ -51,12 +55,15 @@ def main(argv=None) -> None:
     show.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     show.add_argument("--target", choices=list(TARGETS), default="cpu")
     show.add_argument("--variant", default=None,
-                      help="cpu: auto|loops|unrolled (auto); cuda: shared|global (shared)")
+                      help="cpu: auto|loops|unrolled (auto); cuda: shared|global (shared; "
+                           "global for the tensor-algebra ops)")
     gen = sub.add_parser("generate", help="write the showcase kernels into a directory")
     gen.add_argument("outdir", type=Path)
     args = parser.parse_args(argv)
     if args.command == "show":
-        variant = args.variant or VARIANTS[args.target][0]
+        variant = args.variant or (
+            "global" if args.target == "cuda" and args.op in PATHWISE_OPS
+            else VARIANTS[args.target][0])
         print(render(KernelSpec(args.op, args.channels, args.depth, args.dtype,
                                 target=args.target, variant=variant)), end="")
     else:

@@ -8,7 +8,7 @@ from pathlib import Path
 from . import GENERATOR_VERSION
 from .opcount import op_counts
 from .spec import PATHWISE_OPS, KernelSpec
-from .schedule import block_steps, cuda_threads, plan_for
+from .schedule import block_steps, cuda_scratch_rows, cuda_threads, plan_for
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -23,6 +23,8 @@ _TEMPLATES = {
     ("tensor_exp", "cpu"): "tensor_exp.c.j2",
     ("signature_words", "cpu"): "signature_words.c.j2",
     ("signature_backward", "cuda_emulated"): "signature_backward.cu.j2",
+    **{(op, target): f"{op}.cu.j2" for op in ("tensor_product", "tensor_log", "tensor_exp")
+       for target in ("cuda", "cuda_emulated")},
 }
 
 
@@ -61,6 +63,9 @@ def provenance_header(spec: KernelSpec) -> str:
                   f"top-level block (forward, no stream): {block_steps(spec)} step(s)"]
     else:
         lines += [f"threads per block: {cuda_threads(spec)}; one block per path"]
+    if spec.op in PATHWISE_OPS and spec.target != "cpu":
+        lines += [f"threads per block: {cuda_threads(spec)}; one block per row, one thread per "
+                  f"output coefficient"]
     return "/*\n" + "".join(f" * {line}\n" for line in lines) + " */"
 
 
@@ -76,6 +81,8 @@ def render(spec: KernelSpec) -> str:
         plan=plan_for(spec) if spec.target == "cpu" else None,
         block=block_steps(spec), threads=cuda_threads(spec),
         emulated=spec.target == "cuda_emulated",
+        scratch_rows={"forward": cuda_scratch_rows(spec.op, spec.N, backward=False),
+                      "backward": cuda_scratch_rows(spec.op, spec.N, backward=True)},
         offsets={k: off for k, off in enumerate(spec.level_offsets, start=1)},
     )
     # Macros leave blank lines where they end; one blank line at most keeps the output readable.

@@ -88,3 +88,15 @@ def block_steps(spec: KernelSpec) -> int:
 def cuda_threads(spec: KernelSpec) -> int:
     """Threads per block of the CUDA kernels (and of their emulation)."""
     return 128 if spec.d**spec.N >= 128 else 32
+
+
+# Scratch of the CUDA tensor log/exp kernels
+# ------------------------------------------
+# Their Horner tensors t_1..t_N do not fit a block's registers for any interesting (d, N), so
+# each row gets signature-sized rows of global scratch from the caller: the N Horner tensors,
+# plus two cotangent rows (dL/dt_n and dL/dt_{n+1}) in the backward.  The templates and the
+# launcher both read the count from here.
+def cuda_scratch_rows(op: str, N: int, backward: bool) -> int:
+    if op in ("tensor_log", "tensor_exp"):
+        return N + 2 if backward else N
+    return 0

@@ -50,6 +50,9 @@ class KernelSpec:
             raise ValueError(f"unsupported dtype {self.dtype!r}; expected one of {tuple(DTYPES)}")
         if self.target not in TARGETS:
             raise ValueError(f"unsupported target {self.target!r}; expected one of {TARGETS}")
+        if (self.target == "cuda" and self.op in PATHWISE_OPS and self.variant != "global"):
+            raise ValueError(f"{self.op} on CUDA keeps its (Horner) scratch in global memory: "
+                             f"variant must be 'global', got {self.variant!r}")
         if self.variant not in VARIANTS[self.target]:
             raise ValueError(f"unknown variant {self.variant!r} for target {self.target!r}; "
                              f"expected one of {VARIANTS[self.target]}")

@@ -37,8 +37,9 @@ def signature_coefficient(path: ArrayLike, words: Sequence[Sequence[int]],
     """Signature coefficients of ``words`` only: (batch, len(words)) for path (batch, length,
     channels), or (len(words),) for an unbatched path; word (i1, ..., ik) is the iterated
     integral with dX^{i1} first.  Computes the words and their prefixes, not the whole
-    signature, so long words over many channels stay cheap.  With autograd it computes the full
-    signature instead (exact gradients through the signature's backward kernel).
+    signature, so long words over many channels stay cheap.  With autograd, and for CUDA
+    tensors, it computes the full signature instead (exact gradients through the signature's
+    backward kernel).
     """
     from .signature import signature
 
@@ -55,8 +56,11 @@ def signature_coefficient(path: ArrayLike, words: Sequence[Sequence[int]],
     validation.check_path(x, 1, basepoint)
     channels = x.shape[2]
     depth, length, letter, prefix, rows = _word_table(words, channels)
-    if torch.is_grad_enabled() and (x.requires_grad or (isinstance(basepoint, Tensor) and
-                                                       basepoint.requires_grad)):
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or (isinstance(basepoint, Tensor) and basepoint.requires_grad))
+    # CUDA tensors take the full signature too: on a GPU the words-only kernel would leave most
+    # of the device idle, and the full signature kernel is there already.
+    if needs_grad or x.device.type != "cpu":
         index = torch.as_tensor([word_to_index(w, channels) for w in words], device=x.device)
         result = signature(x, depth, basepoint=basepoint).index_select(-1, index)
     else:
@@ -64,8 +68,6 @@ def signature_coefficient(path: ArrayLike, words: Sequence[Sequence[int]],
             x = torch.cat([x.new_zeros(x.shape[0], 1, channels), x], dim=1)
         elif isinstance(basepoint, Tensor):
             x = torch.cat([basepoint[:, None], x], dim=1)
-        if x.device.type != "cpu":
-            raise NotImplementedError("signature_coefficient has no CUDA kernel yet")
         x = x.contiguous()
         batch, steps = x.shape[0], x.shape[1]
         kernel = dispatch.get_kernel("signature_words", channels, depth,

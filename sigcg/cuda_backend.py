@@ -40,8 +40,11 @@ def nvrtc_version() -> str:
     return f"{major}.{minor}"
 
 
-def kernel_name(spec: codegen.KernelSpec) -> str:
-    return f"sigcg_{spec.op}_cuda"
+def kernel_names(spec: codegen.KernelSpec) -> list[str]:
+    """The ``__global__`` functions of a CUDA module."""
+    if spec.op in codegen.PATHWISE_OPS:
+        return [f"sigcg_{spec.op}_cuda", f"sigcg_{spec.op}_backward_cuda"]
+    return [f"sigcg_{spec.op}_cuda"]
 
 
 def compile_cuda(spec: codegen.KernelSpec, arch: str) -> tuple[bytes, str]:
@@ -67,8 +70,20 @@ def device_arch(device: torch.device) -> str:
 
 
 class CudaKernel:
-    def __init__(self, spec, function, threads: int, smem: int):
-        self.spec, self.function, self.threads, self.smem = spec, function, threads, smem
+    """A loaded CUDA module: its spec, block size and dynamic shared memory, and its
+    ``__global__`` functions by name (e.g. "tensor_log" and "tensor_log_backward")."""
+
+    def __init__(self, spec, module, threads: int, smem: int):
+        self.spec, self.module, self.threads, self.smem = spec, module, threads, smem
+        self._functions: dict = {}
+
+    def function(self, name: str):
+        fn = self._functions.get(name)
+        if fn is None:
+            fn = self._functions[name] = self.module.get_function(f"sigcg_{name}_cuda")
+            if self.smem + _static_shared_bytes(self.spec) > _DEFAULT_SMEM:
+                fn.max_dynamic_shared_size_bytes = self.smem
+        return fn
 
 
 _registry: dict[tuple, CudaKernel] = {}
@@ -77,15 +92,25 @@ _lock = threading.Lock()
 
 def _shared_bytes(op: str, d: int, N: int, itemsize: int) -> tuple[int, int]:
     """(dynamic, static) shared memory of the "shared" variant: the state (S, and G for the
-    backward) and the small per-step arrays the templates declare (dl; neg, gdl and gnext)."""
+    backward) and the small per-step arrays the templates declare (dl; neg, gdl and gnext).
+    The tensor-algebra kernels keep everything in global memory: (0, 0)."""
+    if op in codegen.PATHWISE_OPS:
+        return 0, 0
     sig = codegen.signature_channels(d, N)
     if op == "signature_forward":
         return sig * itemsize, (N + 1) * d * itemsize
     return 2 * sig * itemsize, (3 * (N + 1) * d + d) * itemsize
 
 
+def _static_shared_bytes(spec: codegen.KernelSpec) -> int:
+    return _shared_bytes(spec.op, spec.d, spec.N, spec.itemsize)[1]
+
+
 def choose_variant(op: str, d: int, N: int, itemsize: int, smem_limit: int) -> str:
-    """"shared" when the block's state fits the device's (opt-in) shared memory, else "global"."""
+    """"shared" when the block's state fits the device's (opt-in) shared memory, else "global"
+    (always "global" for the tensor-algebra kernels, whose scratch is global)."""
+    if op in codegen.PATHWISE_OPS:
+        return "global"
     return "shared" if sum(_shared_bytes(op, d, N, itemsize)) <= smem_limit else "global"
 
 
@@ -111,17 +136,14 @@ def get_kernel(op: str, d: int, N: int, dtype: str, device: torch.device) -> Cud
         import cupy
 
         itemsize = 4 if dtype == "float32" else 8
-        smem, static = _shared_bytes(op, d, N, itemsize)
         variant = choose_variant(op, d, N, itemsize, _smem_optin(index))
         spec = codegen.KernelSpec(op, d, N, dtype, target="cuda", variant=variant)
         arch = device_arch(torch.device("cuda", index))
         entry = _cached_cubin(spec, arch)
         with cupy.cuda.Device(index):
-            function = cupy.RawModule(path=str(entry.library)).get_function(kernel_name(spec))
-            if variant == "shared" and smem + static > _DEFAULT_SMEM:
-                function.max_dynamic_shared_size_bytes = smem
-        kernel = CudaKernel(spec, function, codegen.schedule.cuda_threads(spec),
-                            smem if variant == "shared" else 0)
+            module = cupy.RawModule(path=str(entry.library))
+        smem = _shared_bytes(op, d, N, itemsize)[0] if variant == "shared" else 0
+        kernel = CudaKernel(spec, module, codegen.schedule.cuda_threads(spec), smem)
         _registry[key] = kernel
         return kernel
 
@@ -132,8 +154,8 @@ def _cached_cubin(spec: codegen.KernelSpec, arch: str):
     platform = f"cuda-{arch}-nvrtc{nvrtc_version()}"
     key = f"{codegen.source_key(spec)}-{hashlib.sha256(platform.encode()).hexdigest()[:12]}"
     meta = {"spec": asdict(spec), "generator_version": codegen.GENERATOR_VERSION,
-            "module": kernel_name(spec), "platform": platform, "compiler": f"NVRTC {nvrtc_version()}",
-            "flags": [f"--gpu-architecture={arch}", "-std=c++17"]}
+            "module": ",".join(kernel_names(spec)), "platform": platform,
+            "compiler": f"NVRTC {nvrtc_version()}", "flags": [f"--gpu-architecture={arch}", "-std=c++17"]}
 
     def build(workdir: Path) -> Path:
         cubin, _ = compile_cuda(spec, arch)
@@ -149,12 +171,16 @@ def _ptr(tensor) -> np.uint64:
     return np.uint64(0 if tensor is None else tensor.data_ptr())
 
 
-def _launch(kernel: CudaKernel, batch: int, device: torch.device, args: tuple) -> None:
+def _launch(kernel: CudaKernel, name: str, blocks: int, device: torch.device,
+            args: tuple) -> None:
+    """``blocks`` blocks of ``sigcg_<name>_cuda`` on torch's current stream (nothing for 0)."""
     import cupy
 
+    if blocks == 0:
+        return
     stream = torch.cuda.current_stream(device)
     with cupy.cuda.Device(device.index), cupy.cuda.ExternalStream(stream.cuda_stream, device.index):
-        kernel.function((batch,), (kernel.threads,), args, shared_mem=kernel.smem)
+        kernel.function(name)((blocks,), (kernel.threads,), args, shared_mem=kernel.smem)
 
 
 def signature_forward(path: torch.Tensor, initial, depth: int, stream: bool, out: torch.Tensor):
@@ -164,7 +190,8 @@ def signature_forward(path: torch.Tensor, initial, depth: int, stream: bool, out
     scratch = None
     if kernel.spec.variant == "global":
         scratch = torch.empty(batch, kernel.spec.sig_channels, dtype=path.dtype, device=path.device)
-    _launch(kernel, batch, path.device, (_ptr(path), _ptr(initial), _ptr(out), _ptr(scratch),
+    _launch(kernel, "signature_forward", batch, path.device,
+            (_ptr(path), _ptr(initial), _ptr(out), _ptr(scratch),
                                          np.int64(length), np.int32(stream)))
 
 
@@ -177,6 +204,22 @@ def signature_backward(path, initial, sig, grad, depth: int, stream: bool, grad_
     if kernel.spec.variant == "global":
         scratch = torch.empty(batch, 2 * kernel.spec.sig_channels, dtype=path.dtype,
                               device=path.device)
-    _launch(kernel, batch, path.device,
+    _launch(kernel, "signature_backward", batch, path.device,
             (_ptr(path), _ptr(initial), _ptr(sig), _ptr(grad), _ptr(grad_path),
              _ptr(grad_initial), _ptr(scratch), np.int64(length), np.int32(stream)))
+
+
+def rows(op: str, backward: bool, channels: int, depth: int, *tensors: torch.Tensor) -> None:
+    """One block per row of the tensor-algebra kernel ``op`` ("tensor_product", "tensor_log",
+    "tensor_exp") or its backward; ``tensors`` are its (rows, sig) pointer arguments in order,
+    inputs then outputs.  Log and exp get their Horner scratch here."""
+    first = tensors[0]
+    count, dtype = first.shape[0], str(first.dtype).removeprefix("torch.")
+    kernel = get_kernel(op, channels, depth, dtype, first.device)
+    args = tuple(_ptr(t) for t in tensors)
+    scratch_rows = codegen.schedule.cuda_scratch_rows(op, depth, backward)
+    if scratch_rows:
+        scratch = torch.empty(count * scratch_rows * kernel.spec.sig_channels, dtype=first.dtype,
+                              device=first.device)
+        args += (_ptr(scratch),)
+    _launch(kernel, f"{op}_backward" if backward else op, count, first.device, args)

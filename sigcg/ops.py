@@ -171,14 +171,19 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
 
 # ---- tensor product (Chen's identity), for combining signatures -----------------------------
 
-def tensor_product_impl(a: Tensor, b: Tensor, channels: int, depth: int) -> Tensor:
-    """a (x) b for (batch, sig) signatures of the same shape (no scalar term)."""
+def tensor_product_impl(a: Tensor, b: Tensor, channels: int, depth: int,
+                        target: str = "cpu") -> Tensor:
+    """a (x) b for (batch, sig) signatures of the same shape (no scalar term).  ``target``
+    "cuda_emulated" runs the CUDA kernel's emulation on CPU tensors (tests)."""
     a, b = _contiguous(a), _contiguous(b)
-    if _cuda_or_cpu(a) is not None:
-        raise NotImplementedError("signature_combine has no CUDA kernel yet; combine on the CPU")
-    batch = a.shape[0]
-    kernel = dispatch.get_kernel("tensor_product", channels, depth, _DTYPE_NAMES[a.dtype])
     out = _empty(a.shape, a)
+    gpu = _cuda_or_cpu(a)
+    if gpu is not None:
+        gpu.rows("tensor_product", False, channels, depth, a, b, out)
+        return out
+    batch = a.shape[0]
+    kernel = dispatch.get_kernel("tensor_product", channels, depth, _DTYPE_NAMES[a.dtype],
+                                 target=target)
     lib, ptr = kernel.lib, kernel.ptr
     pa, pb, po = ptr(a), ptr(b), ptr(out)
     dispatch.run_over_batch(lambda b0, b1: lib.sigcg_tensor_product(pa, pb, po, batch, b0, b1),
@@ -187,13 +192,16 @@ def tensor_product_impl(a: Tensor, b: Tensor, channels: int, depth: int) -> Tens
 
 
 def tensor_product_backward_impl(a: Tensor, b: Tensor, grad: Tensor, channels: int,
-                                 depth: int) -> tuple[Tensor, Tensor]:
+                                 depth: int, target: str = "cpu") -> tuple[Tensor, Tensor]:
     a, b, grad = _contiguous(a), _contiguous(b), _contiguous(grad)
-    if _cuda_or_cpu(a) is not None:
-        raise NotImplementedError("signature_combine has no CUDA kernel yet; combine on the CPU")
-    batch = a.shape[0]
-    kernel = dispatch.get_kernel("tensor_product", channels, depth, _DTYPE_NAMES[a.dtype])
     grad_a, grad_b = _empty(a.shape, a), _empty(a.shape, a)
+    gpu = _cuda_or_cpu(a)
+    if gpu is not None:
+        gpu.rows("tensor_product", True, channels, depth, a, b, grad, grad_a, grad_b)
+        return grad_a, grad_b
+    batch = a.shape[0]
+    kernel = dispatch.get_kernel("tensor_product", channels, depth, _DTYPE_NAMES[a.dtype],
+                                 target=target)
     lib, ptr = kernel.lib, kernel.ptr
     args = (ptr(a), ptr(b), ptr(grad), ptr(grad_a), ptr(grad_b))
     dispatch.run_over_batch(
@@ -239,29 +247,44 @@ def _product_backward(ctx, grad):
 tensor_product_op.register_autograd(_product_backward, setup_context=_product_setup_context)
 
 
+def tensor_product(a: Tensor, b: Tensor, channels: int, depth: int) -> Tensor:
+    """a (x) b through the custom op when autograd or torch.compile needs it, else straight to
+    the kernel (the dispatcher costs ~12 us a call)."""
+    if (torch.compiler.is_compiling() or
+            (torch.is_grad_enabled() and (a.requires_grad or b.requires_grad))):
+        return tensor_product_op(a, b, channels, depth)
+    return tensor_product_impl(a, b, channels, depth)
+
+
 # ---- tensor log and exp, for log-signatures --------------------------------------------------
 
-def _unary_impl(name: str, x: Tensor, channels: int, depth: int) -> Tensor:
+def unary_impl(name: str, x: Tensor, channels: int, depth: int, target: str = "cpu") -> Tensor:
     """``name`` ("tensor_log": log(1 + x); "tensor_exp": exp(x) - 1) of (rows, sig) tensors
     without scalar term."""
     x = _contiguous(x)
-    if _cuda_or_cpu(x) is not None:
-        raise NotImplementedError("log-signatures have no CUDA kernel yet; compute on the CPU")
-    rows = x.shape[0]
-    kernel = dispatch.get_kernel(name, channels, depth, _DTYPE_NAMES[x.dtype])
     out = _empty(x.shape, x)
+    gpu = _cuda_or_cpu(x)
+    if gpu is not None:
+        gpu.rows(name, False, channels, depth, x, out)
+        return out
+    rows = x.shape[0]
+    kernel = dispatch.get_kernel(name, channels, depth, _DTYPE_NAMES[x.dtype], target=target)
     fn, px, po = getattr(kernel.lib, f"sigcg_{name}"), kernel.ptr(x), kernel.ptr(out)
     dispatch.run_over_batch(lambda b0, b1: fn(px, po, rows, b0, b1), rows, 1,
                             kernel.fma_per_step * rows)
     return out
 
 
-def _unary_backward_impl(name: str, x: Tensor, grad: Tensor, channels: int,
-                         depth: int) -> Tensor:
+def unary_backward_impl(name: str, x: Tensor, grad: Tensor, channels: int, depth: int,
+                        target: str = "cpu") -> Tensor:
     x, grad = _contiguous(x), _contiguous(grad)
-    rows = x.shape[0]
-    kernel = dispatch.get_kernel(name, channels, depth, _DTYPE_NAMES[x.dtype])
     grad_x = _empty(x.shape, x)
+    gpu = _cuda_or_cpu(x)
+    if gpu is not None:
+        gpu.rows(name, True, channels, depth, x, grad, grad_x)
+        return grad_x
+    rows = x.shape[0]
+    kernel = dispatch.get_kernel(name, channels, depth, _DTYPE_NAMES[x.dtype], target=target)
     fn, ptr = getattr(kernel.lib, f"sigcg_{name}_backward"), kernel.ptr
     args = (ptr(x), ptr(grad), ptr(grad_x))
     dispatch.run_over_batch(lambda b0, b1: fn(*args, rows, b0, b1), rows, 1,
@@ -274,11 +297,11 @@ def _register_unary(name: str):
 
     @torch.library.custom_op(f"sigcg::{name}", mutates_args=())
     def op(x: Tensor, channels: int, depth: int) -> Tensor:
-        return _unary_impl(name, x, channels, depth)
+        return unary_impl(name, x, channels, depth)
 
     @torch.library.custom_op(f"sigcg::{name}_backward", mutates_args=())
     def backward_op(x: Tensor, grad: Tensor, channels: int, depth: int) -> Tensor:
-        return _unary_backward_impl(name, x, grad, channels, depth)
+        return unary_backward_impl(name, x, grad, channels, depth)
 
     op.register_fake(lambda x, channels, depth: x.new_empty(x.shape))
     backward_op.register_fake(lambda x, grad, channels, depth: x.new_empty(x.shape))
@@ -300,6 +323,6 @@ tensor_log_op = _register_unary("tensor_log")  # log(1 + x): (rows, sig) -> (row
 tensor_exp_op = _register_unary("tensor_exp")  # exp(x) - 1: (rows, sig) -> (rows, sig)
 
 
-__all__ = ["tensor_exp_op", "tensor_log_op", "tensor_product_op", "tensor_product_impl", "tensor_product_backward_impl",
-           "signature", "signature_op", "signature_backward_op", "signature_forward_impl",
+__all__ = ["tensor_product", "tensor_exp_op", "tensor_log_op", "tensor_product_op", "tensor_product_impl",
+           "tensor_product_backward_impl", "unary_impl", "unary_backward_impl", "signature", "signature_op", "signature_backward_op", "signature_forward_impl",
            "signature_backward_impl"]

@@ -78,3 +78,23 @@ def chen_product_only(a: list[torch.Tensor], b: list[torch.Tensor]) -> list[torc
                 a[0].shape[0], -1)
         out.append(level)
     return out
+
+
+def log(sig: torch.Tensor, d: int, depth: int) -> torch.Tensor:
+    """log(1 + x) = sum_n (-1)^(n+1) x^n / n (x = sig without its scalar), flat."""
+    x = split(sig, d, depth)
+    total, power = [lvl.clone() for lvl in x], x
+    for n in range(2, depth + 1):
+        power = chen_product_only(power, x)
+        total = [t + (-1) ** (n + 1) * p / n for t, p in zip(total, power)]
+    return flat(total)
+
+
+def exp(x: torch.Tensor, d: int, depth: int) -> torch.Tensor:
+    """exp(x) - 1 = sum_n x^n / n! for x without scalar, flat."""
+    xs = split(x, d, depth)
+    total, power = [lvl.clone() for lvl in xs], xs
+    for n in range(2, depth + 1):
+        power = chen_product_only(power, xs)
+        total = [t + p / math.factorial(n) for t, p in zip(total, power)]
+    return flat(total)

@@ -15,6 +15,11 @@ SPECS = [(op, d, n, dtype, variant)
          for d, n, dtype, variant in [(1, 4, "float64", "shared"), (2, 3, "float32", "shared"),
                                       (3, 5, "float64", "shared"), (4, 6, "float64", "global"),
                                       (8, 4, "float32", "global"), (2, 8, "float32", "shared")]]
+# The tensor-algebra kernels (product, log, exp and their backwards in one module each).
+SPECS += [(op, d, n, dtype, "global")
+          for op in ("tensor_product", "tensor_log", "tensor_exp")
+          for d, n, dtype in [(1, 4, "float64"), (2, 3, "float32"), (8, 4, "float32")]]
+SPECS += [("tensor_product", 4, 6, "float64", "global")]
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -24,7 +29,8 @@ def test_nvrtc_compiles_cleanly(op, d, n, dtype, variant, arch):
     cubin, log = cuda_backend.compile_cuda(spec, arch)
     assert log == "", log  # any warning fails
     assert cubin[:4] == b"\x7fELF" and len(cubin) > 1000
-    assert cuda_backend.kernel_name(spec).encode() in cubin
+    for name in cuda_backend.kernel_names(spec):
+        assert name.encode() in cubin
 
 
 def test_compile_errors_are_reported(monkeypatch):
@@ -41,3 +47,10 @@ def test_strategy_follows_shared_memory_limits():
     assert cuda_backend.choose_variant("signature_backward", 4, 6, 8, 48 * 1024) == "global"
     assert cuda_backend.choose_variant("signature_forward", 6, 6, 8, h100) == "global"  # 448 KB
     assert cuda_backend.choose_variant("signature_forward", 2, 3, 4, 48 * 1024) == "shared"
+    # the tensor-algebra kernels keep their scratch in global memory whatever the device
+    assert cuda_backend.choose_variant("tensor_log", 2, 3, 8, h100) == "global"
+
+
+def test_tensor_algebra_kernels_have_global_scratch_only():
+    with pytest.raises(ValueError, match="variant must be 'global'"):
+        KernelSpec("tensor_log", 2, 3, target="cuda", variant="shared")

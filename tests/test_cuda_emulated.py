@@ -73,3 +73,55 @@ def test_backward_matches_reference_autograd(batch, length, d, depth, stream, wi
         torch.testing.assert_close(grad_init, expected[1], rtol=1e-9, atol=1e-10)
     assert grad_path.shape == x.shape
     assert signature_channels(d, depth) == sig.shape[-1]
+
+
+# ---- tensor product, log and exp (templates/cuda_algebra.j2) --------------------------------
+
+# (d, depth): d = 1, levels with fewer words than threads, d^N above 128 (strided threads), a
+# deep one where the Horner levels shrink a lot, depth 1 (no products at all).
+ALGEBRA_SHAPES = [(1, 4), (2, 3), (3, 4), (2, 7), (5, 3), (4, 1)]
+
+
+def _reference(name, x, y, d, depth):
+    if name == "tensor_product":
+        return ref.flat(ref.chen(ref.split(x, d, depth), ref.split(y, d, depth)))
+    return (ref.log if name == "tensor_log" else ref.exp)(x, d, depth)
+
+
+def _emulated(name, x, y, d, depth):
+    if name == "tensor_product":
+        return ops.tensor_product_impl(x, y, d, depth, target="cuda_emulated")
+    return ops.unary_impl(name, x, d, depth, target="cuda_emulated")
+
+
+@pytest.mark.parametrize("name", ["tensor_product", "tensor_log", "tensor_exp"])
+@pytest.mark.parametrize("d,depth", ALGEBRA_SHAPES)
+def test_tensor_algebra_matches_reference_and_its_autograd(name, d, depth):
+    width = signature_channels(d, depth)
+    g = torch.Generator().manual_seed(d * 10 + depth)
+    x = (0.4 * torch.randn(3, width, generator=g, dtype=torch.float64)).requires_grad_()
+    y = (0.4 * torch.randn(3, width, generator=g, dtype=torch.float64)).requires_grad_()
+    expected = _reference(name, x, y, d, depth)
+    cot = torch.randn(expected.shape, generator=g, dtype=torch.float64)
+    inputs = (x, y) if name == "tensor_product" else (x,)
+    expected_grads = torch.autograd.grad(expected, inputs, cot)
+
+    out = _emulated(name, x.detach(), y.detach(), d, depth)
+    torch.testing.assert_close(out, expected.detach(), rtol=1e-12, atol=1e-12)
+    if name == "tensor_product":
+        grads = ops.tensor_product_backward_impl(x.detach(), y.detach(), cot, d, depth,
+                                                 target="cuda_emulated")
+    else:
+        grads = (ops.unary_backward_impl(name, x.detach(), cot, d, depth,
+                                         target="cuda_emulated"),)
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-11)
+
+
+def test_tensor_algebra_float32_and_log_exp_round_trip():
+    d, depth = 3, 4
+    sig = ref.signature(random_path(4, 7, d, seed=3, scale=0.4), depth)
+    log = ops.unary_impl("tensor_log", sig.float(), d, depth, target="cuda_emulated")
+    torch.testing.assert_close(log.double(), ref.log(sig, d, depth), rtol=1e-4, atol=1e-5)
+    back = ops.unary_impl("tensor_exp", log, d, depth, target="cuda_emulated")
+    torch.testing.assert_close(back.double(), sig, rtol=1e-4, atol=1e-5)
