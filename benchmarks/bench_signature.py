@@ -28,6 +28,8 @@ from sigcg.ops import signature_backward_impl
 GRID = [(128, 256, 4, 6, "float64"), (32, 128, 8, 5, "float32"), (32, 128, 4, 6, "float64"),
         (256, 1000, 4, 3, "float32"), (1024, 64, 2, 8, "float64"), (128, 100, 3, 4, "float32"),
         (1, 10, 2, 3, "float64")]
+# Fewer paths than SIMD lanes x threads: sigcg cuts them into pieces (sigcg/chunking.py).
+SMALL_BATCH = [(1, 4096, 3, 6, "float64"), (4, 4096, 3, 6, "float32"), (1, 2000, 8, 4, "float32")]
 
 
 def peers():
@@ -100,6 +102,37 @@ def bench_shape(shape, found, budget):
     fma = op_counts(KernelSpec("signature_forward", d, N, dtype))["fma"]
     res["gflops"] = 2 * fma * B * (L - 1) / res["sigcg", "fwd"] / 1e9
     return res
+
+
+def small_batch_rows(found, budget):
+    """sigcg (public API, and one whole-path kernel call) against pySigLib, forward and
+    forward+backward, on batches too small to fill the machine."""
+    from sigcg import ops
+
+    print("\n# small batches of long paths, single thread; ms; fwd+bwd through autograd\n"
+          "| shape | sigcg fwd | whole-path kernel fwd | sigcg fwd+bwd | pysiglib fwd | "
+          "pysiglib fwd+bwd | vs pysiglib fwd / fwd+bwd |\n|" + "---|" * 7)
+    for B, L, d, N, dtype in SMALL_BATCH:
+        g = torch.Generator().manual_seed(0)
+        path = (torch.randn(B, L, d, generator=g, dtype=torch.float64) / L**0.5).cumsum(1)
+        path = path.to(getattr(torch, dtype))
+        xg = path.clone().requires_grad_()
+        cot = torch.randn(sigcg.signature(path, N).shape, generator=g).to(path.dtype)
+        fwd = median_time(lambda: sigcg.signature(path, N), budget)
+        whole = median_time(lambda: ops.signature_forward_impl(path, None, N, False), budget)
+        both = median_time(lambda: torch.autograd.grad(sigcg.signature(xg, N), xg, cot), budget)
+        cells = [str((B, L, d, N, dtype)), fmt_ms(fwd), fmt_ms(whole), fmt_ms(both)]
+        if "pysiglib" in found:
+            ps, path_np, cot_np = found["pysiglib"], path.numpy().copy(), cot.numpy().copy()
+            ps_fwd = median_time(lambda: ps.sig(path_np, N, n_jobs=1), budget)
+
+            def ps_both():
+                ps.sig_backprop(path_np, ps.sig(path_np, N, n_jobs=1), cot_np, N, n_jobs=1)
+            ps_fb = median_time(ps_both, budget)
+            cells += [fmt_ms(ps_fwd), fmt_ms(ps_fb), f"{ps_fwd / fwd:.1f}x / {ps_fb / both:.1f}x"]
+        else:
+            cells += ["-", "-", "-"]
+        print("| " + " | ".join(cells) + " |", flush=True)
 
 
 COLD_SNIPPET = """
@@ -179,6 +212,8 @@ def main():
         if f:
             print(f"median speed-up vs {n}: forward {statistics.median(f):.2f}x, "
                   f"backward {statistics.median(b):.2f}x")
+    if not args.shapes:
+        small_batch_rows(found, budget)
     if not args.no_cold:
         print("\n| shape | cold first forward (s) | cold first backward (s) |\n|---|---|---|")
         for shape in grid:

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import validation
+from . import chunking, validation
 from .codegen import signature_channels as _signature_channels
 from . import ops
 from .tensor_algebra import antipode, level_slice
@@ -77,7 +77,12 @@ def signature(path: ArrayLike, depth: int, stream: bool = False,
         if inverse:  # S^{-1} ⊗ S0 = α(α(S0) ⊗ S)
             initial = antipode(initial, channels, depth)
 
-    result = ops.signature(path.contiguous(), initial, depth, stream)
+    pieces = 1 if stream else chunking.piece_count(batch, length - 1, channels, depth,
+                                                   chunking.parallel_width(path))
+    if pieces > 1:  # too few paths to fill the machine: sign pieces in parallel (Chen)
+        result = chunking.chunked_signature(path, initial, depth, pieces)
+    else:
+        result = ops.signature(path.contiguous(), initial, depth, stream)
     if inverse:
         result = antipode(result, channels, depth)
     if scalar_term:
