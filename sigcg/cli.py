@@ -92,18 +92,29 @@ def cmd_cache(args) -> int:
     return 2
 
 
+SHOW_OPS = {"signature": None, "combine": "tensor_product", "log": "tensor_log",
+            "exp": "tensor_exp", "coefficient": "signature_words"}
+
+
 def cmd_show(args) -> int:
     from . import codegen
     from .precompile import DTYPE_ALIASES
 
-    if args.device != "cpu":
-        print(f"sigcg: no {args.device} kernels yet; only --device cpu", file=sys.stderr)
+    if args.device not in ("cpu", "cuda", "cuda-emulated"):
+        print(f"sigcg: unknown device {args.device!r}; cpu, cuda or cuda-emulated",
+              file=sys.stderr)
         return 2
-    if args.op != "signature":
-        print(f"sigcg: unknown op {args.op!r}; available: signature", file=sys.stderr)
+    if args.op not in SHOW_OPS:
+        print(f"sigcg: unknown op {args.op!r}; available: {', '.join(SHOW_OPS)}", file=sys.stderr)
         return 2
-    spec = codegen.KernelSpec(DIRECTIONS[args.direction], args.channels, args.depth,
-                              DTYPE_ALIASES[args.dtype])
+    op = SHOW_OPS[args.op] or DIRECTIONS[args.direction]
+    target = args.device.replace("-", "_")
+    # on CUDA the launcher picks shared or global state by the device's shared memory; show the
+    # shared-memory form of the signature kernels (the algebra kernels have only global scratch)
+    variant = {"cpu": "auto", "cuda_emulated": "auto"}.get(
+        target, "global" if op in codegen.PATHWISE_OPS else "shared")
+    spec = codegen.KernelSpec(op, args.channels, args.depth, DTYPE_ALIASES[args.dtype],
+                              target=target, variant=variant)
     sys.stdout.write(codegen.render(spec))
     return 0
 
@@ -129,13 +140,14 @@ def main(argv=None) -> int:
                        help="with clear: only entries older than this many days")
 
     show = sub.add_parser("show", help="print the generated source of one kernel")
-    show.add_argument("--op", default="signature")
+    show.add_argument("--op", default="signature",
+                      help="signature (default), combine, log, exp, coefficient")
     show.add_argument("--channels", type=int, required=True)
     show.add_argument("--depth", type=int, required=True)
     show.add_argument("--dtype", default="f64", choices=sorted(
         ["f32", "f64", "float32", "float64"]))
     show.add_argument("--direction", default="forward", choices=sorted(DIRECTIONS))
-    show.add_argument("--device", default="cpu")
+    show.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda-emulated")
 
     args = parser.parse_args(argv)
     if args.command == "demo":

@@ -99,6 +99,9 @@ def test_show_prints_generated_source(tmp_path):
     bad = sigcg_cli("show", "--op", "nope", "--channels", "3", "--depth", "4", cache=tmp_path,
                     check=False)
     assert bad.returncode == 2 and "unknown op" in bad.stderr
+    cuda = sigcg_cli("show", "--op", "log", "--device", "cuda", "--channels", "2", "--depth", "3",
+                     cache=tmp_path).stdout
+    assert "__global__" in cuda and "sigcg_tensor_log_backward_cuda" in cuda
 
 
 @pytest.mark.parametrize("args,message", [

@@ -180,3 +180,59 @@ def test_hall_basis(d, depth):
     w = hall.clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda a: sigcg.logsignature_to_signature(a, d, depth,
                                                                              mode="hall"), (w,))
+
+
+@pytest.mark.parametrize("d,depth,basis", [(3, 6, "hall"), (2, 8, "hall"), (4, 6, "hall"),
+                                           (3, 6, "lyndon"), (5, 4, "lyndon")])
+def test_change_of_basis_inverts_the_bracket_expansion_exactly(d, depth, basis):
+    """words_to_basis is M^{-1} for M[u, h] = coefficient of Lyndon word u in bracket h; these
+    shapes have Hall levels that substitution cannot finish (the dense remainder is used)."""
+    from sigcg import lyndon
+
+    out_idx, in_idx, coef = lyndon.words_to_basis(d, depth, basis)
+    n = lyndon.logsignature_channels(d, depth)
+    inverse = np.zeros((n, n))
+    np.add.at(inverse, (out_idx, in_idx), coef)
+    position = {w: i for i, w in enumerate(lyndon._lyndon(d, depth))}
+    m = np.zeros((n, n))
+    for j, tree in enumerate(lyndon._basis_trees(d, depth, basis)):
+        for word, c in lyndon._expand(tree).items():
+            if word in position:
+                m[position[word], j] = c
+    assert np.array_equal(inverse @ m, np.eye(n))
+    assert np.all(inverse == np.rint(inverse))
+
+
+def test_large_lyndon_basis_has_no_size_limit():
+    """d=8, depth=5 has 6552 brackets at level 5, beyond any dense inversion we would do."""
+    x = random_path(2, 4, 8, seed=11, scale=0.3)
+    log = sigcg.logsignature(x, 5, mode="brackets")
+    assert log.shape == (2, sigcg.logsignature_channels(8, 5))
+    back = sigcg.logsignature_to_signature(log, 8, 5, mode="brackets")
+    torch.testing.assert_close(back, sigcg.signature(x, 5), rtol=1e-10, atol=1e-12)
+
+
+def test_change_of_basis_tables_are_cached_on_disk(tmp_path, monkeypatch):
+    from sigcg import dispatch, lyndon
+    from sigcg.cache import KernelCache
+
+    monkeypatch.setattr(dispatch, "cache", KernelCache(tmp_path))
+    lyndon._tables.cache_clear()
+    first = lyndon._tables(3, 4, "hall")
+    [(entry_dir, entry)] = dispatch.cache.entries()
+    assert entry.meta["spec"]["op"] == "hall basis tables" and entry.library.name == "tables.npz"
+
+    lyndon._tables.cache_clear()  # a new process: memory empty, disk warm, nothing rebuilt
+    monkeypatch.setattr(lyndon, "_words_to_basis", lambda *a: pytest.fail("rebuilt"))
+    second = lyndon._tables(3, 4, "hall")
+    for name in first:
+        for a, b in zip(first[name], second[name]):
+            np.testing.assert_array_equal(a, b)
+
+    entry.library.write_bytes(b"truncated")  # corrupt: a miss, rebuilt, never loaded
+    monkeypatch.undo()
+    monkeypatch.setattr(dispatch, "cache", KernelCache(tmp_path))
+    lyndon._tables.cache_clear()
+    third = lyndon._tables(3, 4, "hall")
+    np.testing.assert_array_equal(third["words_to_basis"][2], first["words_to_basis"][2])
+    lyndon._tables.cache_clear()
