@@ -26,7 +26,7 @@ def cmd_precompile(args) -> int:
     report = precompile(parse_range(args.channels), parse_range(args.depth),
                         dtypes=args.dtype.split(","), ops=args.ops.split(","),
                         devices=args.device.split(","), jobs=args.jobs, export=args.export,
-                        progress=not args.quiet)
+                        progress=not args.quiet, archs=args.arch.split(","))
     print(report.summary())
     if args.export and not report.interrupted:
         print(f"exported {len(report.entries)} kernel(s) to {args.export}: "
@@ -128,8 +128,11 @@ def main(argv=None) -> int:
     pre.add_argument("--channels", default="2-6", help="e.g. 2-6 or 2,3,8 (default 2-6)")
     pre.add_argument("--depth", default="2-6", help="e.g. 2-6 (default 2-6)")
     pre.add_argument("--dtype", default="f32,f64", help="f32,f64 (default both)")
-    pre.add_argument("--ops", default="signature", help="operations (default signature)")
-    pre.add_argument("--device", default="cpu", help="cpu (default)")
+    pre.add_argument("--ops", default="signature",
+                     help="signature (default), logsignature, combine, logsignature_to_signature")
+    pre.add_argument("--device", default="cpu", help="cpu (default), cuda, or cpu,cuda")
+    pre.add_argument("--arch", default="sm_80,sm_90",
+                     help="with --device cuda: GPU architectures (default sm_80,sm_90)")
     pre.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
     pre.add_argument("--export", default=None, help="also copy the kernels into this directory")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -148,23 +148,32 @@ def get_kernel(op: str, d: int, N: int, dtype: str, device: torch.device) -> Cud
         return kernel
 
 
-def _cached_cubin(spec: codegen.KernelSpec, arch: str):
+def find_or_build_cubin(spec: codegen.KernelSpec, arch: str):
+    """The cache entry of ``spec``'s cubin for ``arch`` and whether this call compiled it.  Needs
+    NVRTC only, no GPU: `python -m sigcg precompile --device cuda --arch sm_90` uses it."""
     from .dispatch import cache
 
     platform = f"cuda-{arch}-nvrtc{nvrtc_version()}"
     key = f"{codegen.source_key(spec)}-{hashlib.sha256(platform.encode()).hexdigest()[:12]}"
     meta = {"spec": asdict(spec), "generator_version": codegen.GENERATOR_VERSION,
             "module": ",".join(kernel_names(spec)), "platform": platform,
-            "compiler": f"NVRTC {nvrtc_version()}", "flags": [f"--gpu-architecture={arch}", "-std=c++17"]}
+            "compiler": f"NVRTC {nvrtc_version()}",
+            "flags": [f"--gpu-architecture={arch}", "-std=c++17"]}
+    built = []
 
     def build(workdir: Path) -> Path:
+        built.append(True)
         cubin, _ = compile_cuda(spec, arch)
         (workdir / "kernel.cu").write_text(codegen.render(spec))
         target = workdir / "kernel.cubin"
         target.write_bytes(cubin)
         return target
     # a cubin for one architecture or NVRTC never loads for another: both are in the key
-    return cache.get_or_build(key, build, meta)
+    return cache.get_or_build(key, build, meta), bool(built)
+
+
+def _cached_cubin(spec: codegen.KernelSpec, arch: str):
+    return find_or_build_cubin(spec, arch)[0]
 
 
 def _ptr(tensor) -> np.uint64:

@@ -12,8 +12,13 @@ from pathlib import Path
 
 from . import codegen
 
-# User-facing operation names -> the kernels each needs.
-OPERATIONS = {"signature": ("signature_forward", "signature_backward")}
+# User-facing operation names -> the kernels each needs (each tensor-algebra kernel module holds
+# its backward too).
+OPERATIONS = {"signature": ("signature_forward", "signature_backward"),
+              "logsignature": ("signature_forward", "signature_backward", "tensor_log"),
+              "combine": ("tensor_product",),  # also Path
+              "logsignature_to_signature": ("tensor_exp",)}
+DEVICES = ("cpu", "cuda")
 DTYPE_ALIASES = {"f32": "float32", "float32": "float32", "f64": "float64", "float64": "float64"}
 
 
@@ -35,61 +40,90 @@ class PrecompileReport:
         return text
 
 
+@dataclass(frozen=True)
+class Job:
+    spec: codegen.KernelSpec
+    arch: str | None = None  # CUDA: the architecture to compile for, e.g. "sm_90"
+
+
 def plan(channels, depths, dtypes=("float32", "float64"), ops=("signature",),
-         devices=("cpu",)) -> list[codegen.KernelSpec]:
-    """The kernel specs a precompile request stands for; raises on unknown names."""
+         devices=("cpu",), archs=("sm_80", "sm_90")) -> list[Job]:
+    """The kernels a precompile request stands for; raises on unknown names.  On CUDA the
+    launcher picks shared or global state by the device's shared memory, so the signature
+    kernels are built in both variants, for every architecture in ``archs``."""
     for device in devices:
-        if device != "cpu":
-            raise ValueError(f"device {device!r} has no kernels yet; only 'cpu' is available")
+        if device not in DEVICES:
+            raise ValueError(f"device {device!r} has no kernels; use {' or '.join(DEVICES)}")
     unknown = [op for op in ops if op not in OPERATIONS]
     if unknown:
         raise ValueError(f"unknown operation(s) {unknown}; available: {sorted(OPERATIONS)}")
     bad_dtypes = [dt for dt in dtypes if dt not in DTYPE_ALIASES]
     if bad_dtypes:
         raise ValueError(f"unknown dtype(s) {bad_dtypes}; use f32, f64, float32 or float64")
-    return [codegen.KernelSpec(kernel, d, n, DTYPE_ALIASES[dt])
-            for op in ops for kernel in OPERATIONS[op] for dt in dtypes
-            for d in channels for n in depths]
+    bad_archs = [a for a in archs if not (a.startswith("sm_") and a[3:].isdigit())]
+    if "cuda" in devices and (bad_archs or not archs):
+        raise ValueError(f"architectures must look like sm_90, got {list(archs)}")
+    kernels = list(dict.fromkeys(k for op in ops for k in OPERATIONS[op]))
+    jobs = []
+    for kernel in kernels:
+        for dt in dtypes:
+            for d in channels:
+                for n in depths:
+                    if "cpu" in devices:
+                        jobs.append(Job(codegen.KernelSpec(kernel, d, n, DTYPE_ALIASES[dt])))
+                    if "cuda" in devices:
+                        variants = (("global",) if kernel in codegen.PATHWISE_OPS
+                                    else ("shared", "global"))
+                        jobs += [Job(codegen.KernelSpec(kernel, d, n, DTYPE_ALIASES[dt],
+                                                        target="cuda", variant=v), arch)
+                                 for v in variants for arch in archs]
+    return jobs
 
 
-def spec_name(spec: codegen.KernelSpec) -> str:
-    return f"{spec.op}(d={spec.d}, N={spec.N}, {spec.dtype})"
+def spec_name(job: Job) -> str:
+    spec = job.spec
+    where = f", {job.arch} {spec.variant}" if job.arch else ""
+    return f"{spec.op}(d={spec.d}, N={spec.N}, {spec.dtype}{where})"
 
 
-def _build_in_worker(spec: codegen.KernelSpec) -> tuple[bool, float, str]:
-    from . import dispatch
-
+def _build_in_worker(job: Job) -> tuple[bool, float, str]:
     start = time.perf_counter()
-    entry, built = dispatch.find_or_build(spec)
+    if job.arch is not None:
+        from .cuda_backend import find_or_build_cubin
+        entry, built = find_or_build_cubin(job.spec, job.arch)
+    else:
+        from . import dispatch
+        entry, built = dispatch.find_or_build(job.spec)
     return built, time.perf_counter() - start, str(entry.path)
 
 
 def precompile(channels, depths, dtypes=("float32", "float64"), ops=("signature",),
                devices=("cpu",), jobs: int | None = None, export: str | os.PathLike | None = None,
-               progress: bool = True) -> PrecompileReport:
+               progress: bool = True, archs=("sm_80", "sm_90")) -> PrecompileReport:
     """Generate and compile every requested kernel into the cache, ``jobs`` processes at once.
 
     Interrupting it (Ctrl-C) leaves a valid cache: entries are published atomically, so a kernel
     is either complete or absent.  ``export`` copies the requested kernels into a self-contained
     cache directory that another machine of the same platform can use read-only (set
-    ``SIGCG_CACHE_DIR`` to it), even without a C compiler.
+    ``SIGCG_CACHE_DIR`` to it), even without a C compiler.  ``devices`` may include "cuda":
+    cubins for ``archs``, compiled with NVRTC (no GPU needed; the GPU's NVRTC version must match
+    at run time, as it is part of the key).
     """
-    specs = plan(channels, depths, dtypes, ops, devices)
+    work = plan(channels, depths, dtypes, ops, devices, archs)
     jobs = max(1, jobs or os.cpu_count() or 1)
     report = PrecompileReport()
     # Largest kernels first: they bound the wall time, small ones fill the gaps.
-    specs.sort(key=lambda s: -codegen.op_counts(s)["fma"])
+    work.sort(key=lambda job: -codegen.op_counts(job.spec)["fma"])
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(specs), unit="kernel", desc="precompile")
+        bar = tqdm(total=len(work), unit="kernel", desc="precompile")
     ctx = multiprocessing.get_context("spawn")  # no forking of a process that holds torch threads
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
     try:
-        futures = {pool.submit(_build_in_worker, s): s for s in specs}
+        futures = {pool.submit(_build_in_worker, job): job for job in work}
         for future in cf.as_completed(futures):
-            spec = futures[future]
-            name = spec_name(spec)
+            name = spec_name(futures[future])
             try:
                 built, seconds, entry = future.result()
             except Exception as exc:  # a compile error is reported, the rest goes on

@@ -106,7 +106,7 @@ def test_show_prints_generated_source(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--channels", "2", "--depth", "2", "--ops", "logsig"], "unknown operation"),
-    (["--channels", "2", "--depth", "2", "--device", "tpu"], "no kernels yet"),
+    (["--channels", "2", "--depth", "2", "--device", "tpu"], "has no kernels"),
     (["--channels", "4-2", "--depth", "2"], "empty range"),
     (["--channels", "2", "--depth", "2", "--dtype", "f16"], "unknown dtype"),
 ])

@@ -54,3 +54,23 @@ def test_strategy_follows_shared_memory_limits():
 def test_tensor_algebra_kernels_have_global_scratch_only():
     with pytest.raises(ValueError, match="variant must be 'global'"):
         KernelSpec("tensor_log", 2, 3, target="cuda", variant="shared")
+
+
+def test_precompile_builds_the_cubins_the_launcher_looks_up(tmp_path, monkeypatch):
+    """`precompile --device cuda` needs NVRTC only; afterwards every kernel the launcher could
+    pick (both state variants of the signature kernels) is a cache hit."""
+    from sigcg import dispatch
+    from sigcg.cache import KernelCache
+    from sigcg.precompile import plan, precompile
+
+    monkeypatch.setenv("SIGCG_CACHE_DIR", str(tmp_path))  # for the spawned build workers
+    monkeypatch.setattr(dispatch, "cache", KernelCache(tmp_path))
+    request = dict(dtypes=["f32"], ops=["combine", "signature"], devices=["cuda"],
+                   archs=["sm_90"])
+    report = precompile([2], [3], jobs=1, progress=False, **request)
+    assert not report.failed and len(report.compiled) == 5  # product + 2 x (forward, backward)
+    for job in plan([2], [3], **request):
+        _, built = cuda_backend.find_or_build_cubin(job.spec, job.arch)
+        assert not built, job
+    with pytest.raises(ValueError, match="sm_90"):
+        plan([2], [3], devices=["cuda"], archs=["volta"])
