@@ -51,10 +51,13 @@ def parallel_width(path: Tensor) -> int:
     return DEFAULT_VECTOR_BYTES // path.element_size() * threads.get_num_threads()
 
 
+_step_fmas = functools.lru_cache(maxsize=None)(horner_fmas)  # on every signature call's path
+
+
 def piece_count(batch: int, steps: int, d: int, depth: int, width: int) -> int:
     """How many pieces to cut each of ``batch`` paths of ``steps`` steps into (1: don't cut) to
     fill ``width`` parallel slots, with pieces of at least MIN_PIECE_STEPS steps."""
-    if batch >= width or horner_fmas(d, depth) * batch * steps < MIN_WORK:
+    if batch >= width or _step_fmas(d, depth) * batch * steps < MIN_WORK:
         return 1
     return max(1, min(-(-width // batch), steps // MIN_PIECE_STEPS))
 
