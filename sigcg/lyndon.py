@@ -253,7 +253,6 @@ def _invert_level(columns: list[dict[int, int]], n: int, what: str) -> list[dict
     return inverse
 
 
-@functools.lru_cache(maxsize=None)
 def words_to_basis(channels: int, depth: int, basis: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The sparse map from Lyndon-word coordinates ("words") to a bracket basis ("lyndon" for
     mode "brackets", or "hall") as triples (basis position, words position, coefficient).
@@ -262,7 +261,7 @@ def words_to_basis(channels: int, depth: int, basis: str) -> tuple[np.ndarray, n
     basis elements h of its degree (P_h: h expanded into words); that square integer matrix M is
     invertible with an integer inverse, and the map is M^{-1}, level by level.
     """
-    return _tables(channels, depth, basis)["words_to_basis"]
+    return _table("words_to_basis", channels, depth, basis)
 
 
 def _words_to_basis(channels: int, depth: int, basis: str):
@@ -286,18 +285,16 @@ def _words_to_basis(channels: int, depth: int, basis: str):
     return np.array(out_idx, dtype=np.int64), np.array(in_idx, dtype=np.int64), np.array(coef)
 
 
-@functools.lru_cache(maxsize=None)
 def expanded_to_basis(channels: int, depth: int, basis: str):
     """Expanded log -> basis coordinates: (basis position, signature position, coefficient)."""
     out_idx, in_idx, coef = words_to_basis(channels, depth, basis)
     return out_idx, words_index(channels, depth)[in_idx], coef
 
 
-@functools.lru_cache(maxsize=None)
 def basis_to_expanded(channels: int, depth: int, basis: str):
     """Basis coordinates -> the expanded Lie element sum_h c_h P_h: (signature position, basis
     position, coefficient), every word of every P_h."""
-    return _tables(channels, depth, basis)["basis_to_expanded"]
+    return _table("basis_to_expanded", channels, depth, basis)
 
 
 def _basis_to_expanded(channels: int, depth: int, basis: str):
@@ -310,32 +307,31 @@ def _basis_to_expanded(channels: int, depth: int, basis: str):
     return np.array(sig_idx, dtype=np.int64), np.array(pos, dtype=np.int64), np.array(coef)
 
 
-_TABLE_NAMES = ("words_to_basis", "basis_to_expanded")
+_TABLE_BUILDERS = {"words_to_basis": _words_to_basis, "basis_to_expanded": _basis_to_expanded}
 
 
 @functools.lru_cache(maxsize=None)
-def _tables(channels: int, depth: int, basis: str) -> dict:
-    """Both change-of-basis tables of (channels, depth, basis): computed once, then kept in
-    memory and in the kernel cache on disk (same atomic publish and checksum as kernels; the key
-    hashes this file, so a changed construction never reads old tables)."""
+def _table(name: str, channels: int, depth: int, basis: str):
+    """A change-of-basis table (``name`` in _TABLE_BUILDERS) of (channels, depth, basis) as
+    three arrays: computed once, then kept in memory and in the kernel cache on disk (same atomic
+    publish and checksum as kernels; the key hashes this file, so a changed construction never
+    reads old tables)."""
     from .dispatch import cache
 
     source = hashlib.sha256(Path(__file__).read_bytes())
-    source.update(f"{channels} {depth} {basis}".encode())
+    source.update(f"{name} {channels} {depth} {basis}".encode())
     key = f"tables-{source.hexdigest()[:32]}"
-    computed = {}
+    computed = []
 
     def build(workdir: Path) -> Path:
-        computed["words_to_basis"] = _words_to_basis(channels, depth, basis)
-        computed["basis_to_expanded"] = _basis_to_expanded(channels, depth, basis)
-        target = workdir / "tables.npz"
-        np.savez(target, **{f"{name}_{i}": a for name in _TABLE_NAMES
-                            for i, a in enumerate(computed[name])})
+        computed.extend(_TABLE_BUILDERS[name](channels, depth, basis))
+        target = workdir / "table.npz"
+        np.savez(target, *computed)
         return target
-    meta = {"spec": {"op": f"{basis} basis tables", "d": channels, "N": depth, "dtype": "-"},
+    meta = {"spec": {"op": f"{basis} {name}", "d": channels, "N": depth, "dtype": "-"},
             "module": "-", "platform": "any", "compiler": "none (NumPy)"}
     entry = cache.get_or_build(key, build, meta)
     if computed:
-        return computed
+        return tuple(computed)
     with np.load(entry.library) as data:
-        return {name: tuple(data[f"{name}_{i}"] for i in range(3)) for name in _TABLE_NAMES}
+        return tuple(data[f"arr_{i}"] for i in range(3))

@@ -217,22 +217,46 @@ def test_change_of_basis_tables_are_cached_on_disk(tmp_path, monkeypatch):
     from sigcg.cache import KernelCache
 
     monkeypatch.setattr(dispatch, "cache", KernelCache(tmp_path))
-    lyndon._tables.cache_clear()
-    first = lyndon._tables(3, 4, "hall")
+    lyndon._table.cache_clear()
+    first = lyndon._table("words_to_basis", 3, 4, "hall")
     [(entry_dir, entry)] = dispatch.cache.entries()
-    assert entry.meta["spec"]["op"] == "hall basis tables" and entry.library.name == "tables.npz"
+    assert entry.meta["spec"]["op"] == "hall words_to_basis"
+    assert entry.library.name == "table.npz"
 
-    lyndon._tables.cache_clear()  # a new process: memory empty, disk warm, nothing rebuilt
-    monkeypatch.setattr(lyndon, "_words_to_basis", lambda *a: pytest.fail("rebuilt"))
-    second = lyndon._tables(3, 4, "hall")
-    for name in first:
-        for a, b in zip(first[name], second[name]):
-            np.testing.assert_array_equal(a, b)
+    lyndon._table.cache_clear()  # a new process: memory empty, disk warm, nothing rebuilt
+    monkeypatch.setitem(lyndon._TABLE_BUILDERS, "words_to_basis",
+                        lambda *a: pytest.fail("rebuilt"))
+    second = lyndon._table("words_to_basis", 3, 4, "hall")
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
 
     entry.library.write_bytes(b"truncated")  # corrupt: a miss, rebuilt, never loaded
     monkeypatch.undo()
     monkeypatch.setattr(dispatch, "cache", KernelCache(tmp_path))
-    lyndon._tables.cache_clear()
-    third = lyndon._tables(3, 4, "hall")
-    np.testing.assert_array_equal(third["words_to_basis"][2], first["words_to_basis"][2])
-    lyndon._tables.cache_clear()
+    lyndon._table.cache_clear()
+    third = lyndon._table("words_to_basis", 3, 4, "hall")
+    np.testing.assert_array_equal(third[2], first[2])
+    lyndon._table.cache_clear()
+
+
+def test_expanding_a_hall_basis_needs_no_inverse(tmp_path, monkeypatch):
+    """logsignature_to_signature uses basis -> expanded only, which exists at any size, so a
+    basis whose inverse is refused (here: any dense part at all) still exponentiates."""
+    import importlib
+
+    from sigcg import dispatch, lyndon
+    from sigcg.cache import KernelCache
+
+    monkeypatch.setattr(dispatch, "cache", KernelCache(tmp_path))
+    monkeypatch.setattr(importlib.import_module("sigcg.logsignature"), "_tables", {})  # the sparse matrices built from the tables
+    monkeypatch.setattr(lyndon, "MAX_DENSE_CORE", 0)
+    lyndon._table.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="dense inversion"):
+            sigcg.logsignature(random_path(1, 3, 3, seed=1), 5, mode="hall")
+        coords = 0.3 * torch.randn(2, sigcg.logsignature_channels(3, 5), dtype=torch.float64)
+        got = sigcg.logsignature_to_signature(coords, 3, 5, mode="hall")
+    finally:
+        lyndon._table.cache_clear()
+    expanded = coords @ torch.stack([expand_bracket(t, 3, 5) for t in sigcg.hall_basis(3, 5)])
+    torch.testing.assert_close(got, sigcg.logsignature_to_signature(expanded, 3, 5, mode="expand"))
