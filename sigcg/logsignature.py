@@ -7,10 +7,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import lyndon, validation
+from . import chunking, lyndon, ops, validation
 from .codegen import signature_channels
 from .ops import tensor_exp_op, tensor_log_op
-from .signature import signature
+from .signature import prepare_path, signature
 
 ArrayLike = Union[Tensor, np.ndarray]
 MODES = ("words", "brackets", "hall", "expand")
@@ -107,6 +107,16 @@ def logsignature(path: ArrayLike, depth: int, stream: bool = False,
     Returns (batch, L) or (batch, length', L) with ``stream``; unbatched input drops the batch.
     """
     _check_mode(mode)
+    if mode != "expand" and not stream and depth >= 2:
+        # Lyndon coordinates need only the Lyndon words of the top level (CPU kernel); batches
+        # too small to fill the machine are cut into pieces, which need the full signature.
+        x, numpy_out, unbatched = prepare_path(path, depth, basepoint)
+        batch, length, channels = x.shape
+        if x.device.type == "cpu" and channels >= 2 and chunking.piece_count(
+                batch, length - 1, channels, depth, chunking.parallel_width(x)) == 1:
+            result = _logsignature_from_lyndon_top(x, depth, inverse, mode)
+            result = result[0] if unbatched else result
+            return result.numpy() if numpy_out else result
     sig = signature(path, depth, stream=stream, basepoint=basepoint, inverse=inverse)
     channels = np.shape(path)[-1]
     unbatched = np.ndim(path) == 2
@@ -188,3 +198,15 @@ class SignatureToLogSignature(torch.nn.Module):
                                          self.mode, self.scalar_term)
 
 
+
+
+def _logsignature_from_lyndon_top(x: Tensor, depth: int, inverse: bool, mode: str) -> Tensor:
+    """log S in Lyndon coordinates from levels 1..N-1 of S and S_N at the Lyndon words only:
+    level N of log S is S_N plus products of lower levels, coefficient by coefficient, so the
+    other words of S_N never matter (they enter the logarithm as zeros and are not read out)."""
+    batch, _, channels = x.shape
+    validation.check_size(batch, 1, channels, depth, x.element_size())
+    expanded = tensor_log_op(ops.signature_lyndon_top(x, depth), channels, depth)
+    if inverse:  # log(S^-1) = -log(S)
+        expanded = -expanded
+    return _project(expanded, channels, depth, mode)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .codegen import signature_channels
+from .codegen import words as codegen_words
 
 Word = tuple[int, ...]
 
@@ -45,19 +46,10 @@ def _witt(d: int, k: int) -> int:
     return sum(_mobius(m) * d ** (k // m) for m in range(1, k + 1) if k % m == 0) // k
 
 
-@functools.lru_cache(maxsize=None)
 def _lyndon(channels: int, depth: int) -> tuple[Word, ...]:
-    """Lyndon words up to ``depth`` (Duval's generation), by length, then lexicographic."""
-    words, w = [], [-1]
-    while w:
-        w[-1] += 1
-        words.append(tuple(w))
-        m = len(w)
-        while len(w) < depth:
-            w.append(w[len(w) - m])
-        while w and w[-1] == channels - 1:
-            w.pop()
-    return tuple(sorted(words, key=lambda u: (len(u), u)))
+    """Lyndon words up to ``depth``, by length, then lexicographic (the generator's list, which
+    also decides the top-level coordinates of the Lyndon signature kernel)."""
+    return codegen_words.lyndon_words(channels, depth)
 
 
 def lyndon_words(channels: int, depth: int) -> list[list[int]]:

@@ -169,6 +169,79 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
         return EagerSignature.apply(path, initial, depth, stream)
     return signature_forward_impl(path, initial, depth, stream)
 
+# ---- the signature with a Lyndon top level, for log-signatures -----------------------------
+
+def lyndon_top_mask(d: int, depth: int, dtype, device) -> Tensor:
+    """(sig,) ones where ``signature_lyndon_top`` is exact (levels below ``depth`` and the Lyndon
+    words of level ``depth``), zeros at the top level's other words (which it leaves at 0)."""
+    key = (d, depth, dtype, device)
+    mask = _lyndon_masks.get(key)
+    if mask is None:
+        from .codegen.words import top_lyndon_groups
+        low = signature_channels(d, depth - 1)
+        mask = torch.ones(signature_channels(d, depth), dtype=dtype)
+        mask[low:] = 0
+        for prefix, first in top_lyndon_groups(d, depth):
+            mask[low + prefix * d + first:low + prefix * d + d] = 1
+        mask = _lyndon_masks[key] = mask.to(device)
+    return mask
+
+
+_lyndon_masks: dict = {}
+
+
+def signature_lyndon_top_impl(path: Tensor, depth: int) -> Tensor:
+    """path (batch, length, d) -> (batch, sig): the signature, except that the top level is
+    computed at its Lyndon words only and is 0 elsewhere (templates/signature_lyndon_top.c.j2).
+    CPU only."""
+    path = _contiguous(path)
+    batch, length, d = path.shape
+    out = _empty((batch, signature_channels(d, depth)), path)
+    kernel = dispatch.get_kernel("signature_lyndon_top", d, depth, _DTYPE_NAMES[path.dtype])
+    lib, ptr = kernel.lib, kernel.ptr
+    p_path, p_out = ptr(path), ptr(out)
+    dispatch.run_over_batch(
+        lambda b0, b1: lib.sigcg_signature_lyndon_top(p_path, p_out, batch, length, b0, b1),
+        batch, kernel.spec.lanes, kernel.fma_per_step * batch * (length - 1))
+    return out
+
+
+@torch.library.custom_op("sigcg::signature_lyndon_top", mutates_args=())
+def signature_lyndon_top_op(path: Tensor, depth: int) -> Tensor:
+    return signature_lyndon_top_impl(path, depth)
+
+
+@signature_lyndon_top_op.register_fake
+def _signature_lyndon_top_fake(path, depth):
+    return path.new_empty((path.shape[0], signature_channels(path.shape[2], depth)))
+
+
+def _lyndon_top_setup_context(ctx, inputs, output):
+    path, depth = inputs
+    ctx.save_for_backward(path, output)
+    ctx.depth = depth
+
+
+def _lyndon_top_backward(ctx, grad):
+    """The signature's backward, on the cotangent of the exact entries only (the others are
+    constant zeros).  It never reads level N of the signature (nothing in a step does), so the
+    zeros there do no harm."""
+    path, out = ctx.saved_tensors
+    mask = lyndon_top_mask(path.shape[2], ctx.depth, grad.dtype, grad.device)
+    grad_path, _ = signature_backward_op(path, None, out, grad * mask, ctx.depth, False, False)
+    return grad_path, None
+
+
+signature_lyndon_top_op.register_autograd(_lyndon_top_backward,
+                                          setup_context=_lyndon_top_setup_context)
+
+
+def signature_lyndon_top(path: Tensor, depth: int) -> Tensor:
+    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and path.requires_grad):
+        return signature_lyndon_top_op(path, depth)
+    return signature_lyndon_top_impl(path, depth)
+
+
 # ---- tensor product (Chen's identity), for combining signatures -----------------------------
 
 def tensor_product_impl(a: Tensor, b: Tensor, channels: int, depth: int,

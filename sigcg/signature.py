@@ -28,6 +28,25 @@ def _as_tensor(x):
     return torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x
 
 
+def prepare_path(path: ArrayLike, depth: int, basepoint: Union[bool, ArrayLike]):
+    """Validated (batch, length, channels) tensor with the basepoint prepended, whether the
+    input was NumPy, and whether it was unbatched (length, channels)."""
+    numpy_out = isinstance(path, np.ndarray)
+    path, basepoint = _as_tensor(path), _as_tensor(basepoint)
+    unbatched = isinstance(path, Tensor) and path.ndim == 2
+    if unbatched:
+        path = path.unsqueeze(0)
+        if isinstance(basepoint, Tensor):
+            basepoint = basepoint.unsqueeze(0)
+    validation.check_path(path, depth, basepoint)
+    batch, _, channels = path.shape
+    if basepoint is True:
+        path = torch.cat([path.new_zeros(batch, 1, channels), path], dim=1)
+    elif isinstance(basepoint, Tensor):
+        path = torch.cat([basepoint.unsqueeze(1), path], dim=1)
+    return path, numpy_out, unbatched
+
+
 def signature(path: ArrayLike, depth: int, stream: bool = False,
               basepoint: Union[bool, ArrayLike] = False, inverse: bool = False,
               initial: Optional[ArrayLike] = None, scalar_term: bool = False) -> ArrayLike:
@@ -51,23 +70,11 @@ def signature(path: ArrayLike, depth: int, stream: bool = False,
         depth, scalar_term) and length' = length - 1 (length with a basepoint).  Unbatched input
         drops the batch axis.  Levels in order, words lexicographic inside a level.
     """
-    numpy_out = isinstance(path, np.ndarray)
-    path, basepoint, initial = _as_tensor(path), _as_tensor(basepoint), _as_tensor(initial)
-    unbatched = isinstance(path, Tensor) and path.ndim == 2
-    if unbatched:
-        path = path.unsqueeze(0)
-        if isinstance(basepoint, Tensor):
-            basepoint = basepoint.unsqueeze(0)
-        if isinstance(initial, Tensor):
-            initial = initial.unsqueeze(0)
-    validation.check_path(path, depth, basepoint)
+    path, numpy_out, unbatched = prepare_path(path, depth, basepoint)
+    initial = _as_tensor(initial)
+    if unbatched and isinstance(initial, Tensor):
+        initial = initial.unsqueeze(0)
     batch, length, channels = path.shape
-
-    if basepoint is True:
-        path = torch.cat([path.new_zeros(batch, 1, channels), path], dim=1)
-    elif isinstance(basepoint, Tensor):
-        path = torch.cat([basepoint.unsqueeze(1), path], dim=1)
-    length = path.shape[1]
     width = validation.check_size(batch, length - 1 if stream else 1, channels, depth,
                                   path.element_size())
     if initial is not None:
