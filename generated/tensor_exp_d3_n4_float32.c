@@ -18,6 +18,10 @@ typedef float T;
  * by Horner from the inside: t_N = 1 + x/N and t_n = 1 + (x (x) t_{n+1}) / n.  exp needs t_n only
  * up to level N-n+1, so each product stops there (`top`).
  */
+/* level_end[k]: terms in levels 1..k.  The Horner tensors of log and exp are only ever read up
+   to a level below N, so their loops stop there. */
+static const int64_t level_end[N + 1] = { 0, 3, 12, 39, 120 };
+
 /* Levels 1..top of x (x) (s + t): x without scalar, s the scalar of the right factor, t its
    levels (read up to level top - 1). */
 static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out, int top)
@@ -87,7 +91,6 @@ static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out, 
 static void mul_adjoint(const T *restrict x, T s, const T *restrict t, const T *restrict g,
                         T *restrict gx, T *restrict gt, int top)
 {
-    static const int64_t level_end[N + 1] = { 0, 3, 12, 39, 120 };
     for (int64_t w = 0; w < level_end[top]; ++w)
         gx[w] += s * g[w];
     if (top < 2)
@@ -173,13 +176,13 @@ static void mul_adjoint(const T *restrict x, T s, const T *restrict t, const T *
 /* Levels of t_1..t_N for one x, t_n at ts + (n - 1) * SIG (their scalars are all 1). */
 static void horner_terms(const T *restrict x, T *restrict ts)
 {
-    T *last = ts + (N - 1) * SIG;
-    for (int64_t w = 0; w < SIG; ++w)
+    T *last = ts + (N - 1) * SIG;  /* read at level 1 only (by the product of top 2) */
+    for (int64_t w = 0; w < level_end[1]; ++w)
         last[w] = x[w] * (T)(1.0 / N);
     for (int n = N - 1; n >= 1; --n) {
         T *tn = ts + (n - 1) * SIG;
         mul(x, (T)1, ts + n * SIG, tn, N - n + 1);  /* x (x) t_{n+1} */
-        for (int64_t w = 0; w < SIG; ++w)
+        for (int64_t w = 0; w < level_end[N - n + 1]; ++w)
             tn[w] *= (T)(1.0 / n);  /* levels above N - n + 1 are never read */
     }
 }
@@ -218,14 +221,14 @@ int sigcg_tensor_exp_backward(const T *x, const T *grad, T *grad_x, int64_t batc
         }
         for (int n = 1; n <= N - 1; ++n) {
             /* t_n = 1 + (x (x) t_{n+1}) / n */
-            for (int64_t w = 0; w < SIG; ++w) {
+            for (int64_t w = 0; w < level_end[N - n + 1]; ++w) {  /* dL/dt_n's levels */
                 gt[w] *= (T)(1.0 / n);
                 gnext[w] = 0;
             }
             mul_adjoint(xp, (T)1, ts + n * SIG, gt, gx, gnext, N - n + 1);
             T *swap = gt; gt = gnext; gnext = swap;
         }
-        for (int64_t w = 0; w < SIG; ++w)  /* t_N = 1 + x / N */
+        for (int64_t w = 0; w < level_end[1]; ++w)  /* t_N = 1 + x / N, read at level 1 */
             gx[w] += gt[w] * (T)(1.0 / N);
     }
     free(ts);

@@ -21,6 +21,10 @@ typedef float T;
  * makes the whole logarithm cost little more than its last product.
  */
 
+/* level_end[k]: terms in levels 1..k.  The Horner tensors of log and exp are only ever read up
+   to a level below N, so their loops stop there. */
+static const int64_t level_end[N + 1] = { 0, 3, 12, 39, 120 };
+
 /* Levels 1..top of x (x) (s + t): x without scalar, s the scalar of the right factor, t its
    levels (read up to level top - 1). */
 static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out, int top)
@@ -90,7 +94,6 @@ static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out, 
 static void mul_adjoint(const T *restrict x, T s, const T *restrict t, const T *restrict g,
                         T *restrict gx, T *restrict gt, int top)
 {
-    static const int64_t level_end[N + 1] = { 0, 3, 12, 39, 120 };
     for (int64_t w = 0; w < level_end[top]; ++w)
         gx[w] += s * g[w];
     if (top < 2)
@@ -176,13 +179,11 @@ static void mul_adjoint(const T *restrict x, T s, const T *restrict t, const T *
 /* The Horner tensors t_1..t_N of one path (levels only), t_n at ts + (n - 1) * SIG. */
 static void horner_terms(const T *restrict x, T *restrict ts)
 {
-    T *last = ts + (N - 1) * SIG;  /* t_N = 1/N: no levels */
-    for (int64_t w = 0; w < SIG; ++w)
-        last[w] = 0;
+    /* t_N = 1/N has no levels, and the product that makes t_{N-1} (top 1) reads none */
     for (int n = N - 1; n >= 1; --n) {
         T *tn = ts + (n - 1) * SIG;
         mul(x, (T)(1.0 / (n + 1)), ts + n * SIG, tn, N - n);  /* x (x) t_{n+1} */
-        for (int64_t w = 0; w < SIG; ++w)
+        for (int64_t w = 0; w < level_end[N - n]; ++w)
             tn[w] = -tn[w];  /* t_n = 1/n - x (x) t_{n+1}; levels above N - n are never read */
     }
 }
@@ -220,7 +221,7 @@ int sigcg_tensor_log_backward(const T *x, const T *grad, T *grad_x, int64_t batc
         mul_adjoint(xp, (T)1, ts, grad + p * SIG, gx, gt, N);  /* gt = dL/dt_1 */
         for (int n = 1; n <= N - 1; ++n) {
             /* t_n = 1/n - x (x) t_{n+1}: push -dL/dt_n through the product */
-            for (int64_t w = 0; w < SIG; ++w) {
+            for (int64_t w = 0; w < level_end[N - n]; ++w) {  /* dL/dt_n: levels <= N - n */
                 gt[w] = -gt[w];
                 gnext[w] = 0;
             }

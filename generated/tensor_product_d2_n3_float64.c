@@ -16,6 +16,10 @@ typedef double T;
  * With the implicit scalar 1 of both factors,
  *     (a (x) b)_k = a_k + b_k + sum_{i=1}^{k-1} a_i (x) b_{k-i} = mul(a, 1, b)_k + b_k.
  */
+/* level_end[k]: terms in levels 1..k.  The Horner tensors of log and exp are only ever read up
+   to a level below N, so their loops stop there. */
+static const int64_t level_end[N + 1] = { 0, 2, 6, 14 };
+
 /* Levels 1..top of x (x) (s + t): x without scalar, s the scalar of the right factor, t its
    levels (read up to level top - 1). */
 static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out, int top)
@@ -60,7 +64,6 @@ static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out, 
 static void mul_adjoint(const T *restrict x, T s, const T *restrict t, const T *restrict g,
                         T *restrict gx, T *restrict gt, int top)
 {
-    static const int64_t level_end[N + 1] = { 0, 2, 6, 14 };
     for (int64_t w = 0; w < level_end[top]; ++w)
         gx[w] += s * g[w];
     if (top < 2)
