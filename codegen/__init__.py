@@ -10,7 +10,8 @@ from .opcount import op_counts  # noqa: E402
 from .renderer import declarations, provenance_header, render  # noqa: E402
 from . import schedule  # noqa: E402
 from .identity import source_key  # noqa: E402
-from .spec import PATHWISE_OPS, KernelSpec, signature_channels  # noqa: E402
+from .spec import LYNDON_TOP_OPS, PATHWISE_OPS, KernelSpec, signature_channels  # noqa: E402
 
-__all__ = ["GENERATOR_VERSION", "KernelSpec", "PATHWISE_OPS", "declarations", "op_counts", "provenance_header",
+__all__ = ["GENERATOR_VERSION", "KernelSpec", "LYNDON_TOP_OPS", "PATHWISE_OPS", "declarations",
+           "op_counts", "provenance_header",
            "render", "schedule", "signature_channels", "source_key"]

@@ -35,7 +35,8 @@ def op_counts(spec: KernelSpec) -> dict[str, int]:
         return {"fma": spec.N}
     if spec.op in ("tensor_log", "tensor_exp"):  # at most N products (Horner); backward ~3x
         return {"fma": spec.N * (product_fmas(spec.d, spec.N) + spec.sig_channels)}
-    if spec.op == "signature_lyndon_top":  # levels < N, level N's chain, Lyndon top words only
+    if spec.op == "logsignature_words":
+        # levels < N, level N's chain, Lyndon top words only (the log adds a few % at the end)
         from .words import lyndon_words
         top = sum(1 for w in lyndon_words(spec.d, spec.N) if len(w) == spec.N)
         return {"fma": horner_fmas(spec.d, spec.N - 1) + sum(spec.d**j for j in range(1, spec.N))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from . import GENERATOR_VERSION
 from .opcount import op_counts
-from .spec import PATHWISE_OPS, KernelSpec
-from .words import top_lyndon_groups, top_lyndon_prefix_trie
+from .spec import LYNDON_TOP_OPS, PATHWISE_OPS, KernelSpec
+from .words import lyndon_positions_below_top, top_lyndon_groups, top_lyndon_prefix_trie
 from .schedule import block_steps, cuda_scratch_rows, cuda_threads, plan_for
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -23,7 +23,7 @@ _TEMPLATES = {
     ("tensor_log", "cpu"): "tensor_log.c.j2",
     ("tensor_exp", "cpu"): "tensor_exp.c.j2",
     ("signature_words", "cpu"): "signature_words.c.j2",
-    ("signature_lyndon_top", "cpu"): "signature_lyndon_top.c.j2",
+    ("logsignature_words", "cpu"): "logsignature_words.c.j2",
     ("signature_backward", "cuda_emulated"): "signature_backward.cu.j2",
     **{(op, target): f"{op}.cu.j2" for op in ("tensor_product", "tensor_log", "tensor_exp")
        for target in ("cuda", "cuda_emulated")},
@@ -78,6 +78,7 @@ def render(spec: KernelSpec) -> str:
     except KeyError:
         raise ValueError(f"no template for op={spec.op!r} target={spec.target!r}") from None
     template = _environment().get_template(template_name)
+    lyndon_top = spec.op in LYNDON_TOP_OPS
     source = template.render(
         spec=spec, D=spec.d, N=spec.N, ctype=spec.ctype, header=provenance_header(spec),
         plan=plan_for(spec) if spec.target == "cpu" else None,
@@ -86,10 +87,9 @@ def render(spec: KernelSpec) -> str:
         scratch_rows={"forward": cuda_scratch_rows(spec.op, spec.N, backward=False),
                       "backward": cuda_scratch_rows(spec.op, spec.N, backward=True)},
         offsets={k: off for k, off in enumerate(spec.level_offsets, start=1)},
-        top_groups=(top_lyndon_groups(spec.d, spec.N)
-                    if spec.op == "signature_lyndon_top" else None),
-        top_trie=(top_lyndon_prefix_trie(spec.d, spec.N) if spec.op == "signature_lyndon_top"
-                  else None),
+        top_groups=top_lyndon_groups(spec.d, spec.N) if lyndon_top else None,
+        top_trie=top_lyndon_prefix_trie(spec.d, spec.N) if lyndon_top else None,
+        low_words=lyndon_positions_below_top(spec.d, spec.N) if lyndon_top else None,
     )
     # Macros leave blank lines where they end; one blank line at most keeps the output readable.
     return re.sub(r"\n(?:[ \t]*\n){2,}", "\n\n", source)
@@ -118,9 +118,10 @@ _PROTOTYPES = {
         "int64_t b_end);\n"
         "int sigcg_tensor_exp_backward(const {T} *x, const {T} *grad, {T} *grad_x, "
         "int64_t batch, int64_t b_begin, int64_t b_end);"),
-    "signature_lyndon_top": (
-        "int sigcg_signature_lyndon_top(const {T} *path, {T} *out, int64_t batch, "
-        "int64_t length, int64_t b_begin, int64_t b_end);"),
+    "logsignature_words": (
+        "int sigcg_logsignature_words(const {T} *path, {T} *words_out, {T} *out, "
+        "const int32_t *proj_out, const int32_t *proj_in, const {T} *proj_coef, int64_t nnz, "
+        "int64_t batch, int64_t length, int64_t b_begin, int64_t b_end);"),
     "signature_words": (
         "int sigcg_signature_words(const {T} *path, {T} *out, int64_t batch, int64_t length, "
         "int64_t nodes, const int32_t *len, const int32_t *letter, const int32_t *prefix, "

@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 OPS = ("signature_forward", "signature_backward", "tensor_product", "tensor_log", "tensor_exp",
-       "signature_words", "signature_lyndon_top")
+       "signature_words", "logsignature_words")
 PATHWISE_OPS = ("tensor_product", "tensor_log", "tensor_exp", "signature_words")  # one signature in, one out: no time steps
+# Kernels that compute the top level at its Lyndon words only (templates/logsignature_words.c.j2)
+LYNDON_TOP_OPS = ("logsignature_words",)
 DTYPES = {"float32": "float", "float64": "double"}
 # "cuda" renders CUDA C for NVRTC; "cuda_emulated" renders the *same* CUDA kernel body as C that
 # runs every thread of a block in turn (see templates/cuda_grid.j2), with the CPU entry point.
@@ -60,7 +62,7 @@ class KernelSpec:
             raise ValueError(f"channels d must be an integer >= 1, got {self.d!r}")
         if not (isinstance(self.N, int) and self.N >= 1):
             raise ValueError(f"depth N must be an integer >= 1, got {self.N!r}")
-        if self.op == "signature_lyndon_top" and (self.N < 2 or self.d < 2):
+        if self.op in LYNDON_TOP_OPS and (self.N < 2 or self.d < 2):
             raise ValueError(f"{self.op} needs depth >= 2 and channels >= 2 (else "
                              "the top level has no Lyndon words or only Lyndon words)")
         if self.vector_bytes % self.itemsize or self.vector_bytes < self.itemsize:

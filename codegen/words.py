@@ -51,3 +51,18 @@ def top_lyndon_prefix_trie(d: int, N: int) -> list[list[tuple[int, int, int]]]:
         position = {p: i for i, p in enumerate(words[j - 1])} if j > 1 else None
         trie.append([(p, position[p // d] if position else -1, p % d) for p in words[j]])
     return trie
+
+
+def lyndon_positions_below_top(d: int, N: int) -> list[int]:
+    """Signature positions (levels flat, no scalar) of the Lyndon words shorter than N, in
+    log-signature order."""
+    positions, offset, level = [], 0, 1
+    for w in lyndon_words(d, N - 1):
+        while len(w) > level:
+            offset += d**level
+            level += 1
+        index = 0
+        for c in w:
+            index = index * d + c
+        positions.append(offset + index)
+    return positions

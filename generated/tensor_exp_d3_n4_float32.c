@@ -24,7 +24,8 @@ static const int64_t level_end[N + 1] = { 0, 3, 12, 39, 120 };
 
 /* Levels 1..top of x (x) (s + t): x without scalar, s the scalar of the right factor, t its
    levels (read up to level top - 1). */
-static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out, int top)
+static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out,
+                int top)
 {
     if (top < 1)
         return;

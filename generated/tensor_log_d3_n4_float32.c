@@ -27,7 +27,8 @@ static const int64_t level_end[N + 1] = { 0, 3, 12, 39, 120 };
 
 /* Levels 1..top of x (x) (s + t): x without scalar, s the scalar of the right factor, t its
    levels (read up to level top - 1). */
-static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out, int top)
+static void mul(const T *restrict x, T s, const T *restrict t, T *restrict out,
+                int top)
 {
     if (top < 1)
         return;
@@ -175,7 +176,6 @@ static void mul_adjoint(const T *restrict x, T s, const T *restrict t, const T *
         gx[12 + u] += dot;
     }
 }
-
 /* The Horner tensors t_1..t_N of one path (levels only), t_n at ts + (n - 1) * SIG. */
 static void horner_terms(const T *restrict x, T *restrict ts)
 {

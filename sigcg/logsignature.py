@@ -201,12 +201,27 @@ class SignatureToLogSignature(torch.nn.Module):
 
 
 def _logsignature_from_lyndon_top(x: Tensor, depth: int, inverse: bool, mode: str) -> Tensor:
-    """log S in Lyndon coordinates from levels 1..N-1 of S and S_N at the Lyndon words only:
-    level N of log S is S_N plus products of lower levels, coefficient by coefficient, so the
-    other words of S_N never matter (they enter the logarithm as zeros and are not read out)."""
+    """Log-signature in Lyndon coordinates without the whole signature: level N of log S at a
+    word is S_N there plus products of lower levels, so only the Lyndon words of S_N are
+    computed (templates/logsignature_words.c.j2), and the logarithm runs in the same kernel."""
     batch, _, channels = x.shape
     validation.check_size(batch, 1, channels, depth, x.element_size())
-    expanded = tensor_log_op(ops.signature_lyndon_top(x, depth), channels, depth)
+    if mode != "words" and not ops.needs_autograd(x):  # change of basis inside the kernel
+        coords = ops.logsignature_words_impl(
+            x, depth, False, _projection(_BASIS[mode], channels, depth, x.dtype))[0]
+        return -coords if inverse else coords
+    words = ops.logsignature_words(x, depth)
     if inverse:  # log(S^-1) = -log(S)
-        expanded = -expanded
-    return _project(expanded, channels, depth, mode)
+        words = -words
+    return words if mode == "words" else _apply("words_to_basis", mode, words, channels, depth)
+
+
+def _projection(basis: str, channels: int, depth: int, dtype) -> tuple[np.ndarray, ...]:
+    """lyndon.words_to_basis as contiguous (int32, int32, dtype) arrays for the kernel."""
+    key = ("projection", basis, channels, depth, dtype)
+    if key not in _tables:
+        out_idx, in_idx, coef = lyndon.words_to_basis(channels, depth, basis)
+        _tables[key] = (np.ascontiguousarray(out_idx, dtype=np.int32),
+                        np.ascontiguousarray(in_idx, dtype=np.int32),
+                        np.ascontiguousarray(coef, dtype=str(dtype).removeprefix("torch.")))
+    return _tables[key]

@@ -169,11 +169,9 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
         return EagerSignature.apply(path, initial, depth, stream)
     return signature_forward_impl(path, initial, depth, stream)
 
-# ---- the signature with a Lyndon top level, for log-signatures -----------------------------
-
 def lyndon_top_mask(d: int, depth: int, dtype, device) -> Tensor:
-    """(sig,) ones where ``signature_lyndon_top`` is exact (levels below ``depth`` and the Lyndon
-    words of level ``depth``), zeros at the top level's other words (which it leaves at 0)."""
+    """(sig,) ones where the signature of ``logsignature_words_impl`` is exact (levels below
+    ``depth`` and the Lyndon words of level ``depth``), zeros at the top level's other words."""
     key = (d, depth, dtype, device)
     mask = _lyndon_masks.get(key)
     if mask is None:
@@ -190,56 +188,99 @@ def lyndon_top_mask(d: int, depth: int, dtype, device) -> Tensor:
 _lyndon_masks: dict = {}
 
 
-def signature_lyndon_top_impl(path: Tensor, depth: int) -> Tensor:
-    """path (batch, length, d) -> (batch, sig): the signature, except that the top level is
-    computed at its Lyndon words only and is 0 elsewhere (templates/signature_lyndon_top.c.j2).
-    CPU only."""
+# ---- log-signatures in Lyndon coordinates, straight from the path -----------------------
+
+def lyndon_word_positions(d: int, depth: int, device) -> Tensor:
+    """Signature positions of all Lyndon words up to ``depth``, in log-signature order."""
+    key = ("positions", d, depth, device)
+    positions = _lyndon_masks.get(key)
+    if positions is None:
+        from .codegen.words import lyndon_words
+        from .lyndon import word_to_index
+        positions = _lyndon_masks[key] = torch.tensor(
+            [word_to_index(w, d) for w in lyndon_words(d, depth)], dtype=torch.int64,
+            device=device)
+    return positions
+
+
+def logsignature_words_impl(path: Tensor, depth: int, want_signature: bool,
+                            projection=None) -> tuple[Tensor, Optional[Tensor]]:
+    """path (batch, length, d) -> the log-signature at the Lyndon words (batch, words), and,
+    when asked, the signature it came from, exact below the top level and at the Lyndon words of
+    the top level, zero elsewhere (all the backward needs).  ``projection``:
+    optional (out, in, coef) triples of a change of basis from Lyndon-word coordinates
+    (sigcg.lyndon.words_to_basis), applied in the kernel.  CPU only."""
     path = _contiguous(path)
     batch, length, d = path.shape
-    out = _empty((batch, signature_channels(d, depth)), path)
-    kernel = dispatch.get_kernel("signature_lyndon_top", d, depth, _DTYPE_NAMES[path.dtype])
-    lib, ptr = kernel.lib, kernel.ptr
-    p_path, p_out = ptr(path), ptr(out)
+    words = _empty((batch, lyndon_word_positions(d, depth, "cpu").numel()), path)
+    sig = _empty((batch, signature_channels(d, depth)), path) if want_signature else None
+    kernel = dispatch.get_kernel("logsignature_words", d, depth, _DTYPE_NAMES[path.dtype])
+    lib, ptr, ffi = kernel.lib, kernel.ptr, kernel.ffi
+    p_path, p_words, p_sig = ptr(path), ptr(words), ptr(sig)
+    if projection is None:
+        tables, nnz = (ffi.NULL, ffi.NULL, ffi.NULL), 0
+    else:
+        out_idx, in_idx, coef = projection
+        tables = (ffi.from_buffer("int32_t[]", out_idx), ffi.from_buffer("int32_t[]", in_idx),
+                  ffi.from_buffer(f"{kernel.spec.ctype}[]", coef))
+        nnz = len(coef)
     dispatch.run_over_batch(
-        lambda b0, b1: lib.sigcg_signature_lyndon_top(p_path, p_out, batch, length, b0, b1),
+        lambda b0, b1: lib.sigcg_logsignature_words(p_path, p_words, p_sig, *tables, nnz, batch,
+                                                    length, b0, b1),
         batch, kernel.spec.lanes, kernel.fma_per_step * batch * (length - 1))
-    return out
+    return words, sig
 
 
-@torch.library.custom_op("sigcg::signature_lyndon_top", mutates_args=())
-def signature_lyndon_top_op(path: Tensor, depth: int) -> Tensor:
-    return signature_lyndon_top_impl(path, depth)
+@torch.library.custom_op("sigcg::logsignature_words", mutates_args=())
+def logsignature_words_op(path: Tensor, depth: int) -> tuple[Tensor, Tensor]:
+    """(log-signature at the Lyndon words, the signature kept for the backward)."""
+    return logsignature_words_impl(path, depth, want_signature=True)
 
 
-@signature_lyndon_top_op.register_fake
-def _signature_lyndon_top_fake(path, depth):
-    return path.new_empty((path.shape[0], signature_channels(path.shape[2], depth)))
+@logsignature_words_op.register_fake
+def _logsignature_words_fake(path, depth):
+    batch, _, d = path.shape
+    return (path.new_empty((batch, lyndon_word_positions(d, depth, "cpu").numel())),
+            path.new_empty((batch, signature_channels(d, depth))))
 
 
-def _lyndon_top_setup_context(ctx, inputs, output):
+def _logsignature_words_setup_context(ctx, inputs, output):
     path, depth = inputs
-    ctx.save_for_backward(path, output)
+    ctx.save_for_backward(path, output[1])
     ctx.depth = depth
+    ctx.mark_non_differentiable(output[1])
 
 
-def _lyndon_top_backward(ctx, grad):
-    """The signature's backward, on the cotangent of the exact entries only (the others are
-    constant zeros).  It never reads level N of the signature (nothing in a step does), so the
-    zeros there do no harm."""
-    path, out = ctx.saved_tensors
-    mask = lyndon_top_mask(path.shape[2], ctx.depth, grad.dtype, grad.device)
-    grad_path, _ = signature_backward_op(path, None, out, grad * mask, ctx.depth, False, False)
+def _logsignature_words_backward(ctx, grad_words, _grad_sig):
+    """Through the tensor log's backward (cotangent at the Lyndon words only), then the
+    signature's, masked to the entries the forward computed.  The signature's backward never
+    reads level N (nothing in a step does), so the zeros there do no harm."""
+    path, sig = ctx.saved_tensors
+    d, depth = path.shape[2], ctx.depth
+    positions = lyndon_word_positions(d, depth, grad_words.device)
+    grad_log = grad_words.new_zeros(sig.shape).index_copy(1, positions, grad_words)
+    grad_sig = tensor_log_backward_op(sig, grad_log, d, depth)
+    mask = lyndon_top_mask(d, depth, grad_sig.dtype, grad_sig.device)
+    grad_path, _ = signature_backward_op(path, None, sig, grad_sig * mask, depth, False, False)
     return grad_path, None
 
 
-signature_lyndon_top_op.register_autograd(_lyndon_top_backward,
-                                          setup_context=_lyndon_top_setup_context)
+logsignature_words_op.register_autograd(_logsignature_words_backward,
+                                        setup_context=_logsignature_words_setup_context)
 
 
-def signature_lyndon_top(path: Tensor, depth: int) -> Tensor:
-    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and path.requires_grad):
-        return signature_lyndon_top_op(path, depth)
-    return signature_lyndon_top_impl(path, depth)
+def logsignature_words(path: Tensor, depth: int) -> Tensor:
+    """The log-signature at the Lyndon words ("words" mode), whole paths, CPU: the cheapest route
+    that keeps autograd and torch.compile working."""
+    if needs_autograd(path):
+        return logsignature_words_op(path, depth)[0]
+    return logsignature_words_impl(path, depth, want_signature=False)[0]
+
+
+def needs_autograd(*tensors: Tensor) -> bool:
+    """Whether a call must go through a custom op (autograd or torch.compile will see it)."""
+    return torch.compiler.is_compiling() or (
+        torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
 
 
 # ---- tensor product (Chen's identity), for combining signatures -----------------------------
@@ -393,6 +434,7 @@ def _register_unary(name: str):
 
 
 tensor_log_op = _register_unary("tensor_log")  # log(1 + x): (rows, sig) -> (rows, sig)
+tensor_log_backward_op = torch.ops.sigcg.tensor_log_backward
 tensor_exp_op = _register_unary("tensor_exp")  # exp(x) - 1: (rows, sig) -> (rows, sig)
 
 

@@ -15,10 +15,13 @@ from . import codegen
 # User-facing operation names -> the kernels each needs (each tensor-algebra kernel module holds
 # its backward too).
 OPERATIONS = {"signature": ("signature_forward", "signature_backward"),
-              "logsignature": ("signature_forward", "signature_backward", "tensor_log"),
+              # the Lyndon-coordinate kernel; the full signature and log for streams and backward
+              "logsignature": ("logsignature_words", "signature_forward", "signature_backward",
+                               "tensor_log"),
               "combine": ("tensor_product",),  # also Path
               "logsignature_to_signature": ("tensor_exp",)}
 DEVICES = ("cpu", "cuda")
+CPU_ONLY = ("logsignature_words", "signature_words")  # no CUDA template (CUDA uses full signatures)
 DTYPE_ALIASES = {"f32": "float32", "float32": "float32", "f64": "float64", "float64": "float64"}
 
 
@@ -69,9 +72,11 @@ def plan(channels, depths, dtypes=("float32", "float64"), ops=("signature",),
         for dt in dtypes:
             for d in channels:
                 for n in depths:
+                    if kernel in codegen.LYNDON_TOP_OPS and (d < 2 or n < 2):
+                        continue  # not needed there: the full signature is used
                     if "cpu" in devices:
                         jobs.append(Job(codegen.KernelSpec(kernel, d, n, DTYPE_ALIASES[dt])))
-                    if "cuda" in devices:
+                    if "cuda" in devices and kernel not in CPU_ONLY:
                         variants = (("global",) if kernel in codegen.PATHWISE_OPS
                                     else ("shared", "global"))
                         jobs += [Job(codegen.KernelSpec(kernel, d, n, DTYPE_ALIASES[dt],
