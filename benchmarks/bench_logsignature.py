@@ -8,7 +8,6 @@ fixed cotangent, forward excluded (for every library: fwd+bwd median minus fwd m
 from __future__ import annotations
 
 import argparse
-import statistics
 
 import torch
 

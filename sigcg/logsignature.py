@@ -198,8 +198,6 @@ class SignatureToLogSignature(torch.nn.Module):
                                          self.mode, self.scalar_term)
 
 
-
-
 def _logsignature_from_lyndon_top(x: Tensor, depth: int, inverse: bool, mode: str) -> Tensor:
     """Log-signature in Lyndon coordinates without the whole signature: level N of log S at a
     word is S_N there plus products of lower levels, so only the Lyndon words of S_N are

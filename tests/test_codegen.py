@@ -1,5 +1,4 @@
 """The generator: torch-free, deterministic, provenance headers, code-shape variants agree."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
