@@ -114,7 +114,7 @@ def test_path_queries_and_coefficients_on_gpu():
                                sigcg.signature_coefficient(x, words), rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("batch,length,d,depth", [(1, 3000, 3, 6), (4, 4096, 3, 6), (2, 5000, 2, 4)])
+@pytest.mark.parametrize("batch,length,d,depth", [(1, 3000, 3, 6), (4, 4096, 3, 6), (2, 5000, 4, 4)])
 def test_small_batches_are_cut_into_pieces_and_match_cpu(batch, length, d, depth):
     x = random_path(batch, length, d, seed=batch, scale=0.02)
     width = sigcg.chunking.parallel_width(x.cuda())
