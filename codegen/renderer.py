@@ -121,7 +121,10 @@ _PROTOTYPES = {
     "logsignature_words": (
         "int sigcg_logsignature_words(const {T} *path, {T} *words_out, {T} *out, "
         "const int32_t *proj_out, const int32_t *proj_in, const {T} *proj_coef, int64_t nnz, "
-        "int64_t batch, int64_t length, int64_t b_begin, int64_t b_end);"),
+        "int64_t batch, int64_t length, int64_t b_begin, int64_t b_end);\n"
+        "int sigcg_logsignature_words_backward(const {T} *path, const {T} *sig, "
+        "const {T} *grad_sig, {T} *grad_path, int64_t batch, int64_t length, int64_t b_begin, "
+        "int64_t b_end);"),
     "signature_words": (
         "int sigcg_signature_words(const {T} *path, {T} *out, int64_t batch, int64_t length, "
         "int64_t nodes, const int32_t *len, const int32_t *letter, const int32_t *prefix, "

@@ -408,3 +408,211 @@ int sigcg_logsignature_words(const T *path, T *words_out, T *out, const int32_t 
     free(ts);
     return 0;
 }
+
+/*
+ * The backward of the signature part: the gradient with respect to the path given the
+ * cotangent G of the signature above (only its levels below N and its Lyndon words of level N
+ * are read: the other words are not computed).  As in signature_backward.c.j2 the path is
+ * walked backwards and each earlier signature rebuilt by multiplying with exp(-Δ), but level N is
+ * neither rebuilt (nothing reads it) nor adjointed beyond its Lyndon words: levels 1..N-1 take
+ * the shared adjoint, then level N's chain over the trie, forwards to recompute u_j, backwards
+ * to accumulate its cotangents g_j (levels are visited upwards so G is updated in place).
+ *   sig, grad_sig (batch, SIG): the forward's signature output and its cotangent
+ *   grad_path (batch, length, D), written in full
+ */
+static inline void mul_exp_right_below_top(vec *restrict S, const vec dl[N + 1][D])
+{
+    /* level 3: S_3 += sum_{i<3} S_i (x) Δ^{(x) 3-i} / (3-i)! */
+    #pragma GCC unroll 3
+    for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
+        const vec u1 = S[OFF1 + i1] + dl[3][i1];
+        #pragma GCC unroll 3
+        for (int i2 = 0; i2 < D; ++i2) {
+            const int64_t p2 = p1 * D + i2;
+            const vec u2 = S[OFF2 + p2] + u1 * dl[2][i2];
+            #pragma GCC unroll 3
+            for (int i3 = 0; i3 < D; ++i3)
+                S[OFF3 + p2 * D + i3] += u2 * dl[1][i3];
+        }
+    }
+    /* level 2: S_2 += sum_{i<2} S_i (x) Δ^{(x) 2-i} / (2-i)! */
+    #pragma GCC unroll 3
+    for (int i1 = 0; i1 < D; ++i1) {
+        const int64_t p1 = i1;
+        const vec u1 = S[OFF1 + i1] + dl[2][i1];
+        #pragma GCC unroll 3
+        for (int i2 = 0; i2 < D; ++i2)
+            S[OFF2 + p1 * D + i2] += u1 * dl[1][i2];
+    }
+    /* level 1: S_1 += Δ */
+    #pragma GCC unroll 3
+    for (int i1 = 0; i1 < D; ++i1)
+        S[OFF1 + i1] += dl[1][i1];
+
+}
+
+static inline void adjoint_below_top(const vec *restrict S, vec *restrict G,
+                                     const vec dl[N + 1][D], vec gdl[N + 1][D])
+{
+    /* level 1 */
+    #pragma GCC unroll 3
+    for (int i1 = 0; i1 < D; ++i1)
+        gdl[1][i1] += G[OFF1 + i1];
+    /* level 2 */
+    #pragma GCC unroll 3
+    for (int i1 = 0; i1 < D; ++i1) {
+        const vec u1 = S[OFF1 + i1] + dl[2][i1];
+        vec g1 = ZERO;
+        const int64_t base = i1 * D;
+        #pragma GCC unroll 3
+        for (int i2 = 0; i2 < D; ++i2) {
+            const vec gk = G[OFF2 + base + i2];
+            g1 += gk * dl[1][i2];
+            gdl[1][i2] += gk * u1;
+        }
+        G[OFF1 + i1] += g1;
+        gdl[2][i1] += g1;
+    }
+    /* level 3 */
+    #pragma GCC unroll 3
+    for (int i1 = 0; i1 < D; ++i1) {
+        const vec u1 = S[OFF1 + i1] + dl[3][i1];
+        vec g1 = ZERO;
+        #pragma GCC unroll 3
+        for (int i2 = 0; i2 < D; ++i2) {
+            const int64_t p2 = i1 * D + i2;
+            const vec u2 = S[OFF2 + p2] + u1 * dl[2][i2];
+            vec g2 = ZERO;
+            const int64_t base = p2 * D;
+            #pragma GCC unroll 3
+            for (int i3 = 0; i3 < D; ++i3) {
+                const vec gk = G[OFF3 + base + i3];
+                g2 += gk * dl[1][i3];
+                gdl[1][i3] += gk * u2;
+            }
+            G[OFF2 + p2] += g2;
+            g1 += g2 * dl[2][i2];
+            gdl[2][i2] += g2 * u1;
+        }
+        G[OFF1 + i1] += g1;
+        gdl[3][i1] += g1;
+    }
+
+}
+
+/* Level N's adjoint at its Lyndon words: u (the trie's chain values, CHAIN + GROUPS) and g
+   (their cotangents, same layout) are scratch. */
+static inline void adjoint_top(const vec *restrict S, vec *restrict G, const vec dl[N + 1][D],
+                               vec gdl[N + 1][D], vec *restrict u, vec *restrict g)
+{
+    /* forwards: u_j at the prefixes of the Lyndon words of level N */
+    for (int q = 0; q < NODES1; ++q) {
+        const int c = letter1[q];
+        u[0 + q] = S[OFF1 + c] + dl[N][c];
+        g[0 + q] = ZERO;
+    }
+    for (int q = 0; q < NODES2; ++q) {
+        const int c = letter2[q];
+        u[2 + q] = S[OFF2 + word2[q]] + u[0 + parent2[q]] * dl[3][c];
+        g[2 + q] = ZERO;
+    }
+    for (int q = 0; q < NODES3; ++q) {
+        const int c = letter3[q];
+        u[7 + q] = S[OFF3 + word3[q]] + u[2 + parent3[q]] * dl[2][c];
+        g[7 + q] = ZERO;
+    }
+    /* the Lyndon words p c: S_N[p c] += u_{N-1}[p] Δ[c] */
+    const vec *restrict gtop = G + LOW;
+    for (int q = 0; q < GROUPS; ++q)
+        for (int c = first[q]; c < D; ++c, ++gtop) {
+            g[7 + q] += *gtop * dl[1][c];
+            gdl[1][c] += *gtop * u[7 + q];
+        }
+    /* backwards down the trie: u_j = S_j + u_{j-1} Δ/(N-j+1) */
+    for (int q = 0; q < NODES3; ++q) {
+        const int c = letter3[q];
+        const vec gj = g[7 + q];
+        G[OFF3 + word3[q]] += gj;
+        g[2 + parent3[q]] += gj * dl[2][c];
+        gdl[2][c] += gj * u[2 + parent3[q]];
+    }
+    for (int q = 0; q < NODES2; ++q) {
+        const int c = letter2[q];
+        const vec gj = g[2 + q];
+        G[OFF2 + word2[q]] += gj;
+        g[0 + parent2[q]] += gj * dl[3][c];
+        gdl[3][c] += gj * u[0 + parent2[q]];
+    }
+    for (int q = 0; q < NODES1; ++q) {
+        const int c = letter1[q];
+        const vec gj = g[0 + q];
+        G[OFF1 + c] += gj;
+        gdl[N][c] += gj;
+    }
+}
+
+int sigcg_logsignature_words_backward(const T *path, const T *sig, const T *grad_sig,
+                                      T *grad_path, int64_t batch, int64_t length,
+                                      int64_t b_begin, int64_t b_end)
+{
+    (void)batch;
+    vec *S = alloc_vecs(OUT), *G = alloc_vecs(OUT), *u = alloc_vecs(2 * (CHAIN + GROUPS));
+    if (!S || !G || !u) {
+        free(S); free(G); free(u);
+        return 1;
+    }
+    vec *g = u + CHAIN + GROUPS;
+    vec dl[N + 1][D], neg[N + 1][D], gdl[N + 1][D];
+    vec hi[D], lo[D];         /* x_t and x_{t-1} of every lane */
+    vec gdelta[D], gnext[D];  /* cotangents of Δ_t and of Δ_{t+1} */
+    int64_t rows[LANES];
+    const int64_t steps = length - 1;
+    for (int64_t b0 = b_begin; b0 < b_end; b0 += LANES) {
+        const int64_t valid = fill_rows(rows, b0, b_end);
+        /* levels below N in full, level N compact at its Lyndon words (S_N is never read) */
+        for (int64_t i = 0; i < OUT; ++i)
+            S[i] = G[i] = ZERO;
+        for (int l = 0; l < LANES; ++l) {
+            const T *srow = sig + rows[l] * SIG, *grow = grad_sig + rows[l] * SIG;
+            for (int64_t i = 0; i < LOW; ++i) {
+                S[i][l] = srow[i];
+                G[i][l] = grow[i];
+            }
+            vec *gtop = G + LOW;
+            for (int q = 0; q < GROUPS; ++q)
+                for (int c = first[q]; c < D; ++c, ++gtop)
+                    (*gtop)[l] = grow[LOW + prefix[q] * D + c];
+        }
+        load_point(hi, path, rows, length, steps);
+        for (int c = 0; c < D; ++c)
+            gnext[c] = ZERO;
+        for (int64_t t = steps; t >= 1; --t) {
+            load_point(lo, path, rows, length, t - 1);
+            set_increment(dl, hi, lo);
+            memcpy(hi, lo, sizeof hi);
+            for (int m = 1; m <= N; ++m)
+                for (int c = 0; c < D; ++c) {
+                    neg[m][c] = -dl[m][c];
+                    gdl[m][c] = ZERO;
+                }
+            mul_exp_right_below_top(S, neg);
+            adjoint_below_top(S, G, dl, gdl);
+            adjoint_top(S, G, dl, gdl, u, g);
+            /* Δ_t = x_t - x_{t-1}: point t receives gdelta_t - gdelta_{t+1}, written once. */
+            for (int c = 0; c < D; ++c) {
+                gdelta[c] = gdl[1][c];
+                for (int m = 2; m <= N; ++m)
+                    gdelta[c] += gdl[m][c] * (T)(1.0 / m);
+                gnext[c] = gdelta[c] - gnext[c];
+            }
+            store_point(grad_path, gnext, rows, valid, length, t);
+            memcpy(gnext, gdelta, sizeof gnext);
+        }
+        for (int c = 0; c < D; ++c)
+            gnext[c] = -gnext[c];
+        store_point(grad_path, gnext, rows, valid, length, 0);
+    }
+    free(S); free(G); free(u);
+    return 0;
+}

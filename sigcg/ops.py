@@ -244,6 +244,34 @@ def _logsignature_words_fake(path, depth):
             path.new_empty((batch, signature_channels(d, depth))))
 
 
+def logsignature_words_backward_impl(path: Tensor, sig: Tensor, grad_sig: Tensor,
+                                     depth: int) -> Tensor:
+    """Gradient with respect to the path of the signature part of ``logsignature_words_impl``
+    (its ``sig`` output), given that part's cotangent ``grad_sig`` (batch, sig); only the
+    entries the forward computed are read."""
+    path, sig, grad_sig = _contiguous(path), _contiguous(sig), _contiguous(grad_sig)
+    batch, length, d = path.shape
+    grad_path = _empty(path.shape, path)
+    kernel = dispatch.get_kernel("logsignature_words", d, depth, _DTYPE_NAMES[path.dtype])
+    lib, ptr = kernel.lib, kernel.ptr
+    args = (ptr(path), ptr(sig), ptr(grad_sig), ptr(grad_path))
+    dispatch.run_over_batch(
+        lambda b0, b1: lib.sigcg_logsignature_words_backward(*args, batch, length, b0, b1),
+        batch, kernel.spec.lanes, 3 * kernel.fma_per_step * batch * (length - 1))
+    return grad_path
+
+
+@torch.library.custom_op("sigcg::logsignature_words_backward", mutates_args=())
+def logsignature_words_backward_op(path: Tensor, sig: Tensor, grad_sig: Tensor,
+                                   depth: int) -> Tensor:
+    return logsignature_words_backward_impl(path, sig, grad_sig, depth)
+
+
+@logsignature_words_backward_op.register_fake
+def _logsignature_words_backward_fake(path, sig, grad_sig, depth):
+    return path.new_empty(path.shape)
+
+
 def _logsignature_words_setup_context(ctx, inputs, output):
     path, depth = inputs
     ctx.save_for_backward(path, output[1])
@@ -253,16 +281,13 @@ def _logsignature_words_setup_context(ctx, inputs, output):
 
 def _logsignature_words_backward(ctx, grad_words, _grad_sig):
     """Through the tensor log's backward (cotangent at the Lyndon words only), then the
-    signature's, masked to the entries the forward computed.  The signature's backward never
-    reads level N (nothing in a step does), so the zeros there do no harm."""
+    signature part's own backward kernel, which like the forward skips level N's other words."""
     path, sig = ctx.saved_tensors
     d, depth = path.shape[2], ctx.depth
     positions = lyndon_word_positions(d, depth, grad_words.device)
     grad_log = grad_words.new_zeros(sig.shape).index_copy(1, positions, grad_words)
     grad_sig = tensor_log_backward_op(sig, grad_log, d, depth)
-    mask = lyndon_top_mask(d, depth, grad_sig.dtype, grad_sig.device)
-    grad_path, _ = signature_backward_op(path, None, sig, grad_sig * mask, depth, False, False)
-    return grad_path, None
+    return logsignature_words_backward_op(path, sig, grad_sig, depth), None
 
 
 logsignature_words_op.register_autograd(_logsignature_words_backward,

@@ -83,3 +83,18 @@ def test_change_of_basis_in_the_kernel_matches_the_sparse_map_and_keeps_gradient
     assert torch.autograd.gradcheck(lambda p: sigcg.logsignature(p, 3, mode=mode),
                                     (xg[:2, :4].detach().requires_grad_(),),
                                     eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("batch,length,d,depth", [(5, 9, 2, 2), (3, 7, 2, 6), (6, 8, 3, 4),
+                                                  (9, 5, 4, 3), (2, 6, 5, 3), (4, 3, 3, 5)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_backward_kernel_matches_reference_autograd(batch, length, d, depth, dtype):
+    """Gradient of <cotangent, signature at the computed entries> with respect to the path."""
+    x = random_path(batch, length, d, seed=d * 7 + depth, scale=0.4).requires_grad_()
+    mask = ops.lyndon_top_mask(d, depth, torch.float64, "cpu")
+    cot = torch.randn(batch, sigcg.signature_channels(d, depth), dtype=torch.float64)
+    (expected,) = torch.autograd.grad(ref.signature(x, depth) * mask, x, cot)
+    _, sig = ops.logsignature_words_impl(x.detach().to(dtype), depth, want_signature=True)
+    got = ops.logsignature_words_backward_impl(x.detach().to(dtype), sig, cot.to(dtype), depth)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(got.double(), expected, **tol)
