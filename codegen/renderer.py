@@ -9,7 +9,7 @@ from . import GENERATOR_VERSION
 from .opcount import op_counts
 from .spec import LYNDON_TOP_OPS, PATHWISE_OPS, KernelSpec
 from .words import lyndon_positions_below_top, top_lyndon_groups, top_lyndon_prefix_trie
-from .schedule import block_steps, cuda_scratch_rows, cuda_threads, plan_for
+from .schedule import block_steps, cuda_scratch_rows, cuda_threads, plan_for, unroll_trie
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -79,6 +79,7 @@ def render(spec: KernelSpec) -> str:
         raise ValueError(f"no template for op={spec.op!r} target={spec.target!r}") from None
     template = _environment().get_template(template_name)
     lyndon_top = spec.op in LYNDON_TOP_OPS
+    trie = top_lyndon_prefix_trie(spec.d, spec.N) if lyndon_top else None
     source = template.render(
         spec=spec, D=spec.d, N=spec.N, ctype=spec.ctype, header=provenance_header(spec),
         plan=plan_for(spec) if spec.target == "cpu" else None,
@@ -88,7 +89,8 @@ def render(spec: KernelSpec) -> str:
                       "backward": cuda_scratch_rows(spec.op, spec.N, backward=True)},
         offsets={k: off for k, off in enumerate(spec.level_offsets, start=1)},
         top_groups=top_lyndon_groups(spec.d, spec.N) if lyndon_top else None,
-        top_trie=top_lyndon_prefix_trie(spec.d, spec.N) if lyndon_top else None,
+        top_trie=trie,
+        unroll_trie=trie is not None and unroll_trie(sum(len(level) for level in trie)),
         low_words=lyndon_positions_below_top(spec.d, spec.N) if lyndon_top else None,
     )
     # Macros leave blank lines where they end; one blank line at most keeps the output readable.

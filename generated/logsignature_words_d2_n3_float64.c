@@ -411,42 +411,51 @@ static inline void adjoint_below_top(const vec *restrict S, vec *restrict G,
 }
 
 /* Level N's adjoint at its Lyndon words: u (the trie's chain values, CHAIN + GROUPS) and g
-   (their cotangents, same layout) are scratch. */
+   (their cotangents, same layout) are scratch.  The cotangents of Δ accumulate in gd, whose
+   indices are constants wherever the code is unrolled, so they stay in registers instead of
+   making a chain of loads and stores through memory. */
 static inline void adjoint_top(const vec *restrict S, vec *restrict G, const vec dl[N + 1][D],
                                vec gdl[N + 1][D], vec *restrict u, vec *restrict g)
 {
+    vec gd[N + 1][D];
+    for (int m = 1; m <= N; ++m)
+        for (int c = 0; c < D; ++c)
+            gd[m][c] = ZERO;
     /* forwards: u_j at the prefixes of the Lyndon words of level N */
-    for (int q = 0; q < NODES1; ++q) {
-        const int c = letter1[q];
-        u[0 + q] = S[OFF1 + c] + dl[N][c];
-        g[0 + q] = ZERO;
-    }
-    for (int q = 0; q < NODES2; ++q) {
-        const int c = letter2[q];
-        u[1 + q] = S[OFF2 + word2[q]] + u[0 + parent2[q]] * dl[2][c];
-        g[1 + q] = ZERO;
-    }
-    /* the Lyndon words p c: S_N[p c] += u_{N-1}[p] Δ[c] */
+    u[0] = S[OFF1 + 0] + dl[N][0];
+    u[1] = S[OFF2 + 0] + u[0] * dl[2][0];
+    u[2] = S[OFF2 + 1] + u[0] * dl[2][1];
+    /* the Lyndon words p c: S_N[p c] += u_{N-1}[p] Δ[c]; letters unrolled, gd[1][c] in registers */
     const vec *restrict gtop = G + LOW;
-    for (int q = 0; q < GROUPS; ++q)
-        for (int c = first[q]; c < D; ++c, ++gtop) {
-            g[1 + q] += *gtop * dl[1][c];
-            gdl[1][c] += *gtop * u[1 + q];
+    for (int q = 0; q < GROUPS; ++q) {
+        const vec uq = u[1 + q];
+        vec gq = ZERO;
+        if (0 >= first[q]) {
+            gq += *gtop * dl[1][0];
+            gd[1][0] += *gtop * uq;
+            ++gtop;
         }
+        if (1 >= first[q]) {
+            gq += *gtop * dl[1][1];
+            gd[1][1] += *gtop * uq;
+            ++gtop;
+        }
+        g[1 + q] = gq;
+    }
     /* backwards down the trie: u_j = S_j + u_{j-1} Δ/(N-j+1) */
-    for (int q = 0; q < NODES2; ++q) {
-        const int c = letter2[q];
-        const vec gj = g[1 + q];
-        G[OFF2 + word2[q]] += gj;
-        g[0 + parent2[q]] += gj * dl[2][c];
-        gdl[2][c] += gj * u[0 + parent2[q]];
-    }
-    for (int q = 0; q < NODES1; ++q) {
-        const int c = letter1[q];
-        const vec gj = g[0 + q];
-        G[OFF1 + c] += gj;
-        gdl[N][c] += gj;
-    }
+    for (int q = 0; q < CHAIN; ++q)
+        g[q] = ZERO;
+    G[OFF2 + 0] += g[1];
+    g[0] += g[1] * dl[2][0];
+    gd[2][0] += g[1] * u[0];
+    G[OFF2 + 1] += g[2];
+    g[0] += g[2] * dl[2][1];
+    gd[2][1] += g[2] * u[0];
+    G[OFF1 + 0] += g[0];
+    gd[N][0] += g[0];
+    for (int m = 1; m <= N; ++m)
+        for (int c = 0; c < D; ++c)
+            gdl[m][c] += gd[m][c];
 }
 
 int sigcg_logsignature_words_backward(const T *path, const T *sig, const T *grad_sig,

@@ -502,54 +502,115 @@ static inline void adjoint_below_top(const vec *restrict S, vec *restrict G,
 }
 
 /* Level N's adjoint at its Lyndon words: u (the trie's chain values, CHAIN + GROUPS) and g
-   (their cotangents, same layout) are scratch. */
+   (their cotangents, same layout) are scratch.  The cotangents of Δ accumulate in gd, whose
+   indices are constants wherever the code is unrolled, so they stay in registers instead of
+   making a chain of loads and stores through memory. */
 static inline void adjoint_top(const vec *restrict S, vec *restrict G, const vec dl[N + 1][D],
                                vec gdl[N + 1][D], vec *restrict u, vec *restrict g)
 {
+    vec gd[N + 1][D];
+    for (int m = 1; m <= N; ++m)
+        for (int c = 0; c < D; ++c)
+            gd[m][c] = ZERO;
     /* forwards: u_j at the prefixes of the Lyndon words of level N */
-    for (int q = 0; q < NODES1; ++q) {
-        const int c = letter1[q];
-        u[0 + q] = S[OFF1 + c] + dl[N][c];
-        g[0 + q] = ZERO;
-    }
-    for (int q = 0; q < NODES2; ++q) {
-        const int c = letter2[q];
-        u[2 + q] = S[OFF2 + word2[q]] + u[0 + parent2[q]] * dl[3][c];
-        g[2 + q] = ZERO;
-    }
-    for (int q = 0; q < NODES3; ++q) {
-        const int c = letter3[q];
-        u[7 + q] = S[OFF3 + word3[q]] + u[2 + parent3[q]] * dl[2][c];
-        g[7 + q] = ZERO;
-    }
-    /* the Lyndon words p c: S_N[p c] += u_{N-1}[p] Δ[c] */
+    u[0] = S[OFF1 + 0] + dl[N][0];
+    u[1] = S[OFF1 + 1] + dl[N][1];
+    u[2] = S[OFF2 + 0] + u[0] * dl[3][0];
+    u[3] = S[OFF2 + 1] + u[0] * dl[3][1];
+    u[4] = S[OFF2 + 2] + u[0] * dl[3][2];
+    u[5] = S[OFF2 + 4] + u[1] * dl[3][1];
+    u[6] = S[OFF2 + 5] + u[1] * dl[3][2];
+    u[7] = S[OFF3 + 0] + u[2] * dl[2][0];
+    u[8] = S[OFF3 + 1] + u[2] * dl[2][1];
+    u[9] = S[OFF3 + 2] + u[2] * dl[2][2];
+    u[10] = S[OFF3 + 3] + u[3] * dl[2][0];
+    u[11] = S[OFF3 + 4] + u[3] * dl[2][1];
+    u[12] = S[OFF3 + 5] + u[3] * dl[2][2];
+    u[13] = S[OFF3 + 7] + u[4] * dl[2][1];
+    u[14] = S[OFF3 + 8] + u[4] * dl[2][2];
+    u[15] = S[OFF3 + 13] + u[5] * dl[2][1];
+    u[16] = S[OFF3 + 14] + u[5] * dl[2][2];
+    u[17] = S[OFF3 + 17] + u[6] * dl[2][2];
+    /* the Lyndon words p c: S_N[p c] += u_{N-1}[p] Δ[c]; letters unrolled, gd[1][c] in registers */
     const vec *restrict gtop = G + LOW;
-    for (int q = 0; q < GROUPS; ++q)
-        for (int c = first[q]; c < D; ++c, ++gtop) {
-            g[7 + q] += *gtop * dl[1][c];
-            gdl[1][c] += *gtop * u[7 + q];
+    for (int q = 0; q < GROUPS; ++q) {
+        const vec uq = u[7 + q];
+        vec gq = ZERO;
+        if (0 >= first[q]) {
+            gq += *gtop * dl[1][0];
+            gd[1][0] += *gtop * uq;
+            ++gtop;
         }
+        if (1 >= first[q]) {
+            gq += *gtop * dl[1][1];
+            gd[1][1] += *gtop * uq;
+            ++gtop;
+        }
+        if (2 >= first[q]) {
+            gq += *gtop * dl[1][2];
+            gd[1][2] += *gtop * uq;
+            ++gtop;
+        }
+        g[7 + q] = gq;
+    }
     /* backwards down the trie: u_j = S_j + u_{j-1} Δ/(N-j+1) */
-    for (int q = 0; q < NODES3; ++q) {
-        const int c = letter3[q];
-        const vec gj = g[7 + q];
-        G[OFF3 + word3[q]] += gj;
-        g[2 + parent3[q]] += gj * dl[2][c];
-        gdl[2][c] += gj * u[2 + parent3[q]];
-    }
-    for (int q = 0; q < NODES2; ++q) {
-        const int c = letter2[q];
-        const vec gj = g[2 + q];
-        G[OFF2 + word2[q]] += gj;
-        g[0 + parent2[q]] += gj * dl[3][c];
-        gdl[3][c] += gj * u[0 + parent2[q]];
-    }
-    for (int q = 0; q < NODES1; ++q) {
-        const int c = letter1[q];
-        const vec gj = g[0 + q];
-        G[OFF1 + c] += gj;
-        gdl[N][c] += gj;
-    }
+    for (int q = 0; q < CHAIN; ++q)
+        g[q] = ZERO;
+    G[OFF3 + 0] += g[7];
+    g[2] += g[7] * dl[2][0];
+    gd[2][0] += g[7] * u[2];
+    G[OFF3 + 1] += g[8];
+    g[2] += g[8] * dl[2][1];
+    gd[2][1] += g[8] * u[2];
+    G[OFF3 + 2] += g[9];
+    g[2] += g[9] * dl[2][2];
+    gd[2][2] += g[9] * u[2];
+    G[OFF3 + 3] += g[10];
+    g[3] += g[10] * dl[2][0];
+    gd[2][0] += g[10] * u[3];
+    G[OFF3 + 4] += g[11];
+    g[3] += g[11] * dl[2][1];
+    gd[2][1] += g[11] * u[3];
+    G[OFF3 + 5] += g[12];
+    g[3] += g[12] * dl[2][2];
+    gd[2][2] += g[12] * u[3];
+    G[OFF3 + 7] += g[13];
+    g[4] += g[13] * dl[2][1];
+    gd[2][1] += g[13] * u[4];
+    G[OFF3 + 8] += g[14];
+    g[4] += g[14] * dl[2][2];
+    gd[2][2] += g[14] * u[4];
+    G[OFF3 + 13] += g[15];
+    g[5] += g[15] * dl[2][1];
+    gd[2][1] += g[15] * u[5];
+    G[OFF3 + 14] += g[16];
+    g[5] += g[16] * dl[2][2];
+    gd[2][2] += g[16] * u[5];
+    G[OFF3 + 17] += g[17];
+    g[6] += g[17] * dl[2][2];
+    gd[2][2] += g[17] * u[6];
+    G[OFF2 + 0] += g[2];
+    g[0] += g[2] * dl[3][0];
+    gd[3][0] += g[2] * u[0];
+    G[OFF2 + 1] += g[3];
+    g[0] += g[3] * dl[3][1];
+    gd[3][1] += g[3] * u[0];
+    G[OFF2 + 2] += g[4];
+    g[0] += g[4] * dl[3][2];
+    gd[3][2] += g[4] * u[0];
+    G[OFF2 + 4] += g[5];
+    g[1] += g[5] * dl[3][1];
+    gd[3][1] += g[5] * u[1];
+    G[OFF2 + 5] += g[6];
+    g[1] += g[6] * dl[3][2];
+    gd[3][2] += g[6] * u[1];
+    G[OFF1 + 0] += g[0];
+    gd[N][0] += g[0];
+    G[OFF1 + 1] += g[1];
+    gd[N][1] += g[1];
+    for (int m = 1; m <= N; ++m)
+        for (int c = 0; c < D; ++c)
+            gdl[m][c] += gd[m][c];
 }
 
 int sigcg_logsignature_words_backward(const T *path, const T *sig, const T *grad_sig,

@@ -735,78 +735,104 @@ static inline void adjoint_below_top(const vec *restrict S, vec *restrict G,
 }
 
 /* Level N's adjoint at its Lyndon words: u (the trie's chain values, CHAIN + GROUPS) and g
-   (their cotangents, same layout) are scratch. */
+   (their cotangents, same layout) are scratch.  The cotangents of Δ accumulate in gd, whose
+   indices are constants wherever the code is unrolled, so they stay in registers instead of
+   making a chain of loads and stores through memory. */
 static inline void adjoint_top(const vec *restrict S, vec *restrict G, const vec dl[N + 1][D],
                                vec gdl[N + 1][D], vec *restrict u, vec *restrict g)
 {
+    vec gd[N + 1][D];
+    for (int m = 1; m <= N; ++m)
+        for (int c = 0; c < D; ++c)
+            gd[m][c] = ZERO;
     /* forwards: u_j at the prefixes of the Lyndon words of level N */
     for (int q = 0; q < NODES1; ++q) {
         const int c = letter1[q];
         u[0 + q] = S[OFF1 + c] + dl[N][c];
-        g[0 + q] = ZERO;
     }
     for (int q = 0; q < NODES2; ++q) {
         const int c = letter2[q];
         u[3 + q] = S[OFF2 + word2[q]] + u[0 + parent2[q]] * dl[5][c];
-        g[3 + q] = ZERO;
     }
     for (int q = 0; q < NODES3; ++q) {
         const int c = letter3[q];
         u[12 + q] = S[OFF3 + word3[q]] + u[3 + parent3[q]] * dl[4][c];
-        g[12 + q] = ZERO;
     }
     for (int q = 0; q < NODES4; ++q) {
         const int c = letter4[q];
         u[41 + q] = S[OFF4 + word4[q]] + u[12 + parent4[q]] * dl[3][c];
-        g[41 + q] = ZERO;
     }
     for (int q = 0; q < NODES5; ++q) {
         const int c = letter5[q];
         u[127 + q] = S[OFF5 + word5[q]] + u[41 + parent5[q]] * dl[2][c];
-        g[127 + q] = ZERO;
     }
-    /* the Lyndon words p c: S_N[p c] += u_{N-1}[p] Δ[c] */
+    /* the Lyndon words p c: S_N[p c] += u_{N-1}[p] Δ[c]; letters unrolled, gd[1][c] in registers */
     const vec *restrict gtop = G + LOW;
-    for (int q = 0; q < GROUPS; ++q)
-        for (int c = first[q]; c < D; ++c, ++gtop) {
-            g[127 + q] += *gtop * dl[1][c];
-            gdl[1][c] += *gtop * u[127 + q];
+    for (int q = 0; q < GROUPS; ++q) {
+        const vec uq = u[127 + q];
+        vec gq = ZERO;
+        if (0 >= first[q]) {
+            gq += *gtop * dl[1][0];
+            gd[1][0] += *gtop * uq;
+            ++gtop;
         }
+        if (1 >= first[q]) {
+            gq += *gtop * dl[1][1];
+            gd[1][1] += *gtop * uq;
+            ++gtop;
+        }
+        if (2 >= first[q]) {
+            gq += *gtop * dl[1][2];
+            gd[1][2] += *gtop * uq;
+            ++gtop;
+        }
+        if (3 >= first[q]) {
+            gq += *gtop * dl[1][3];
+            gd[1][3] += *gtop * uq;
+            ++gtop;
+        }
+        g[127 + q] = gq;
+    }
     /* backwards down the trie: u_j = S_j + u_{j-1} Δ/(N-j+1) */
+    for (int q = 0; q < CHAIN; ++q)
+        g[q] = ZERO;
     for (int q = 0; q < NODES5; ++q) {
         const int c = letter5[q];
         const vec gj = g[127 + q];
         G[OFF5 + word5[q]] += gj;
         g[41 + parent5[q]] += gj * dl[2][c];
-        gdl[2][c] += gj * u[41 + parent5[q]];
+        gd[2][c] += gj * u[41 + parent5[q]];
     }
     for (int q = 0; q < NODES4; ++q) {
         const int c = letter4[q];
         const vec gj = g[41 + q];
         G[OFF4 + word4[q]] += gj;
         g[12 + parent4[q]] += gj * dl[3][c];
-        gdl[3][c] += gj * u[12 + parent4[q]];
+        gd[3][c] += gj * u[12 + parent4[q]];
     }
     for (int q = 0; q < NODES3; ++q) {
         const int c = letter3[q];
         const vec gj = g[12 + q];
         G[OFF3 + word3[q]] += gj;
         g[3 + parent3[q]] += gj * dl[4][c];
-        gdl[4][c] += gj * u[3 + parent3[q]];
+        gd[4][c] += gj * u[3 + parent3[q]];
     }
     for (int q = 0; q < NODES2; ++q) {
         const int c = letter2[q];
         const vec gj = g[3 + q];
         G[OFF2 + word2[q]] += gj;
         g[0 + parent2[q]] += gj * dl[5][c];
-        gdl[5][c] += gj * u[0 + parent2[q]];
+        gd[5][c] += gj * u[0 + parent2[q]];
     }
     for (int q = 0; q < NODES1; ++q) {
         const int c = letter1[q];
         const vec gj = g[0 + q];
         G[OFF1 + c] += gj;
-        gdl[N][c] += gj;
+        gd[N][c] += gj;
     }
+    for (int m = 1; m <= N; ++m)
+        for (int c = 0; c < D; ++c)
+            gdl[m][c] += gd[m][c];
 }
 
 int sigcg_logsignature_words_backward(const T *path, const T *sig, const T *grad_sig,
