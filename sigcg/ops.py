@@ -169,35 +169,20 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
         return EagerSignature.apply(path, initial, depth, stream)
     return signature_forward_impl(path, initial, depth, stream)
 
-def lyndon_top_mask(d: int, depth: int, dtype, device) -> Tensor:
-    """(sig,) ones where the signature of ``logsignature_words_impl`` is exact (levels below
-    ``depth`` and the Lyndon words of level ``depth``), zeros at the top level's other words."""
-    key = (d, depth, dtype, device)
-    mask = _lyndon_masks.get(key)
-    if mask is None:
-        from .codegen.words import top_lyndon_groups
-        low = signature_channels(d, depth - 1)
-        mask = torch.ones(signature_channels(d, depth), dtype=dtype)
-        mask[low:] = 0
-        for prefix, first in top_lyndon_groups(d, depth):
-            mask[low + prefix * d + first:low + prefix * d + d] = 1
-        mask = _lyndon_masks[key] = mask.to(device)
-    return mask
-
-
-_lyndon_masks: dict = {}
-
 
 # ---- log-signatures in Lyndon coordinates, straight from the path -----------------------
 
+_lyndon_positions: dict = {}
+
+
 def lyndon_word_positions(d: int, depth: int, device) -> Tensor:
     """Signature positions of all Lyndon words up to ``depth``, in log-signature order."""
-    key = ("positions", d, depth, device)
-    positions = _lyndon_masks.get(key)
+    key = (d, depth, device)
+    positions = _lyndon_positions.get(key)
     if positions is None:
         from .codegen.words import lyndon_words
         from .lyndon import word_to_index
-        positions = _lyndon_masks[key] = torch.tensor(
+        positions = _lyndon_positions[key] = torch.tensor(
             [word_to_index(w, d) for w in lyndon_words(d, depth)], dtype=torch.int64,
             device=device)
     return positions
