@@ -7,11 +7,11 @@ binaries; bump GENERATOR_VERSION on releases so provenance headers say which gen
 GENERATOR_VERSION = "0.1.0"
 
 from .opcount import op_counts  # noqa: E402
-from .renderer import declarations, provenance_header, render  # noqa: E402
+from .renderer import declarations, has_template, provenance_header, render  # noqa: E402
 from . import schedule  # noqa: E402
 from .identity import source_key  # noqa: E402
 from .spec import LYNDON_TOP_OPS, PATHWISE_OPS, KernelSpec, signature_channels  # noqa: E402
 
 __all__ = ["GENERATOR_VERSION", "KernelSpec", "LYNDON_TOP_OPS", "PATHWISE_OPS", "declarations",
-           "op_counts", "provenance_header",
+           "has_template", "op_counts", "provenance_header",
            "render", "schedule", "signature_channels", "source_key"]

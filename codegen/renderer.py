@@ -30,6 +30,11 @@ _TEMPLATES = {
 }
 
 
+def has_template(op: str, target: str) -> bool:
+    """Whether the generator can render ``op`` for ``target`` ("cpu", "cuda", ...)."""
+    return (op, target) in _TEMPLATES
+
+
 @functools.lru_cache(maxsize=None)
 def _environment():
     import jinja2  # only a cache miss renders; keeps ~25 ms of Jinja out of `import sigcg`

@@ -107,23 +107,20 @@ def logsignature(path: ArrayLike, depth: int, stream: bool = False,
     Returns (batch, L) or (batch, length', L) with ``stream``; unbatched input drops the batch.
     """
     _check_mode(mode)
-    if mode != "expand" and not stream and depth >= 2:
-        # Lyndon coordinates need only the Lyndon words of the top level (CPU kernel); batches
-        # too small to fill the machine are cut into pieces, which need the full signature.
-        x, numpy_out, unbatched = prepare_path(path, depth, basepoint)
-        batch, length, channels = x.shape
-        if x.device.type == "cpu" and channels >= 2 and chunking.piece_count(
-                batch, length - 1, channels, depth, chunking.parallel_width(x)) == 1:
-            result = _logsignature_from_lyndon_top(x, depth, inverse, mode)
-            result = result[0] if unbatched else result
-            return result.numpy() if numpy_out else result
-    sig = signature(path, depth, stream=stream, basepoint=basepoint, inverse=inverse)
-    channels = np.shape(path)[-1]
-    unbatched = np.ndim(path) == 2
+    x, numpy_out, unbatched = prepare_path(path, depth, basepoint)
+    batch, length, channels = x.shape
+    # Lyndon coordinates need only the Lyndon words of the top level (CPU kernel); batches too
+    # small to fill the machine are cut into pieces, which need the full signature.
+    if (mode != "expand" and not stream and depth >= 2 and channels >= 2
+            and x.device.type == "cpu" and chunking.piece_count(
+                batch, length - 1, channels, depth, chunking.parallel_width(x)) == 1):
+        result = _logsignature_from_lyndon_top(x, depth, inverse, mode)
+    else:
+        sig = signature(x, depth, stream=stream, inverse=inverse)
+        result = signature_to_logsignature(sig, channels, depth, stream=stream, mode=mode)
     if unbatched:
-        sig = sig[None]
-    result = signature_to_logsignature(sig, channels, depth, stream=stream, mode=mode)
-    return result[0] if unbatched else result
+        result = result[0]
+    return result.numpy() if numpy_out else result
 
 
 def logsignature_to_signature(logsignature: ArrayLike, channels: int, depth: int,

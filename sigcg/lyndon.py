@@ -306,11 +306,12 @@ _TABLE_BUILDERS = {"words_to_basis": _words_to_basis, "basis_to_expanded": _basi
 def _table(name: str, channels: int, depth: int, basis: str):
     """A change-of-basis table (``name`` in _TABLE_BUILDERS) of (channels, depth, basis) as
     three arrays: computed once, then kept in memory and in the kernel cache on disk (same atomic
-    publish and checksum as kernels; the key hashes this file, so a changed construction never
-    reads old tables)."""
+    publish and checksum as kernels; the key hashes this file and the generator's Lyndon words,
+    so a changed construction never reads old tables)."""
     from .dispatch import cache
 
     source = hashlib.sha256(Path(__file__).read_bytes())
+    source.update(Path(codegen_words.__file__).read_bytes())  # the Lyndon words themselves
     source.update(f"{name} {channels} {depth} {basis}".encode())
     key = f"tables-{source.hexdigest()[:32]}"
     computed = []

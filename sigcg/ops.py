@@ -16,6 +16,7 @@ from torch import Tensor
 
 from . import dispatch
 from .codegen import signature_channels
+from .lyndon import logsignature_channels, words_index
 
 # Tests set this to fill every output with NaN before a kernel runs, so an entry the kernel
 # forgets to write fails loudly instead of holding stale memory that happens to look right.
@@ -33,6 +34,12 @@ def _empty(shape, like: Tensor) -> Tensor:
 def _contiguous(t: Optional[Tensor]) -> Optional[Tensor]:
     """Kernels index raw pointers with C-contiguous strides; views are copied first."""
     return t if t is None or t.is_contiguous() else t.contiguous()
+
+
+def needs_autograd(*tensors: Tensor) -> bool:
+    """Whether a call must go through a custom op (autograd or torch.compile will see it)."""
+    return torch.compiler.is_compiling() or (
+        torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
 
 
 def _cuda_or_cpu(t: Tensor):
@@ -172,22 +179,6 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
 
 # ---- log-signatures in Lyndon coordinates, straight from the path -----------------------
 
-_lyndon_positions: dict = {}
-
-
-def lyndon_word_positions(d: int, depth: int, device) -> Tensor:
-    """Signature positions of all Lyndon words up to ``depth``, in log-signature order."""
-    key = (d, depth, device)
-    positions = _lyndon_positions.get(key)
-    if positions is None:
-        from .codegen.words import lyndon_words
-        from .lyndon import word_to_index
-        positions = _lyndon_positions[key] = torch.tensor(
-            [word_to_index(w, d) for w in lyndon_words(d, depth)], dtype=torch.int64,
-            device=device)
-    return positions
-
-
 def logsignature_words_impl(path: Tensor, depth: int, want_signature: bool,
                             projection=None) -> tuple[Tensor, Optional[Tensor]]:
     """path (batch, length, d) -> the log-signature at the Lyndon words (batch, words), and,
@@ -197,7 +188,7 @@ def logsignature_words_impl(path: Tensor, depth: int, want_signature: bool,
     (sigcg.lyndon.words_to_basis), applied in the kernel.  CPU only."""
     path = _contiguous(path)
     batch, length, d = path.shape
-    words = _empty((batch, lyndon_word_positions(d, depth, "cpu").numel()), path)
+    words = _empty((batch, logsignature_channels(d, depth)), path)
     sig = _empty((batch, signature_channels(d, depth)), path) if want_signature else None
     kernel = dispatch.get_kernel("logsignature_words", d, depth, _DTYPE_NAMES[path.dtype])
     lib, ptr, ffi = kernel.lib, kernel.ptr, kernel.ffi
@@ -225,7 +216,7 @@ def logsignature_words_op(path: Tensor, depth: int) -> tuple[Tensor, Tensor]:
 @logsignature_words_op.register_fake
 def _logsignature_words_fake(path, depth):
     batch, _, d = path.shape
-    return (path.new_empty((batch, lyndon_word_positions(d, depth, "cpu").numel())),
+    return (path.new_empty((batch, logsignature_channels(d, depth))),
             path.new_empty((batch, signature_channels(d, depth))))
 
 
@@ -269,7 +260,7 @@ def _logsignature_words_backward(ctx, grad_words, _grad_sig):
     signature part's own backward kernel, which like the forward skips level N's other words."""
     path, sig = ctx.saved_tensors
     d, depth = path.shape[2], ctx.depth
-    positions = lyndon_word_positions(d, depth, grad_words.device)
+    positions = torch.from_numpy(words_index(d, depth)).to(grad_words.device)
     grad_log = grad_words.new_zeros(sig.shape).index_copy(1, positions, grad_words)
     grad_sig = tensor_log_backward_op(sig, grad_log, d, depth)
     return logsignature_words_backward_op(path, sig, grad_sig, depth), None
@@ -285,12 +276,6 @@ def logsignature_words(path: Tensor, depth: int) -> Tensor:
     if needs_autograd(path):
         return logsignature_words_op(path, depth)[0]
     return logsignature_words_impl(path, depth, want_signature=False)[0]
-
-
-def needs_autograd(*tensors: Tensor) -> bool:
-    """Whether a call must go through a custom op (autograd or torch.compile will see it)."""
-    return torch.compiler.is_compiling() or (
-        torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
 
 
 # ---- tensor product (Chen's identity), for combining signatures -----------------------------
@@ -374,8 +359,7 @@ tensor_product_op.register_autograd(_product_backward, setup_context=_product_se
 def tensor_product(a: Tensor, b: Tensor, channels: int, depth: int) -> Tensor:
     """a (x) b through the custom op when autograd or torch.compile needs it, else straight to
     the kernel (the dispatcher costs ~12 us a call)."""
-    if (torch.compiler.is_compiling() or
-            (torch.is_grad_enabled() and (a.requires_grad or b.requires_grad))):
+    if needs_autograd(a, b):
         return tensor_product_op(a, b, channels, depth)
     return tensor_product_impl(a, b, channels, depth)
 

@@ -21,7 +21,6 @@ OPERATIONS = {"signature": ("signature_forward", "signature_backward"),
               "combine": ("tensor_product",),  # also Path
               "logsignature_to_signature": ("tensor_exp",)}
 DEVICES = ("cpu", "cuda")
-CPU_ONLY = ("logsignature_words", "signature_words")  # no CUDA template (CUDA uses full signatures)
 DTYPE_ALIASES = {"f32": "float32", "float32": "float32", "f64": "float64", "float64": "float64"}
 
 
@@ -76,7 +75,8 @@ def plan(channels, depths, dtypes=("float32", "float64"), ops=("signature",),
                         continue  # not needed there: the full signature is used
                     if "cpu" in devices:
                         jobs.append(Job(codegen.KernelSpec(kernel, d, n, DTYPE_ALIASES[dt])))
-                    if "cuda" in devices and kernel not in CPU_ONLY:
+                    # kernels without a CUDA form (CUDA uses the full signature there) are skipped
+                    if "cuda" in devices and codegen.has_template(kernel, "cuda"):
                         variants = (("global",) if kernel in codegen.PATHWISE_OPS
                                     else ("shared", "global"))
                         jobs += [Job(codegen.KernelSpec(kernel, d, n, DTYPE_ALIASES[dt],
