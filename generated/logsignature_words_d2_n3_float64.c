@@ -92,13 +92,42 @@ static void scatter_state(T *dst, const vec *state, const int64_t rows[LANES], i
             out[i] = state[i][l];
     }
 }
+
+/*
+ * Point t of a path's gradient from the step's cotangents gdl[m] of dl[m] = Δ_t / m.  Since
+ * Δ_t = x_t - x_{t-1}, point t receives gdelta_t - gdelta_{t+1}; gnext holds gdelta_{t+1} and
+ * becomes gdelta_t, so walking t downwards writes every point once (point 0: first_point_gradient).
+ */
+static inline void point_gradient(T *grad_path, const vec gdl[N + 1][D], vec gnext[D],
+                                  const int64_t rows[LANES], int64_t valid, int64_t length,
+                                  int64_t t)
+{
+    vec point[D];
+    for (int c = 0; c < D; ++c) {
+        vec gdelta = gdl[1][c];
+        for (int m = 2; m <= N; ++m)
+            gdelta += gdl[m][c] * (T)(1.0 / m);
+        point[c] = gdelta - gnext[c];
+        gnext[c] = gdelta;
+    }
+    store_point(grad_path, point, rows, valid, length, t);
+}
+
+/* Point 0 receives -gdelta_1. */
+static inline void first_point_gradient(T *grad_path, const vec gnext[D],
+                                        const int64_t rows[LANES], int64_t valid, int64_t length)
+{
+    vec point[D];
+    for (int c = 0; c < D; ++c)
+        point[c] = -gnext[c];
+    store_point(grad_path, point, rows, valid, length, 0);
+}
 #define BLOCK 4
 #define LOW 6  /* levels 1..N-1, in full */
 #define GROUPS 2
 #define TOP 2  /* Lyndon words of level N */
 #define OUT (LOW + TOP)
 #define CHAIN 1
-
 /*
  * The log-signature in Lyndon coordinates straight from the path, without the whole signature.
  * The tensor logarithm's level N is S_N plus products of lower levels, coefficient by
@@ -127,25 +156,14 @@ static const int32_t parent2[NODES2] = { 0, 0 };
 static const int8_t letter2[NODES2] = { 0, 1 };
 
 /* One step's contribution to level N is U (x) Δ, U[g] = u_{N-1} at prefix[g]: store U, then
-   advance levels N-1..1. */
+   advance levels N-1..1.  chain: u_1..u_{N-2} at the trie's nodes. */
 static inline void step_below_top(vec *restrict S, const vec dl[N + 1][D], vec *restrict U,
                                   vec *restrict chain)
 {
-    {   /* u_1 = S_1 + Δ/3 at the prefixes of length 1 */
-        vec *restrict u = chain + 0;
-        for (int q = 0; q < NODES1; ++q) {
-            const int c = letter1[q];
-            u[q] = S[OFF1 + c] + dl[N][c];
-        }
-    }
-    {   /* u_2 = S_2 + u_1 Δ/2 at the prefixes of length 2 */
-        vec *restrict u = U;
-        const vec *restrict up = chain + 0;
-        for (int q = 0; q < NODES2; ++q) {
-            const int c = letter2[q];
-            u[q] = S[OFF2 + word2[q]] + up[parent2[q]] * dl[2][c];
-        }
-    }
+    chain[0] = S[OFF1 + 0] + dl[N][0];
+    U[0] = S[OFF2 + 0] + chain[0] * dl[2][0];
+    U[1] = S[OFF2 + 1] + chain[0] * dl[2][1];
+
     /* level 2: S_2 += sum_{i<2} S_i (x) Δ^{(x) 2-i} / (2-i)! */
     #pragma GCC unroll 2
     for (int i1 = 0; i1 < D; ++i1) {
@@ -243,7 +261,7 @@ static void mul(const vec *restrict x, T s, const vec *restrict t, vec *restrict
 /* Signature positions of the Lyndon words below level N, in log-signature order. */
 #define LOW_WORDS 3
 #define WORDS (LOW_WORDS + TOP)
-static const int32_t low_words[LOW_WORDS + 1] = { 0, 1, 3, 0 };
+static const int32_t low_words[LOW_WORDS] = { 0, 1, 3 };
 
 /*
  * The log-signature in Lyndon coordinates of LANES paths, from S (levels below N in full, level
@@ -337,8 +355,7 @@ int sigcg_logsignature_words(const T *path, T *words_out, T *out, const int32_t 
         for (int l = 0; l < valid; ++l)
             for (int j = 0; j < WORDS; ++j)
                 words_out[rows[l] * WORDS + j] = coords[j][l];
-        if (out)  /* the signature too, for the backward */
-        for (int l = 0; l < valid; ++l) {
+        for (int l = 0; out && l < valid; ++l) {  /* the signature too, for the backward */
             T *row = out + rows[l] * SIG;
             for (int64_t i = 0; i < LOW; ++i)
                 row[i] = S[i][l];
@@ -425,6 +442,7 @@ static inline void adjoint_top(const vec *restrict S, vec *restrict G, const vec
     u[0] = S[OFF1 + 0] + dl[N][0];
     u[1] = S[OFF2 + 0] + u[0] * dl[2][0];
     u[2] = S[OFF2 + 1] + u[0] * dl[2][1];
+
     /* the Lyndon words p c: S_N[p c] += u_{N-1}[p] Δ[c]; letters unrolled, gd[1][c] in registers */
     const vec *restrict gtop = G + LOW;
     for (int q = 0; q < GROUPS; ++q) {
@@ -471,7 +489,7 @@ int sigcg_logsignature_words_backward(const T *path, const T *sig, const T *grad
     vec *g = u + CHAIN + GROUPS;
     vec dl[N + 1][D], neg[N + 1][D], gdl[N + 1][D];
     vec hi[D], lo[D];         /* x_t and x_{t-1} of every lane */
-    vec gdelta[D], gnext[D];  /* cotangents of Δ_t and of Δ_{t+1} */
+    vec gnext[D];             /* cotangent of Δ_{t+1} */
     int64_t rows[LANES];
     const int64_t steps = length - 1;
     for (int64_t b0 = b_begin; b0 < b_end; b0 += LANES) {
@@ -505,19 +523,9 @@ int sigcg_logsignature_words_backward(const T *path, const T *sig, const T *grad
             mul_exp_right_below_top(S, neg);
             adjoint_below_top(S, G, dl, gdl);
             adjoint_top(S, G, dl, gdl, u, g);
-            /* Δ_t = x_t - x_{t-1}: point t receives gdelta_t - gdelta_{t+1}, written once. */
-            for (int c = 0; c < D; ++c) {
-                gdelta[c] = gdl[1][c];
-                for (int m = 2; m <= N; ++m)
-                    gdelta[c] += gdl[m][c] * (T)(1.0 / m);
-                gnext[c] = gdelta[c] - gnext[c];
-            }
-            store_point(grad_path, gnext, rows, valid, length, t);
-            memcpy(gnext, gdelta, sizeof gnext);
+            point_gradient(grad_path, gdl, gnext, rows, valid, length, t);
         }
-        for (int c = 0; c < D; ++c)
-            gnext[c] = -gnext[c];
-        store_point(grad_path, gnext, rows, valid, length, 0);
+        first_point_gradient(grad_path, gnext, rows, valid, length);
     }
     free(S); free(G); free(u);
     return 0;

@@ -95,13 +95,42 @@ static void scatter_state(T *dst, const vec *state, const int64_t rows[LANES], i
             out[i] = state[i][l];
     }
 }
+
+/*
+ * Point t of a path's gradient from the step's cotangents gdl[m] of dl[m] = Δ_t / m.  Since
+ * Δ_t = x_t - x_{t-1}, point t receives gdelta_t - gdelta_{t+1}; gnext holds gdelta_{t+1} and
+ * becomes gdelta_t, so walking t downwards writes every point once (point 0: first_point_gradient).
+ */
+static inline void point_gradient(T *grad_path, const vec gdl[N + 1][D], vec gnext[D],
+                                  const int64_t rows[LANES], int64_t valid, int64_t length,
+                                  int64_t t)
+{
+    vec point[D];
+    for (int c = 0; c < D; ++c) {
+        vec gdelta = gdl[1][c];
+        for (int m = 2; m <= N; ++m)
+            gdelta += gdl[m][c] * (T)(1.0 / m);
+        point[c] = gdelta - gnext[c];
+        gnext[c] = gdelta;
+    }
+    store_point(grad_path, point, rows, valid, length, t);
+}
+
+/* Point 0 receives -gdelta_1. */
+static inline void first_point_gradient(T *grad_path, const vec gnext[D],
+                                        const int64_t rows[LANES], int64_t valid, int64_t length)
+{
+    vec point[D];
+    for (int c = 0; c < D; ++c)
+        point[c] = -gnext[c];
+    store_point(grad_path, point, rows, valid, length, 0);
+}
 #define BLOCK 4
 #define LOW 1364  /* levels 1..N-1, in full */
 #define GROUPS 267
 #define TOP 670  /* Lyndon words of level N */
 #define OUT (LOW + TOP)
 #define CHAIN 127
-
 /*
  * The log-signature in Lyndon coordinates straight from the path, without the whole signature.
  * The tensor logarithm's level N is S_N plus products of lower levels, coefficient by
@@ -142,49 +171,31 @@ static const int32_t parent5[NODES5] = { 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 
 static const int8_t letter5[NODES5] = { 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 1, 2, 3, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 2, 3, 1, 2, 3, 1, 2, 3, 3, 1, 2, 3, 1, 2, 3, 2, 3, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 3, 2, 3, 3, 3 };
 
 /* One step's contribution to level N is U (x) Δ, U[g] = u_{N-1} at prefix[g]: store U, then
-   advance levels N-1..1. */
+   advance levels N-1..1.  chain: u_1..u_{N-2} at the trie's nodes. */
 static inline void step_below_top(vec *restrict S, const vec dl[N + 1][D], vec *restrict U,
                                   vec *restrict chain)
 {
-    {   /* u_1 = S_1 + Δ/6 at the prefixes of length 1 */
-        vec *restrict u = chain + 0;
-        for (int q = 0; q < NODES1; ++q) {
-            const int c = letter1[q];
-            u[q] = S[OFF1 + c] + dl[N][c];
-        }
+    for (int q = 0; q < NODES1; ++q) {
+        const int c = letter1[q];
+        chain[0 + q] = S[OFF1 + c] + dl[N][c];
     }
-    {   /* u_2 = S_2 + u_1 Δ/5 at the prefixes of length 2 */
-        vec *restrict u = chain + 3;
-        const vec *restrict up = chain + 0;
-        for (int q = 0; q < NODES2; ++q) {
-            const int c = letter2[q];
-            u[q] = S[OFF2 + word2[q]] + up[parent2[q]] * dl[5][c];
-        }
+    for (int q = 0; q < NODES2; ++q) {
+        const int c = letter2[q];
+        chain[3 + q] = S[OFF2 + word2[q]] + chain[0 + parent2[q]] * dl[5][c];
     }
-    {   /* u_3 = S_3 + u_2 Δ/4 at the prefixes of length 3 */
-        vec *restrict u = chain + 12;
-        const vec *restrict up = chain + 3;
-        for (int q = 0; q < NODES3; ++q) {
-            const int c = letter3[q];
-            u[q] = S[OFF3 + word3[q]] + up[parent3[q]] * dl[4][c];
-        }
+    for (int q = 0; q < NODES3; ++q) {
+        const int c = letter3[q];
+        chain[12 + q] = S[OFF3 + word3[q]] + chain[3 + parent3[q]] * dl[4][c];
     }
-    {   /* u_4 = S_4 + u_3 Δ/3 at the prefixes of length 4 */
-        vec *restrict u = chain + 41;
-        const vec *restrict up = chain + 12;
-        for (int q = 0; q < NODES4; ++q) {
-            const int c = letter4[q];
-            u[q] = S[OFF4 + word4[q]] + up[parent4[q]] * dl[3][c];
-        }
+    for (int q = 0; q < NODES4; ++q) {
+        const int c = letter4[q];
+        chain[41 + q] = S[OFF4 + word4[q]] + chain[12 + parent4[q]] * dl[3][c];
     }
-    {   /* u_5 = S_5 + u_4 Δ/2 at the prefixes of length 5 */
-        vec *restrict u = U;
-        const vec *restrict up = chain + 41;
-        for (int q = 0; q < NODES5; ++q) {
-            const int c = letter5[q];
-            u[q] = S[OFF5 + word5[q]] + up[parent5[q]] * dl[2][c];
-        }
+    for (int q = 0; q < NODES5; ++q) {
+        const int c = letter5[q];
+        U[0 + q] = S[OFF5 + word5[q]] + chain[41 + parent5[q]] * dl[2][c];
     }
+
     /* level 5: S_5 += sum_{i<5} S_i (x) Δ^{(x) 5-i} / (5-i)! */
     for (int i1 = 0; i1 < D; ++i1) {
         const int64_t p1 = i1;
@@ -426,7 +437,7 @@ static void mul(const vec *restrict x, T s, const vec *restrict t, vec *restrict
 /* Signature positions of the Lyndon words below level N, in log-signature order. */
 #define LOW_WORDS 294
 #define WORDS (LOW_WORDS + TOP)
-static const int32_t low_words[LOW_WORDS + 1] = { 0, 1, 2, 3, 5, 6, 7, 10, 11, 15, 21, 22, 23, 25, 26, 27, 29, 30, 31, 33, 34, 35, 42, 43, 46, 47, 50, 51, 63, 67, 85, 86, 87, 89, 90, 91, 93, 94, 95, 97, 98, 99, 102, 103, 105, 106, 107, 109, 110, 111, 113, 114, 115, 119, 121, 122, 123, 125, 126, 127, 129, 130, 131, 137, 138, 139, 141, 142, 143, 145, 146, 147, 170, 171, 174, 175, 178, 179, 187, 190, 191, 194, 195, 206, 207, 210, 211, 255, 259, 275, 341, 342, 343, 345, 346, 347, 349, 350, 351, 353, 354, 355, 357, 358, 359, 361, 362, 363, 365, 366, 367, 369, 370, 371, 373, 374, 375, 377, 378, 379, 381, 382, 383, 385, 386, 387, 389, 390, 391, 393, 394, 395, 397, 398, 399, 401, 402, 403, 409, 410, 411, 413, 414, 415, 417, 418, 419, 422, 423, 425, 426, 427, 429, 430, 431, 433, 434, 435, 438, 439, 441, 442, 443, 445, 446, 447, 449, 450, 451, 454, 455, 457, 458, 459, 461, 462, 463, 465, 466, 467, 477, 478, 479, 481, 482, 483, 487, 489, 490, 491, 493, 494, 495, 497, 498, 499, 503, 505, 506, 507, 509, 510, 511, 513, 514, 515, 519, 521, 522, 523, 525, 526, 527, 529, 530, 531, 545, 546, 547, 553, 554, 555, 557, 558, 559, 561, 562, 563, 569, 570, 571, 573, 574, 575, 577, 578, 579, 585, 586, 587, 589, 590, 591, 593, 594, 595, 682, 683, 686, 687, 690, 691, 698, 699, 702, 703, 706, 707, 714, 715, 718, 719, 722, 723, 750, 751, 754, 755, 763, 766, 767, 770, 771, 779, 782, 783, 786, 787, 818, 819, 830, 831, 834, 835, 846, 847, 850, 851, 1023, 1027, 1039, 1043, 1091, 1107, 0 };
+static const int32_t low_words[LOW_WORDS] = { 0, 1, 2, 3, 5, 6, 7, 10, 11, 15, 21, 22, 23, 25, 26, 27, 29, 30, 31, 33, 34, 35, 42, 43, 46, 47, 50, 51, 63, 67, 85, 86, 87, 89, 90, 91, 93, 94, 95, 97, 98, 99, 102, 103, 105, 106, 107, 109, 110, 111, 113, 114, 115, 119, 121, 122, 123, 125, 126, 127, 129, 130, 131, 137, 138, 139, 141, 142, 143, 145, 146, 147, 170, 171, 174, 175, 178, 179, 187, 190, 191, 194, 195, 206, 207, 210, 211, 255, 259, 275, 341, 342, 343, 345, 346, 347, 349, 350, 351, 353, 354, 355, 357, 358, 359, 361, 362, 363, 365, 366, 367, 369, 370, 371, 373, 374, 375, 377, 378, 379, 381, 382, 383, 385, 386, 387, 389, 390, 391, 393, 394, 395, 397, 398, 399, 401, 402, 403, 409, 410, 411, 413, 414, 415, 417, 418, 419, 422, 423, 425, 426, 427, 429, 430, 431, 433, 434, 435, 438, 439, 441, 442, 443, 445, 446, 447, 449, 450, 451, 454, 455, 457, 458, 459, 461, 462, 463, 465, 466, 467, 477, 478, 479, 481, 482, 483, 487, 489, 490, 491, 493, 494, 495, 497, 498, 499, 503, 505, 506, 507, 509, 510, 511, 513, 514, 515, 519, 521, 522, 523, 525, 526, 527, 529, 530, 531, 545, 546, 547, 553, 554, 555, 557, 558, 559, 561, 562, 563, 569, 570, 571, 573, 574, 575, 577, 578, 579, 585, 586, 587, 589, 590, 591, 593, 594, 595, 682, 683, 686, 687, 690, 691, 698, 699, 702, 703, 706, 707, 714, 715, 718, 719, 722, 723, 750, 751, 754, 755, 763, 766, 767, 770, 771, 779, 782, 783, 786, 787, 818, 819, 830, 831, 834, 835, 846, 847, 850, 851, 1023, 1027, 1039, 1043, 1091, 1107 };
 
 /*
  * The log-signature in Lyndon coordinates of LANES paths, from S (levels below N in full, level
@@ -523,8 +534,7 @@ int sigcg_logsignature_words(const T *path, T *words_out, T *out, const int32_t 
         for (int l = 0; l < valid; ++l)
             for (int j = 0; j < WORDS; ++j)
                 words_out[rows[l] * WORDS + j] = coords[j][l];
-        if (out)  /* the signature too, for the backward */
-        for (int l = 0; l < valid; ++l) {
+        for (int l = 0; out && l < valid; ++l) {  /* the signature too, for the backward */
             T *row = out + rows[l] * SIG;
             for (int64_t i = 0; i < LOW; ++i)
                 row[i] = S[i][l];
@@ -766,6 +776,7 @@ static inline void adjoint_top(const vec *restrict S, vec *restrict G, const vec
         const int c = letter5[q];
         u[127 + q] = S[OFF5 + word5[q]] + u[41 + parent5[q]] * dl[2][c];
     }
+
     /* the Lyndon words p c: S_N[p c] += u_{N-1}[p] Δ[c]; letters unrolled, gd[1][c] in registers */
     const vec *restrict gtop = G + LOW;
     for (int q = 0; q < GROUPS; ++q) {
@@ -848,7 +859,7 @@ int sigcg_logsignature_words_backward(const T *path, const T *sig, const T *grad
     vec *g = u + CHAIN + GROUPS;
     vec dl[N + 1][D], neg[N + 1][D], gdl[N + 1][D];
     vec hi[D], lo[D];         /* x_t and x_{t-1} of every lane */
-    vec gdelta[D], gnext[D];  /* cotangents of Δ_t and of Δ_{t+1} */
+    vec gnext[D];             /* cotangent of Δ_{t+1} */
     int64_t rows[LANES];
     const int64_t steps = length - 1;
     for (int64_t b0 = b_begin; b0 < b_end; b0 += LANES) {
@@ -882,19 +893,9 @@ int sigcg_logsignature_words_backward(const T *path, const T *sig, const T *grad
             mul_exp_right_below_top(S, neg);
             adjoint_below_top(S, G, dl, gdl);
             adjoint_top(S, G, dl, gdl, u, g);
-            /* Δ_t = x_t - x_{t-1}: point t receives gdelta_t - gdelta_{t+1}, written once. */
-            for (int c = 0; c < D; ++c) {
-                gdelta[c] = gdl[1][c];
-                for (int m = 2; m <= N; ++m)
-                    gdelta[c] += gdl[m][c] * (T)(1.0 / m);
-                gnext[c] = gdelta[c] - gnext[c];
-            }
-            store_point(grad_path, gnext, rows, valid, length, t);
-            memcpy(gnext, gdelta, sizeof gnext);
+            point_gradient(grad_path, gdl, gnext, rows, valid, length, t);
         }
-        for (int c = 0; c < D; ++c)
-            gnext[c] = -gnext[c];
-        store_point(grad_path, gnext, rows, valid, length, 0);
+        first_point_gradient(grad_path, gnext, rows, valid, length);
     }
     free(S); free(G); free(u);
     return 0;

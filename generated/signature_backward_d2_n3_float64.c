@@ -93,6 +93,36 @@ static void scatter_state(T *dst, const vec *state, const int64_t rows[LANES], i
     }
 }
 
+/*
+ * Point t of a path's gradient from the step's cotangents gdl[m] of dl[m] = Δ_t / m.  Since
+ * Δ_t = x_t - x_{t-1}, point t receives gdelta_t - gdelta_{t+1}; gnext holds gdelta_{t+1} and
+ * becomes gdelta_t, so walking t downwards writes every point once (point 0: first_point_gradient).
+ */
+static inline void point_gradient(T *grad_path, const vec gdl[N + 1][D], vec gnext[D],
+                                  const int64_t rows[LANES], int64_t valid, int64_t length,
+                                  int64_t t)
+{
+    vec point[D];
+    for (int c = 0; c < D; ++c) {
+        vec gdelta = gdl[1][c];
+        for (int m = 2; m <= N; ++m)
+            gdelta += gdl[m][c] * (T)(1.0 / m);
+        point[c] = gdelta - gnext[c];
+        gnext[c] = gdelta;
+    }
+    store_point(grad_path, point, rows, valid, length, t);
+}
+
+/* Point 0 receives -gdelta_1. */
+static inline void first_point_gradient(T *grad_path, const vec gnext[D],
+                                        const int64_t rows[LANES], int64_t valid, int64_t length)
+{
+    vec point[D];
+    for (int c = 0; c < D; ++c)
+        point[c] = -gnext[c];
+    store_point(grad_path, point, rows, valid, length, 0);
+}
+
 static inline void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
 {
     /* level 3: S_3 += sum_{i<3} S_i (x) Δ^{(x) 3-i} / (3-i)! */
@@ -198,7 +228,7 @@ int sigcg_signature_backward(const T *path, const T *initial, const T *sig, cons
     }
     vec dl[N + 1][D], neg[N + 1][D], gdl[N + 1][D];
     vec hi[D], lo[D];         /* x_t and x_{t-1} of every lane */
-    vec gdelta[D], gnext[D];  /* cotangents of Δ_t and of Δ_{t+1} */
+    vec gnext[D];             /* cotangent of Δ_{t+1} */
     int64_t rows[LANES];
     const int64_t steps = length - 1;
     for (int64_t b0 = b_begin; b0 < b_end; b0 += LANES) {
@@ -235,19 +265,9 @@ int sigcg_signature_backward(const T *path, const T *initial, const T *sig, cons
                 for (int c = 0; c < D; ++c)
                     gdl[m][c] = ZERO;
             mul_exp_right_adjoint(S, G, dl, gdl);
-            /* Δ_t = x_t - x_{t-1}: point t receives gdelta_t - gdelta_{t+1}, written once. */
-            for (int c = 0; c < D; ++c) {
-                gdelta[c] = gdl[1][c];
-                for (int m = 2; m <= N; ++m)
-                    gdelta[c] += gdl[m][c] * (T)(1.0 / m);
-                gnext[c] = gdelta[c] - gnext[c];
-            }
-            store_point(grad_path, gnext, rows, valid, length, t);
-            memcpy(gnext, gdelta, sizeof gnext);
+            point_gradient(grad_path, gdl, gnext, rows, valid, length, t);
         }
-        for (int c = 0; c < D; ++c)
-            gnext[c] = -gnext[c];
-        store_point(grad_path, gnext, rows, valid, length, 0);
+        first_point_gradient(grad_path, gnext, rows, valid, length);
         if (grad_initial)
             scatter_state(grad_initial, G, rows, valid, SIG);
     }

@@ -92,6 +92,36 @@ static void scatter_state(T *dst, const vec *state, const int64_t rows[LANES], i
             out[i] = state[i][l];
     }
 }
+
+/*
+ * Point t of a path's gradient from the step's cotangents gdl[m] of dl[m] = Δ_t / m.  Since
+ * Δ_t = x_t - x_{t-1}, point t receives gdelta_t - gdelta_{t+1}; gnext holds gdelta_{t+1} and
+ * becomes gdelta_t, so walking t downwards writes every point once (point 0: first_point_gradient).
+ */
+static inline void point_gradient(T *grad_path, const vec gdl[N + 1][D], vec gnext[D],
+                                  const int64_t rows[LANES], int64_t valid, int64_t length,
+                                  int64_t t)
+{
+    vec point[D];
+    for (int c = 0; c < D; ++c) {
+        vec gdelta = gdl[1][c];
+        for (int m = 2; m <= N; ++m)
+            gdelta += gdl[m][c] * (T)(1.0 / m);
+        point[c] = gdelta - gnext[c];
+        gnext[c] = gdelta;
+    }
+    store_point(grad_path, point, rows, valid, length, t);
+}
+
+/* Point 0 receives -gdelta_1. */
+static inline void first_point_gradient(T *grad_path, const vec gnext[D],
+                                        const int64_t rows[LANES], int64_t valid, int64_t length)
+{
+    vec point[D];
+    for (int c = 0; c < D; ++c)
+        point[c] = -gnext[c];
+    store_point(grad_path, point, rows, valid, length, 0);
+}
 #define BLOCK 4
 
 static inline void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
