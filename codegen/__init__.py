@@ -1,17 +1,18 @@
 """sigcg's kernel generator: pure Python (no torch), KernelSpec -> source text.
 
-The cache key of a kernel hashes GENERATOR_VERSION, this package's code, the templates and the
-spec (see identity.py), so any change to the generator makes new kernels and never reuses stale
-binaries; bump GENERATOR_VERSION on releases so provenance headers say which generator wrote them.
+Data flows one way: a KernelSpec names a registered kernel op (kernels/), whose descriptor feeds
+the op's Jinja templates (templates/) through renderer.py.  The cache key of a kernel hashes
+GENERATOR_VERSION, this package's code, the templates and the spec (see identity.py), so any
+change to the generator makes new kernels and never reuses stale binaries; bump
+GENERATOR_VERSION on releases so provenance headers say which generator wrote them.
 """
-GENERATOR_VERSION = "0.1.0"
+GENERATOR_VERSION = "0.2.0"
 
-from .opcount import op_counts  # noqa: E402
-from .renderer import declarations, has_template, provenance_header, render  # noqa: E402
 from . import schedule  # noqa: E402
 from .identity import source_key  # noqa: E402
-from .spec import LYNDON_TOP_OPS, PATHWISE_OPS, KernelSpec, signature_channels  # noqa: E402
+from .kernels import REGISTRY, KernelOp  # noqa: E402
+from .renderer import declarations, provenance_header, render  # noqa: E402
+from .spec import KernelSpec, signature_channels  # noqa: E402
 
-__all__ = ["GENERATOR_VERSION", "KernelSpec", "LYNDON_TOP_OPS", "PATHWISE_OPS", "declarations",
-           "has_template", "op_counts", "provenance_header",
-           "render", "schedule", "signature_channels", "source_key"]
+__all__ = ["GENERATOR_VERSION", "REGISTRY", "KernelOp", "KernelSpec", "declarations",
+           "provenance_header", "render", "schedule", "signature_channels", "source_key"]

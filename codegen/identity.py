@@ -9,9 +9,8 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import astuple
-from pathlib import Path
-
 from importlib.metadata import version
+from pathlib import Path
 
 from . import GENERATOR_VERSION
 from .spec import KernelSpec
@@ -19,13 +18,21 @@ from .spec import KernelSpec
 _HERE = Path(__file__).resolve().parent
 
 
-@functools.lru_cache(maxsize=1)
-def generator_fingerprint() -> str:
+def generator_files() -> list[tuple[str, Path]]:
+    """Every file the rendered source can depend on, by a stable name: the generator's modules
+    (descriptors included) and every template, in a fixed order."""
     from .renderer import TEMPLATE_DIR
 
+    return ([(f"codegen/{p.relative_to(_HERE)}", p) for p in sorted(_HERE.rglob("*.py"))] +
+            [(f"templates/{p.relative_to(TEMPLATE_DIR)}", p)
+             for p in sorted(TEMPLATE_DIR.rglob("*.j2"))])
+
+
+@functools.lru_cache(maxsize=1)
+def generator_fingerprint() -> str:
     h = hashlib.sha256(f"{GENERATOR_VERSION}\0{version('jinja2')}".encode())
-    for path in sorted(_HERE.glob("*.py")) + sorted(TEMPLATE_DIR.glob("*.j2")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for name, path in generator_files():
+        h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -35,8 +42,7 @@ def source_key(spec: KernelSpec) -> str:
     The schedule decisions are hashed as values too, not only through schedule.py's text, so a
     tuning experiment that sets them at run time never meets a kernel built with other values.
     """
-    from .schedule import block_steps, cuda_threads, plan_for
+    from .schedule import decisions
 
-    text = (f"{generator_fingerprint()}\0{astuple(spec)!r}\0{plan_for(spec).describe()}"
-            f"\0{block_steps(spec)}\0{cuda_threads(spec)}")
+    text = f"{generator_fingerprint()}\0{astuple(spec)!r}\0{decisions(spec)!r}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]

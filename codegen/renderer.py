@@ -1,4 +1,9 @@
-"""Render a KernelSpec into source text through the Jinja templates."""
+"""Render a KernelSpec into source text through its op's Jinja templates.
+
+The entry points' C prototypes, the cffi declarations and the address wrappers Python calls are
+all rendered here from the op descriptor's parameter lists (kernels/base.py), never written by
+hand, so a template, its declaration and its caller agree by construction.
+"""
 from __future__ import annotations
 
 import functools
@@ -6,33 +11,24 @@ import re
 from pathlib import Path
 
 from . import GENERATOR_VERSION
-from .opcount import op_counts
-from .spec import LYNDON_TOP_OPS, PATHWISE_OPS, KernelSpec
-from .words import lyndon_positions_below_top, top_lyndon_groups, top_lyndon_prefix_trie
-from .schedule import block_steps, cuda_scratch_rows, cuda_threads, plan_for, unroll_trie
+from .kernels.base import Entry
+from .spec import KernelSpec
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
-_TEMPLATES = {
-    ("signature_forward", "cpu"): "signature_forward.c.j2",
-    ("signature_backward", "cpu"): "signature_backward.c.j2",
-    ("signature_forward", "cuda"): "signature_forward.cu.j2",
-    ("signature_backward", "cuda"): "signature_backward.cu.j2",
-    ("signature_forward", "cuda_emulated"): "signature_forward.cu.j2",
-    ("tensor_product", "cpu"): "tensor_product.c.j2",
-    ("tensor_log", "cpu"): "tensor_log.c.j2",
-    ("tensor_exp", "cpu"): "tensor_exp.c.j2",
-    ("signature_words", "cpu"): "signature_words.c.j2",
-    ("logsignature_words", "cpu"): "logsignature_words.c.j2",
-    ("signature_backward", "cuda_emulated"): "signature_backward.cu.j2",
-    **{(op, target): f"{op}.cu.j2" for op in ("tensor_product", "tensor_log", "tensor_exp")
-       for target in ("cuda", "cuda_emulated")},
+# Extra trailing parameters per target: the CPU kernels take a range of rows (threads split the
+# batch), CUDA kernels get the launcher's global scratch, the emulation both plus the block's
+# dynamic shared memory (it runs blocks b_begin..b_end-1 one after another).
+_TRAILING = {
+    "cpu": (("int64_t ", "b_begin"), ("int64_t ", "b_end")),
+    "cuda": (("T *__restrict__ ", "scratch"),),
+    "cuda_emulated": (("T *", "scratch"), ("unsigned char *", "smem"), ("int64_t ", "b_begin"),
+                      ("int64_t ", "b_end")),
 }
 
 
-def has_template(op: str, target: str) -> bool:
-    """Whether the generator can render ``op`` for ``target`` ("cpu", "cuda", ...)."""
-    return (op, target) in _TEMPLATES
+def _trailing(spec: KernelSpec) -> list[tuple[str, str]]:
+    return list(_TRAILING[spec.target])
 
 
 @functools.lru_cache(maxsize=None)
@@ -50,97 +46,102 @@ def _environment():
     )
 
 
+def _wrap(head: str, args: list[str], width: int = 100) -> str:
+    """``head(args...)`` on one line, or one argument per line aligned after the parenthesis."""
+    line = f"{head}({', '.join(args)})"
+    if len(line) <= width:
+        return line
+    pad = " " * (len(head) + 1)
+    return f"{head}(" + (",\n" + pad).join(args) + ")"
+
+
+def entry_prototype(spec: KernelSpec, entry: Entry) -> str:
+    """The C declarator of ``entry`` for ``spec``'s target (no trailing semicolon); templates
+    typedef the element type as T."""
+    restrict = "__restrict__ " if spec.target == "cuda" else ""
+    args = [p.c_decl("T", restrict) for p in entry.params]
+    args += [ctype + name for ctype, name in _trailing(spec)]
+    if spec.target == "cuda":
+        return ('extern "C" __global__ void __launch_bounds__(THREADS)\n'
+                + _wrap(f"sigcg_{entry.name}_cuda", args))
+    return _wrap(f"int sigcg_{entry.name}", args)
+
+
+def _address_signature(spec: KernelSpec, entry: Entry) -> tuple[str, str]:
+    """(prototype, call) of the wrapper taking every pointer as an integer address: Python
+    passes tensor.data_ptr() straight through, with no pointer objects built per call."""
+    decls, casts = [], []
+    for p in entry.params:
+        if p.is_pointer:
+            decls.append(f"uintptr_t {p.name}")
+            casts.append(f"({p.c_decl('T').rsplit(p.name, 1)[0].strip()}){p.name}")
+        else:
+            decls.append(p.c_decl("T"))
+            casts.append(p.name)
+    for ctype, name in _trailing(spec):
+        if "*" in ctype:
+            decls.append(f"uintptr_t {name}")
+            casts.append(f"({ctype.strip()}){name}")
+        else:
+            decls.append(ctype + name)
+            casts.append(name)
+    proto = _wrap(f"int sigcg_{entry.name}_addr", decls)
+    return proto, _wrap(f"    return sigcg_{entry.name}", casts) + ";"
+
+
+def declarations(spec: KernelSpec) -> str:
+    """The cffi cdef of a CPU or emulated kernel module: its address wrappers."""
+    if spec.target == "cuda":
+        raise ValueError("CUDA kernels are loaded through NVRTC/CuPy, not cffi")
+    return "\n".join(_address_signature(spec, e)[0] + ";" for e in spec.kernel.entries)
+
+
+def _address_wrappers(spec: KernelSpec) -> str:
+    out = ["\n/* Entry points for Python: pointers as integer addresses (rendered from the op's "
+           "parameter list). */"]
+    for entry in spec.kernel.entries:
+        proto, call = _address_signature(spec, entry)
+        out.append(f"{proto}\n{{\n{call}\n}}")
+    return "\n".join(out) + "\n"
+
+
 def provenance_header(spec: KernelSpec) -> str:
-    counts = op_counts(spec)
+    from .cli import show_command
+
+    kernel = spec.kernel
+    counts = kernel.op_counts(spec)
     lines = [
         f"Generated by sigcg.codegen {GENERATOR_VERSION} -- do not edit.",
-        f"Regenerate: python -m sigcg.codegen show --op {spec.op} --channels {spec.d} "
-        f"--depth {spec.N} --dtype {spec.dtype} --target {spec.target} --variant {spec.variant}",
+        f"Regenerate: {show_command(spec)}",
         f"spec: op={spec.op} d={spec.d} N={spec.N} dtype={spec.dtype} target={spec.target} "
         f"variant={spec.variant}" + (f" vector_bytes={spec.vector_bytes} (lanes={spec.lanes})"
                                      if spec.target == "cpu" else ""),
+        f"{kernel.summary}",
         f"signature channels: {spec.sig_channels}",
-        f"op counts per path{'' if spec.op in PATHWISE_OPS else ' per step'}: "
-        + ", ".join(f"{k}={v}" for k, v in counts.items()),
+        f"op counts per {kernel.count_unit()}: " + ", ".join(f"{k}={v}" for k, v in counts.items()),
+        *kernel.code_shape(spec),
     ]
-    if spec.op in PATHWISE_OPS:
-        pass  # straight-line loops over levels: no unrolling or blocking decisions
-    elif spec.target == "cpu":
-        lines += [f"unrolling: {plan_for(spec).describe()}",
-                  f"top-level block (forward, no stream): {block_steps(spec)} step(s)"]
-    else:
-        lines += [f"threads per block: {cuda_threads(spec)}; one block per path"]
-    if spec.op in PATHWISE_OPS and spec.target != "cpu":
-        lines += [f"threads per block: {cuda_threads(spec)}; one block per row, one thread per "
-                  f"output coefficient"]
+    if spec.target != "cpu":
+        layout = kernel.cuda_layout(spec)
+        scratch = ", ".join(f"{k} {v}" for k, v in layout.scratch.items()) or "none"
+        lines.append(f"launch: {layout.threads} threads per block, dynamic shared memory "
+                     f"{layout.dynamic_smem} B, static {layout.static_smem} B, global scratch "
+                     f"elements per block: {scratch}")
     return "/*\n" + "".join(f" * {line}\n" for line in lines) + " */"
 
 
 def render(spec: KernelSpec) -> str:
     """The complete source of one kernel, provenance header first."""
-    try:
-        template_name = _TEMPLATES[(spec.op, spec.target)]
-    except KeyError:
-        raise ValueError(f"no template for op={spec.op!r} target={spec.target!r}") from None
-    template = _environment().get_template(template_name)
-    lyndon_top = spec.op in LYNDON_TOP_OPS
-    trie = top_lyndon_prefix_trie(spec.d, spec.N) if lyndon_top else None
+    kernel = spec.kernel
+    template = _environment().get_template(kernel.templates["cpu" if spec.target == "cpu"
+                                                            else "cuda"])
     source = template.render(
         spec=spec, D=spec.d, N=spec.N, ctype=spec.ctype, header=provenance_header(spec),
-        plan=plan_for(spec) if spec.target == "cpu" else None,
-        block=block_steps(spec), threads=cuda_threads(spec),
-        emulated=spec.target == "cuda_emulated",
-        scratch_rows={"forward": cuda_scratch_rows(spec.op, spec.N, backward=False),
-                      "backward": cuda_scratch_rows(spec.op, spec.N, backward=True)},
-        offsets={k: off for k, off in enumerate(spec.level_offsets, start=1)},
-        top_groups=top_lyndon_groups(spec.d, spec.N) if lyndon_top else None,
-        top_trie=trie,
-        unroll_trie=trie is not None and unroll_trie(sum(len(level) for level in trie)),
-        low_words=lyndon_positions_below_top(spec.d, spec.N) if lyndon_top else None,
+        emulated=spec.emulated,
+        entry=lambda name: entry_prototype(spec, kernel.entry(name)),
+        **kernel.context(spec),
     )
+    if spec.target != "cuda":
+        source += _address_wrappers(spec)
     # Macros leave blank lines where they end; one blank line at most keeps the output readable.
     return re.sub(r"\n(?:[ \t]*\n){2,}", "\n\n", source)
-
-
-_PROTOTYPES = {
-    "signature_forward": (
-        "int sigcg_signature_forward(const {T} *path, const {T} *initial, {T} *out, "
-        "int64_t batch, int64_t length, int stream, int64_t b_begin, int64_t b_end);"),
-    "signature_backward": (
-        "int sigcg_signature_backward(const {T} *path, const {T} *initial, const {T} *sig, "
-        "const {T} *grad_sig, {T} *grad_path, {T} *grad_initial, int64_t batch, "
-        "int64_t length, int stream, int64_t b_begin, int64_t b_end);"),
-    "tensor_product": (
-        "int sigcg_tensor_product(const {T} *a, const {T} *b, {T} *out, int64_t batch, "
-        "int64_t b_begin, int64_t b_end);\n"
-        "int sigcg_tensor_product_backward(const {T} *a, const {T} *b, const {T} *grad, "
-        "{T} *grad_a, {T} *grad_b, int64_t batch, int64_t b_begin, int64_t b_end);"),
-    "tensor_log": (
-        "int sigcg_tensor_log(const {T} *x, {T} *out, int64_t batch, int64_t b_begin, "
-        "int64_t b_end);\n"
-        "int sigcg_tensor_log_backward(const {T} *x, const {T} *grad, {T} *grad_x, "
-        "int64_t batch, int64_t b_begin, int64_t b_end);"),
-    "tensor_exp": (
-        "int sigcg_tensor_exp(const {T} *x, {T} *out, int64_t batch, int64_t b_begin, "
-        "int64_t b_end);\n"
-        "int sigcg_tensor_exp_backward(const {T} *x, const {T} *grad, {T} *grad_x, "
-        "int64_t batch, int64_t b_begin, int64_t b_end);"),
-    "logsignature_words": (
-        "int sigcg_logsignature_words(const {T} *path, {T} *words_out, {T} *out, "
-        "const int32_t *proj_out, const int32_t *proj_in, const {T} *proj_coef, int64_t nnz, "
-        "int64_t batch, int64_t length, int64_t b_begin, int64_t b_end);\n"
-        "int sigcg_logsignature_words_backward(const {T} *path, const {T} *sig, "
-        "const {T} *grad_sig, {T} *grad_path, int64_t batch, int64_t length, int64_t b_begin, "
-        "int64_t b_end);"),
-    "signature_words": (
-        "int sigcg_signature_words(const {T} *path, {T} *out, int64_t batch, int64_t length, "
-        "int64_t nodes, const int32_t *len, const int32_t *letter, const int32_t *prefix, "
-        "int64_t b_begin, int64_t b_end);"),
-}
-
-
-def declarations(spec: KernelSpec) -> str:
-    """The C prototypes a CPU or emulated kernel exports (the cffi cdef), in its element type."""
-    if spec.target == "cuda":
-        raise ValueError("CUDA kernels are loaded through NVRTC/CuPy, not cffi")
-    return _PROTOTYPES[spec.op].format(T=spec.ctype)

@@ -90,18 +90,6 @@ def cuda_threads(spec: KernelSpec) -> int:
     return 128 if spec.d**spec.N >= 128 else 32
 
 
-# Scratch of the CUDA tensor log/exp kernels
-# ------------------------------------------
-# Their Horner tensors t_1..t_N do not fit a block's registers for any interesting (d, N), so
-# each row gets signature-sized rows of global scratch from the caller: the N Horner tensors,
-# plus two cotangent rows (dL/dt_n and dL/dt_{n+1}) in the backward.  The templates and the
-# launcher both read the count from here.
-def cuda_scratch_rows(op: str, N: int, backward: bool) -> int:
-    if op in ("tensor_log", "tensor_exp"):
-        return N + 2 if backward else N
-    return 0
-
-
 # The log-signature kernel's prefix trie
 # --------------------------------------
 # Level N's adjoint walks the trie of the Lyndon words' prefixes.  As loops over tables, its
@@ -120,3 +108,10 @@ UNROLL_TRIE_BUDGET = 300
 def unroll_trie(nodes: int) -> bool:
     """Whether the log-signature kernel unrolls its prefix trie of ``nodes`` nodes."""
     return nodes <= UNROLL_TRIE_BUDGET
+
+
+def decisions(spec: KernelSpec) -> tuple:
+    """Every schedule value that can shape ``spec``'s source, for its cache key: a tuning
+    experiment that changes one at run time never meets a kernel built with another."""
+    return (plan_for(spec).describe(), block_steps(spec), cuda_threads(spec),
+            UNROLL_TRIE_BUDGET)

@@ -6,19 +6,15 @@ therefore the cache key) is a pure function of the spec and the generator versio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-OPS = ("signature_forward", "signature_backward", "tensor_product", "tensor_log", "tensor_exp",
-       "signature_words", "logsignature_words")
-PATHWISE_OPS = ("tensor_product", "tensor_log", "tensor_exp", "signature_words")  # one signature in, one out: no time steps
-# Kernels that compute the top level at its Lyndon words only (templates/logsignature_words.c.j2)
-LYNDON_TOP_OPS = ("logsignature_words",)
+if TYPE_CHECKING:
+    from .kernels.base import KernelOp
+
 DTYPES = {"float32": "float", "float64": "double"}
 # "cuda" renders CUDA C for NVRTC; "cuda_emulated" renders the *same* CUDA kernel body as C that
-# runs every thread of a block in turn (see templates/cuda_grid.j2), with the CPU entry point.
+# runs every thread of a block in turn (templates/cuda/grid.j2), driven by the CUDA launcher.
 TARGETS = ("cpu", "cuda", "cuda_emulated")
-VARIANTS = {"cpu": ("auto", "loops", "unrolled"),  # code shape
-            "cuda": ("shared", "global"),          # where a block keeps its path's state
-            "cuda_emulated": ("auto",)}
 
 # Bytes per SIMD vector.  Paths are processed in lockstep, one per vector lane, so every
 # arithmetic statement of the kernel is a vector operation whatever d is.  32 bytes (AVX2 width)
@@ -26,15 +22,21 @@ VARIANTS = {"cpu": ("auto", "loops", "unrolled"),  # code shape
 # per-group state, which keeps d^N up to ~10^4 inside L2.
 DEFAULT_VECTOR_BYTES = 32
 
+# Generated source grows like d^N statements in places and the state like d^N elements: specs
+# beyond these are refused before anything is rendered (a typo like depth=300 must not hang).
+MAX_DEPTH = 64
+MAX_SIGNATURE_TERMS = 1 << 28
+
 
 @dataclass(frozen=True)
 class KernelSpec:
-    """One kernel: operation, channels ``d``, depth ``N``, dtype, target and variant.
+    """One kernel: op (a registered kernel op's name), channels ``d``, depth ``N``, dtype,
+    target and variant.
 
     ``variant`` selects code shape, not semantics.  CPU: "auto" lets the generator choose
     unrolling by the measured policy in :mod:`codegen.schedule`; "loops" and "unrolled" force one
-    shape (tests check all agree).  CUDA: "shared" keeps a block's state in shared memory,
-    "global" in a scratch buffer (for states too large for shared memory).
+    shape (tests check all agree).  CUDA and its emulation: "shared" keeps a block's state in
+    shared memory, "global" in a scratch buffer (for states too large for shared memory).
     """
 
     op: str
@@ -46,29 +48,42 @@ class KernelSpec:
     vector_bytes: int = DEFAULT_VECTOR_BYTES
 
     def __post_init__(self) -> None:
-        if self.op not in OPS:
-            raise ValueError(f"unknown op {self.op!r}; expected one of {OPS}")
+        from .kernels import REGISTRY
+
+        if self.op not in REGISTRY:
+            raise ValueError(f"unknown op {self.op!r}; expected one of {tuple(REGISTRY)}")
         if self.dtype not in DTYPES:
             raise ValueError(f"unsupported dtype {self.dtype!r}; expected one of {tuple(DTYPES)}")
         if self.target not in TARGETS:
             raise ValueError(f"unsupported target {self.target!r}; expected one of {TARGETS}")
-        if (self.target == "cuda" and self.op in PATHWISE_OPS and self.variant != "global"):
-            raise ValueError(f"{self.op} on CUDA keeps its (Horner) scratch in global memory: "
-                             f"variant must be 'global', got {self.variant!r}")
-        if self.variant not in VARIANTS[self.target]:
-            raise ValueError(f"unknown variant {self.variant!r} for target {self.target!r}; "
-                             f"expected one of {VARIANTS[self.target]}")
-        if not (isinstance(self.d, int) and self.d >= 1):
+        kernel = REGISTRY[self.op]
+        variants = kernel.variants(self.target)
+        if not variants:
+            raise ValueError(f"{self.op} has no {self.target} form")
+        if self.variant not in variants:
+            raise ValueError(f"unknown variant {self.variant!r} of {self.op} for target "
+                             f"{self.target!r}; expected one of {variants}")
+        if isinstance(self.d, bool) or not isinstance(self.d, int) or self.d < 1:
             raise ValueError(f"channels d must be an integer >= 1, got {self.d!r}")
-        if not (isinstance(self.N, int) and self.N >= 1):
+        if isinstance(self.N, bool) or not isinstance(self.N, int) or self.N < 1:
             raise ValueError(f"depth N must be an integer >= 1, got {self.N!r}")
-        if self.op in LYNDON_TOP_OPS and (self.N < 2 or self.d < 2):
-            raise ValueError(f"{self.op} needs depth >= 2 and channels >= 2 (else "
-                             "the top level has no Lyndon words or only Lyndon words)")
+        if self.N > MAX_DEPTH:
+            raise ValueError(f"depth N = {self.N} is above the generator's limit of {MAX_DEPTH}")
+        if signature_channels(self.d, self.N) > MAX_SIGNATURE_TERMS:
+            raise ValueError(f"d = {self.d}, N = {self.N} gives {signature_channels(self.d, self.N):,}"
+                             f" signature terms, above the generator's limit of "
+                             f"{MAX_SIGNATURE_TERMS:,}")
         if self.vector_bytes % self.itemsize or self.vector_bytes < self.itemsize:
             raise ValueError(f"vector_bytes {self.vector_bytes} is not a multiple of the item size")
+        kernel.check(self)
 
-    # ---- derived sizes -------------------------------------------------------------------
+    # ---- derived ---------------------------------------------------------------------------
+    @property
+    def kernel(self) -> KernelOp:
+        from .kernels import REGISTRY
+
+        return REGISTRY[self.op]
+
     @property
     def ctype(self) -> str:
         return DTYPES[self.dtype]
@@ -78,11 +93,13 @@ class KernelSpec:
         return 4 if self.dtype == "float32" else 8
 
     @property
+    def emulated(self) -> bool:
+        return self.target == "cuda_emulated"
+
+    @property
     def lanes(self) -> int:
-        """Paths one kernel call advances in lockstep (1: kernels that work path by path)."""
-        if self.target != "cpu" or self.op in PATHWISE_OPS:
-            return 1
-        return self.vector_bytes // self.itemsize
+        """Rows one CPU kernel call advances in lockstep (1: kernels that work row by row)."""
+        return self.kernel.lanes(self)
 
     @property
     def level_sizes(self) -> list[int]:
@@ -100,7 +117,7 @@ class KernelSpec:
 
     @property
     def sig_channels(self) -> int:
-        return sum(self.level_sizes)
+        return signature_channels(self.d, self.N)
 
     @property
     def name(self) -> str:
@@ -110,5 +127,7 @@ class KernelSpec:
 
 
 def signature_channels(d: int, N: int) -> int:
-    """d + d^2 + ... + d^N without building a spec."""
-    return sum(d**k for k in range(1, N + 1))
+    """d + d^2 + ... + d^N without building a spec (closed form: no loop over N)."""
+    if d == 1:
+        return N
+    return (d ** (N + 1) - d) // (d - 1)

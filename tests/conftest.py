@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-import sigcg.ops
+import sigcg.runtime.backend
 
 # Every kernel output starts as NaN: an entry a kernel forgets to write fails the comparison.
-sigcg.ops.POISON = True
+sigcg.runtime.backend.POISON = True
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 
 # Child prelude: counts real compiles in a shared log (O_APPEND writes are atomic).
 PRELUDE = textwrap.dedent("""
-    import os, sys, time, torch, sigcg, sigcg.dispatch as dispatch
+    import os, sys, time, torch, sigcg, sigcg.runtime.cpu as dispatch
     _compile = dispatch.compile_extension
     def counted(*args, **kwargs):
         with open(os.environ["BUILD_LOG"], "a") as f:
@@ -138,7 +138,7 @@ def test_second_call_touches_no_file(tmp_path, monkeypatch):
     import torch
 
     import sigcg
-    from sigcg import dispatch
+    from sigcg.runtime import cpu as dispatch
 
     x = torch.randn(2, 5, 2, dtype=torch.float64)
     sigcg.signature(x, 3)

@@ -5,7 +5,7 @@ import torch
 import reference as ref
 import sigcg
 from conftest import random_path
-from sigcg import chunking
+from sigcg.api import chunking
 
 
 @pytest.mark.parametrize("pieces", [1, 2, 3, 5, 12, 40])  # 12 = every step its own piece

@@ -13,7 +13,8 @@ GRID = ["--channels", "2", "--depth", "2-3", "--dtype", "f64", "--jobs", "2", "-
 
 
 def sigcg_cli(*args, cache, env=None, check=True):
-    full_env = dict(os.environ, SIGCG_CACHE_DIR=str(cache), **(env or {}))
+    full_env = dict(os.environ, **(env or {}))
+    full_env["SIGCG_CACHE_DIR"] = str(cache)
     proc = subprocess.run([sys.executable, "-m", "sigcg", *args], env=full_env,
                           capture_output=True, text=True, timeout=600)
     if check:
@@ -24,11 +25,12 @@ def sigcg_cli(*args, cache, env=None, check=True):
 def test_precompile_list_verify_corrupt_clear(tmp_path):
     cache = tmp_path / "cache"
     out = sigcg_cli("precompile", *GRID, cache=cache).stdout
-    assert "4 compiled, 0 already cached, 0 failed" in out
-    assert "0 compiled, 4 already cached" in sigcg_cli("precompile", *GRID, cache=cache).stdout
+    # signature: forward, backward and the product that multiplies a small batch's pieces
+    assert "6 compiled, 0 already cached, 0 failed" in out
+    assert "0 compiled, 6 already cached" in sigcg_cli("precompile", *GRID, cache=cache).stdout
     listing = sigcg_cli("cache", "list", cache=cache).stdout
     assert listing.count("signature_forward") == 2 and listing.count("signature_backward") == 2
-    assert "4 entries" in listing
+    assert listing.count("tensor_product") == 2 and "6 entries" in listing
     assert "removed 0 bad" in sigcg_cli("cache", "verify", cache=cache).stdout
 
     victim = sorted((cache / "kernels").iterdir())[0]
@@ -37,11 +39,11 @@ def test_precompile_list_verify_corrupt_clear(tmp_path):
     assert "BAD ENTRY" in sigcg_cli("cache", "list", cache=cache).stdout
     verify = sigcg_cli("cache", "verify", cache=cache).stdout
     assert victim.name in verify and "removed 1 bad" in verify
-    assert "1 compiled, 3 already cached" in sigcg_cli("precompile", *GRID, cache=cache).stdout
+    assert "1 compiled, 5 already cached" in sigcg_cli("precompile", *GRID, cache=cache).stdout
 
     assert "removed 0 entries" in sigcg_cli("cache", "clear", "--older-than", "1",
                                             cache=cache).stdout
-    assert "removed 4 entries" in sigcg_cli("cache", "clear", cache=cache).stdout
+    assert "removed 6 entries" in sigcg_cli("cache", "clear", cache=cache).stdout
     assert "0 entries" in sigcg_cli("cache", "list", cache=cache).stdout
     info = sigcg_cli("cache", "info", cache=cache).stdout
     assert "C compiler: cc" in info and "entries: 0" in info
@@ -67,40 +69,68 @@ def test_exported_cache_works_without_a_compiler(tmp_path):
     assert proc.returncode != 0 and "C compiler" in proc.stderr
 
 
+# A compiler that lets $SLOTS compiles through and makes every later one hang, so the test
+# interrupts precompile at a known point whatever the machine's speed or the other tests' load.
+GATED_CC = """#!/bin/sh
+if [ "$1" = "--version" ]; then exec cc "$@"; fi
+i=1
+while [ "$i" -le "$SLOTS" ]; do
+    if mkdir "$GATE/slot$i" 2>/dev/null; then exec cc "$@"; fi
+    i=$((i + 1))
+done
+touch "$GATE/hanging"
+exec sleep 600
+"""
+
+
 def test_interrupted_precompile_leaves_only_complete_entries(tmp_path):
-    cache = tmp_path / "cache"
-    env = dict(os.environ, SIGCG_CACHE_DIR=str(cache))
-    proc = subprocess.Popen([sys.executable, "-m", "sigcg", "precompile", "--channels", "2-4",
-                             "--depth", "2-4", "--jobs", "2", "--quiet"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while not (cache / "kernels").is_dir() or not any((cache / "kernels").iterdir()):
-        assert proc.poll() is None, proc.communicate()
-        assert time.time() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    cache, gate = tmp_path / "cache", tmp_path / "gate"
+    gate.mkdir()
+    compiler = tmp_path / "gated-cc"
+    compiler.write_text(GATED_CC)
+    compiler.chmod(0o755)
+    env = dict(os.environ, SIGCG_CACHE_DIR=str(cache), CC=str(compiler), GATE=str(gate),
+               SLOTS="3")
+    grid = ["--channels", "2-3", "--depth", "2-3", "--dtype", "f64", "--jobs", "2", "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "sigcg", "precompile", *grid], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        kernels = cache / "kernels"
+        while not ((gate / "hanging").exists() and kernels.is_dir()
+                   and len(list(kernels.iterdir())) == 3):
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the hanging compilers
     assert proc.returncode == 130, out + err
     assert "interrupted" in out
-    done = list((cache / "kernels").iterdir())
-    assert 0 < len(done) < 36
-    assert "removed 0 bad" in sigcg_cli("cache", "verify", cache=cache).stdout
-    out = sigcg_cli("precompile", "--channels", "2-4", "--depth", "2-4", "--jobs", "2", "--quiet",
-                    cache=cache).stdout
-    assert f"{len(done)} already cached" in out
+    assert len(list(kernels.iterdir())) == 3  # the three finished kernels, nothing half-built
+    assert "removed 0 bad" in sigcg_cli("cache", "verify", cache=cache, env=env).stdout
+    env["SLOTS"] = "100"
+    out = sigcg_cli("precompile", *grid, cache=cache, env=env).stdout
+    assert "9 compiled, 3 already cached, 0 failed" in out
 
 
 def test_show_prints_generated_source(tmp_path):
-    out = sigcg_cli("show", "--op", "signature", "--channels", "3", "--depth", "4", "--dtype",
-                    "f64", cache=tmp_path).stdout
+    out = sigcg_cli("show", "--op", "signature_forward", "--channels", "3", "--depth", "4",
+                    "--dtype", "f64", cache=tmp_path).stdout
     assert out.startswith("/*\n * Generated by sigcg.codegen")
     assert "d=3 N=4 dtype=float64" in out
     bad = sigcg_cli("show", "--op", "nope", "--channels", "3", "--depth", "4", cache=tmp_path,
                     check=False)
     assert bad.returncode == 2 and "unknown op" in bad.stderr
-    cuda = sigcg_cli("show", "--op", "log", "--device", "cuda", "--channels", "2", "--depth", "3",
-                     cache=tmp_path).stdout
+    cuda = sigcg_cli("show", "--op", "tensor_log", "--device", "cuda", "--channels", "2",
+                     "--depth", "3", cache=tmp_path).stdout
     assert "__global__" in cuda and "sigcg_tensor_log_backward_cuda" in cuda
+    listing = sigcg_cli("show", "--list", cache=tmp_path).stdout
+    for op in ("signature_forward", "logsignature_words", "tensor_exp", "signature_words"):
+        assert op in listing
+    assert sigcg_cli("--version", cache=tmp_path).stdout.startswith("sigcg ")
 
 
 @pytest.mark.parametrize("args,message", [

@@ -8,7 +8,8 @@ import torch
 
 import sigcg.codegen as codegen
 from sigcg import ops
-from sigcg.codegen.__main__ import showcase_filename, showcase_specs
+from sigcg.codegen.cli import showcase_filename, showcase_specs
+from sigcg.runtime.cpu import BACKEND as cpu
 from conftest import random_path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,8 +41,8 @@ def test_provenance_header():
     head = source.split("*/", 1)[0]
     assert f"sigcg.codegen {codegen.GENERATOR_VERSION}" in head
     assert "d=3 N=4 dtype=float32" in head
-    assert f"fma={codegen.op_counts(spec)['fma']}" in head
-    assert codegen.op_counts(spec)["fma"] == sum(3**j for k in range(1, 5) for j in range(1, k + 1))
+    assert f"fma={spec.kernel.op_counts(spec)['fma']}" in head
+    assert spec.kernel.op_counts(spec)["fma"] == sum(3**j for k in range(1, 5) for j in range(1, k + 1))
     assert source == codegen.render(spec)  # deterministic
 
 
@@ -62,9 +63,9 @@ def test_loops_and_unrolled_variants_agree(d, depth):
     cot = torch.randn(6, codegen.signature_channels(d, depth), dtype=torch.float64)
     results = {}
     for variant in ("loops", "unrolled", "auto"):
-        sig = ops.signature_forward_impl(x, None, depth, False, variant=variant)
-        grad, _ = ops.signature_backward_impl(x, None, sig, cot, depth, False, False,
-                                              variant=variant)
+        with cpu.forced_variant(variant):
+            sig = ops.signature.forward(x, None, depth, False)
+            grad, _ = ops.signature_backward.forward(x, None, sig, cot, depth, False, False)
         results[variant] = (sig, grad)
     for variant in ("unrolled", "auto"):
         torch.testing.assert_close(results[variant][0], results["loops"][0], rtol=1e-13, atol=1e-13)

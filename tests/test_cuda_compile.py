@@ -5,8 +5,10 @@ kernel bodies on the CPU.
 """
 import pytest
 
-from sigcg import cuda_backend
 from sigcg.codegen import KernelSpec
+from sigcg.runtime import cuda as cuda_backend
+from sigcg.runtime.compiler import CompileError
+from sigcg.runtime.cuda_launch import H100, DeviceInfo, choose_variant
 
 ARCHS = ["sm_80", "sm_90"]
 # d = 1, small and large d^N (both thread counts), shared and global state, both dtypes.
@@ -29,39 +31,39 @@ def test_nvrtc_compiles_cleanly(op, d, n, dtype, variant, arch):
     cubin, log = cuda_backend.compile_cuda(spec, arch)
     assert log == "", log  # any warning fails
     assert cubin[:4] == b"\x7fELF" and len(cubin) > 1000
-    for name in cuda_backend.kernel_names(spec):
-        assert name.encode() in cubin
+    for entry in spec.kernel.entries:
+        assert f"sigcg_{entry.name}_cuda".encode() in cubin
 
 
 def test_compile_errors_are_reported(monkeypatch):
     spec = KernelSpec("signature_forward", 2, 3, target="cuda", variant="shared")
     monkeypatch.setattr(cuda_backend.codegen, "render", lambda s: "this is not CUDA")
-    with pytest.raises(cuda_backend.CompileError, match="NVRTC"):
+    with pytest.raises(CompileError, match="NVRTC"):
         cuda_backend.compile_cuda(spec, "sm_90")
 
 
 def test_strategy_follows_shared_memory_limits():
-    h100 = 227 * 1024
-    assert cuda_backend.choose_variant("signature_forward", 4, 6, 8, h100) == "shared"  # 43 KB
-    assert cuda_backend.choose_variant("signature_backward", 4, 6, 8, h100) == "shared"  # 87 KB
-    assert cuda_backend.choose_variant("signature_backward", 4, 6, 8, 48 * 1024) == "global"
-    assert cuda_backend.choose_variant("signature_forward", 6, 6, 8, h100) == "global"  # 448 KB
-    assert cuda_backend.choose_variant("signature_forward", 2, 3, 4, 48 * 1024) == "shared"
+    small = DeviceInfo("48 KiB", "sm_80", 48 * 1024, 108)
+    assert choose_variant("signature_forward", 4, 6, "float64", H100) == "shared"  # 43 KB
+    assert choose_variant("signature_backward", 4, 6, "float64", H100) == "shared"  # 87 KB
+    assert choose_variant("signature_backward", 4, 6, "float64", small) == "global"
+    assert choose_variant("signature_forward", 6, 6, "float64", H100) == "global"  # 448 KB
+    assert choose_variant("signature_forward", 2, 3, "float32", small) == "shared"
     # the tensor-algebra kernels keep their scratch in global memory whatever the device
-    assert cuda_backend.choose_variant("tensor_log", 2, 3, 8, h100) == "global"
+    assert choose_variant("tensor_log", 2, 3, "float64", H100) == "global"
 
 
 def test_tensor_algebra_kernels_have_global_scratch_only():
-    with pytest.raises(ValueError, match="variant must be 'global'"):
+    with pytest.raises(ValueError, match="variant"):
         KernelSpec("tensor_log", 2, 3, target="cuda", variant="shared")
 
 
 def test_precompile_builds_the_cubins_the_launcher_looks_up(tmp_path, monkeypatch):
     """`precompile --device cuda` needs NVRTC only; afterwards every kernel the launcher could
     pick (both state variants of the signature kernels) is a cache hit."""
-    from sigcg import dispatch
-    from sigcg.cache import KernelCache
-    from sigcg.precompile import plan, precompile
+    from sigcg.runtime import cpu as dispatch
+    from sigcg.runtime.cache import KernelCache
+    from sigcg.tools.precompile import plan, precompile
 
     monkeypatch.setenv("SIGCG_CACHE_DIR", str(tmp_path))  # for the spawned build workers
     monkeypatch.setattr(dispatch, "cache", KernelCache(tmp_path))

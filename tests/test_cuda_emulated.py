@@ -11,8 +11,14 @@ import reference as ref
 from conftest import random_path
 from sigcg import ops
 from sigcg.codegen import KernelSpec, schedule, signature_channels
+from sigcg.runtime import emulate_cuda
 
-EMU = dict(variant="auto", target="cuda_emulated")
+
+@pytest.fixture(autouse=True)
+def emulated():
+    """Every kernel call in this module runs the CUDA kernels through the CUDA launcher."""
+    with emulate_cuda():
+        yield
 
 # (batch, length, d, depth): words per level below, equal to and above the block's thread count
 # (32 or 128), d = 1, length 2, batch 1.
@@ -30,7 +36,7 @@ def test_shapes_cover_both_block_sizes_and_striding():
 @pytest.mark.parametrize("stream", [False, True])
 def test_forward_matches_reference(batch, length, d, depth, stream):
     x = random_path(batch, length, d, seed=d * depth, scale=0.5)
-    out = ops.signature_forward_impl(x, None, depth, stream, **EMU)
+    out = ops.signature.forward(x, None, depth, stream)
     torch.testing.assert_close(out, ref.signature(x, depth, stream), rtol=1e-12, atol=1e-12)
 
 
@@ -38,8 +44,8 @@ def test_forward_with_initial_and_float32():
     x = random_path(3, 6, 3, seed=1, scale=0.5)
     init = ref.signature(random_path(3, 4, 3, seed=2, scale=0.5), 4)
     expected = ref.flat(ref.chen(ref.split(init, 3, 4), ref.split(ref.signature(x, 4), 3, 4)))
-    torch.testing.assert_close(ops.signature_forward_impl(x, init, 4, False, **EMU), expected)
-    out32 = ops.signature_forward_impl(x.float(), init.float(), 4, False, **EMU)
+    torch.testing.assert_close(ops.signature.forward(x, init, 4, False), expected)
+    out32 = ops.signature.forward(x.float(), init.float(), 4, False)
     torch.testing.assert_close(out32.double(), expected, rtol=1e-4, atol=1e-5)
 
 
@@ -62,12 +68,12 @@ def test_backward_matches_reference_autograd(batch, length, d, depth, stream, wi
     inputs = (x, init) if with_initial else (x,)
     expected = torch.autograd.grad(out_ref, inputs, cot)
 
-    sig = ops.signature_forward_impl(x.detach(), None if init is None else init.detach(), depth,
-                                     stream, **EMU)
+    sig = ops.signature.forward(x.detach(), None if init is None else init.detach(), depth,
+                                stream)
     torch.testing.assert_close(sig, out_ref.detach(), rtol=1e-12, atol=1e-12)
-    grad_path, grad_init = ops.signature_backward_impl(
+    grad_path, grad_init = ops.signature_backward.forward(
         x.detach(), None if init is None else init.detach(), sig, cot, depth, stream,
-        with_initial, **EMU)
+        with_initial)
     torch.testing.assert_close(grad_path, expected[0], rtol=1e-9, atol=1e-10)
     if with_initial:
         torch.testing.assert_close(grad_init, expected[1], rtol=1e-9, atol=1e-10)
@@ -90,8 +96,8 @@ def _reference(name, x, y, d, depth):
 
 def _emulated(name, x, y, d, depth):
     if name == "tensor_product":
-        return ops.tensor_product_impl(x, y, d, depth, target="cuda_emulated")
-    return ops.unary_impl(name, x, d, depth, target="cuda_emulated")
+        return ops.tensor_product.forward(x, y, d, depth)
+    return ops.REGISTRY[name].forward(x, d, depth)
 
 
 @pytest.mark.parametrize("name", ["tensor_product", "tensor_log", "tensor_exp"])
@@ -109,11 +115,9 @@ def test_tensor_algebra_matches_reference_and_its_autograd(name, d, depth):
     out = _emulated(name, x.detach(), y.detach(), d, depth)
     torch.testing.assert_close(out, expected.detach(), rtol=1e-12, atol=1e-12)
     if name == "tensor_product":
-        grads = ops.tensor_product_backward_impl(x.detach(), y.detach(), cot, d, depth,
-                                                 target="cuda_emulated")
+        grads = ops.tensor_product_backward.forward(x.detach(), y.detach(), cot, d, depth)
     else:
-        grads = (ops.unary_backward_impl(name, x.detach(), cot, d, depth,
-                                         target="cuda_emulated"),)
+        grads = (ops.REGISTRY[f"{name}_backward"].forward(x.detach(), cot, d, depth),)
     for got, want in zip(grads, expected_grads):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-11)
 
@@ -121,7 +125,7 @@ def test_tensor_algebra_matches_reference_and_its_autograd(name, d, depth):
 def test_tensor_algebra_float32_and_log_exp_round_trip():
     d, depth = 3, 4
     sig = ref.signature(random_path(4, 7, d, seed=3, scale=0.4), depth)
-    log = ops.unary_impl("tensor_log", sig.float(), d, depth, target="cuda_emulated")
+    log = ops.tensor_log.forward(sig.float(), d, depth)
     torch.testing.assert_close(log.double(), ref.log(sig, d, depth), rtol=1e-4, atol=1e-5)
-    back = ops.unary_impl("tensor_exp", log, d, depth, target="cuda_emulated")
+    back = ops.tensor_exp.forward(log, d, depth)
     torch.testing.assert_close(back.double(), sig, rtol=1e-4, atol=1e-5)

@@ -117,11 +117,11 @@ def test_path_queries_and_coefficients_on_gpu():
 @pytest.mark.parametrize("batch,length,d,depth", [(1, 3000, 3, 6), (4, 4096, 3, 6), (2, 5000, 4, 4)])
 def test_small_batches_are_cut_into_pieces_and_match_cpu(batch, length, d, depth):
     x = random_path(batch, length, d, seed=batch, scale=0.02)
-    width = sigcg.chunking.parallel_width(x.cuda())
-    assert sigcg.chunking.piece_count(batch, length - 1, d, depth, width) > 1
+    width = sigcg.api.chunking.parallel_width(x.cuda())
+    assert sigcg.api.chunking.piece_count(batch, length - 1, d, depth, width) > 1
     xg = x.cuda().requires_grad_()
     out = sigcg.signature(xg, depth)
-    whole = sigcg.ops.signature_forward_impl(x.cuda(), None, depth, False)
+    whole = sigcg.ops.signature.forward(x.cuda(), None, depth, False)
     torch.testing.assert_close(out.detach(), whole, rtol=1e-9, atol=1e-11)
     cot = torch.randn_like(out)
     (grad,) = torch.autograd.grad(out, xg, cot)

@@ -187,7 +187,7 @@ def test_hall_basis(d, depth):
 def test_change_of_basis_inverts_the_bracket_expansion_exactly(d, depth, basis):
     """words_to_basis is M^{-1} for M[u, h] = coefficient of Lyndon word u in bracket h; these
     shapes have Hall levels that substitution cannot finish (the dense remainder is used)."""
-    from sigcg import lyndon
+    from sigcg.algebra import lyndon
 
     out_idx, in_idx, coef = lyndon.words_to_basis(d, depth, basis)
     n = lyndon.logsignature_channels(d, depth)
@@ -213,8 +213,9 @@ def test_large_lyndon_basis_has_no_size_limit():
 
 
 def test_change_of_basis_tables_are_cached_on_disk(tmp_path, monkeypatch):
-    from sigcg import dispatch, lyndon
-    from sigcg.cache import KernelCache
+    from sigcg.algebra import lyndon
+    from sigcg.runtime import cpu as dispatch
+    from sigcg.runtime.cache import KernelCache
 
     monkeypatch.setattr(dispatch, "cache", KernelCache(tmp_path))
     lyndon._table.cache_clear()
@@ -244,11 +245,12 @@ def test_expanding_a_hall_basis_needs_no_inverse(tmp_path, monkeypatch):
     basis whose inverse is refused (here: any dense part at all) still exponentiates."""
     import importlib
 
-    from sigcg import dispatch, lyndon
-    from sigcg.cache import KernelCache
+    from sigcg.algebra import lyndon
+    from sigcg.runtime import cpu as dispatch
+    from sigcg.runtime.cache import KernelCache
 
     monkeypatch.setattr(dispatch, "cache", KernelCache(tmp_path))
-    monkeypatch.setattr(importlib.import_module("sigcg.logsignature"), "_tables", {})  # the sparse matrices built from the tables
+    monkeypatch.setattr(importlib.import_module("sigcg.api.logsignature"), "_tables", {})  # the sparse matrices built from the tables
     monkeypatch.setattr(lyndon, "MAX_DENSE_CORE", 0)
     lyndon._table.cache_clear()
     try:

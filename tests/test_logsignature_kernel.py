@@ -38,9 +38,10 @@ def test_needs_two_letters_and_two_levels():
 @pytest.mark.parametrize("mode", ["words", "brackets", "hall"])
 def test_logsignature_takes_this_route_and_matches_the_full_signature(mode, monkeypatch):
     calls = []
-    original = ops.logsignature_words_impl
-    monkeypatch.setattr(ops, "logsignature_words_impl",
-                        lambda *a, **k: calls.append(a) or original(*a, **k))
+    for name in ("logsignature_words", "logsignature_in_basis"):
+        op = getattr(ops, name)
+        monkeypatch.setattr(op, "forward",
+                            lambda *a, _f=op.forward: calls.append(a) or _f(*a))
     x = random_path(6, 9, 3, seed=7, scale=0.4)
     bp = torch.randn(6, 3, dtype=torch.float64)
     for kwargs in (dict(), dict(inverse=True), dict(basepoint=bp), dict(basepoint=True)):
@@ -62,20 +63,26 @@ def test_log_kernel_matches_the_series_logarithm_at_the_lyndon_words(batch, leng
     x = random_path(batch, length, d, seed=d + depth, scale=0.4)
     expected = ref.log(ref.signature(x, depth), d, depth)
     positions = [sigcg.word_to_index(w, d) for w in sigcg.lyndon_words(d, depth)]
-    words, sig = ops.logsignature_words_impl(x.to(dtype), depth, want_signature=True)
+    words, sig = ops.logsignature_words.forward(x.to(dtype), depth)
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(words.double(), expected[:, positions], **tol)
     mask = computed_entries(d, depth)
     torch.testing.assert_close(sig.double(), ref.signature(x, depth) * mask, **tol)
     top = mask[sigcg.signature_channels(d, depth - 1):]
     assert 0 < top.sum() < d**depth  # some, not all, top words are Lyndon
-    alone, none = ops.logsignature_words_impl(x.to(dtype), depth, want_signature=False)
-    assert none is None and torch.equal(alone, words)
+    table = sigcg.algebra.lyndon.words_to_basis(d, depth, "lyndon")
+    in_basis = ops.logsignature_in_basis.forward(
+        x.to(dtype), depth, torch.as_tensor(table[0], dtype=torch.int32),
+        torch.as_tensor(table[1], dtype=torch.int32), torch.as_tensor(table[2], dtype=dtype))
+    dense = torch.zeros(len(positions), len(positions), dtype=torch.float64)
+    dense.index_put_((torch.as_tensor(table[0]), torch.as_tensor(table[1])),
+                     torch.as_tensor(table[2]), accumulate=True)
+    torch.testing.assert_close(in_basis.double(), words.double() @ dense.T, **tol)
 
 
 def test_log_kernel_gradcheck():
     x = random_path(3, 5, 3, seed=4, scale=0.5).requires_grad_()
-    assert torch.autograd.gradcheck(lambda p: ops.logsignature_words(p, 4), (x,),
+    assert torch.autograd.gradcheck(lambda p: ops.logsignature_words(p, 4)[0], (x,),
                                     eps=1e-6, atol=1e-8, rtol=1e-6)
 
 
@@ -103,7 +110,7 @@ def test_backward_kernel_matches_reference_autograd(batch, length, d, depth, dty
     mask = computed_entries(d, depth)
     cot = torch.randn(batch, sigcg.signature_channels(d, depth), dtype=torch.float64)
     (expected,) = torch.autograd.grad(ref.signature(x, depth) * mask, x, cot)
-    _, sig = ops.logsignature_words_impl(x.detach().to(dtype), depth, want_signature=True)
-    got = ops.logsignature_words_backward_impl(x.detach().to(dtype), sig, cot.to(dtype), depth)
+    _, sig = ops.logsignature_words.forward(x.detach().to(dtype), depth)
+    got = ops.logsignature_words_backward.forward(x.detach().to(dtype), sig, cot.to(dtype), depth)
     tol = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(got.double(), expected, **tol)

@@ -4,7 +4,7 @@ import torch
 
 import sigcg
 from conftest import random_path
-from sigcg.ops import tensor_product_op
+from sigcg.ops import tensor_product
 
 
 @pytest.mark.parametrize("basepoint", [False, True, "tensor"])
@@ -79,5 +79,5 @@ def test_ops_accept_non_contiguous_views():
     stream = sigcg.signature(random_path(2, 6, 2, seed=7), 3, stream=True)
     a, b = stream[:, 1], stream[:, 3]
     assert not a.is_contiguous()
-    torch.testing.assert_close(tensor_product_op(a, b, 2, 3),
-                               tensor_product_op(a.contiguous(), b.contiguous(), 2, 3))
+    torch.testing.assert_close(tensor_product(a, b, 2, 3),
+                               tensor_product(a.contiguous(), b.contiguous(), 2, 3))

@@ -188,15 +188,23 @@ def test_signature_channels_and_extract():
 
 @pytest.mark.parametrize("threads", [2, 3])
 def test_threads_give_identical_results(threads, monkeypatch):
-    monkeypatch.setattr(sigcg.dispatch, "_PARALLEL_MIN_WORK", 0)  # split even this small batch
+    from sigcg.runtime import cpu
+
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 0)  # split even this small batch
+    chunks = []
+    original = cpu.threads.run_parallel
+    monkeypatch.setattr(cpu.threads, "run_parallel",
+                        lambda fn, items: chunks.append(len(items)) or original(fn, items))
     x = random_path(37, 40, 3, seed=7)
     sigcg.set_num_threads(1)
     one = sigcg.signature(x, 5)
+    assert chunks == []
     sigcg.set_num_threads(threads)
     try:
         torch.testing.assert_close(sigcg.signature(x, 5), one, rtol=0, atol=0)
     finally:
         sigcg.set_num_threads(1)
+    assert chunks == [threads]
 
 
 def test_depth_one_is_total_increment():

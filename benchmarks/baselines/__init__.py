@@ -1,0 +1,1 @@
+"""Reference implementations that sigcg is timed against (plain JAX, no sigcg code)."""

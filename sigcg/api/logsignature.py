@@ -1,0 +1,223 @@
+"""Log-signatures (Signatory 1.2 semantics): modes "words", "brackets", "expand", plus "hall"."""
+from __future__ import annotations
+
+from typing import Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import ops
+from ..algebra import lyndon
+from ..codegen import signature_channels
+from . import chunking, validation
+from .signature import prepare_path, signature
+
+ArrayLike = Union[Tensor, np.ndarray]
+MODES = ("words", "brackets", "hall", "expand")
+
+_tables: dict = {}
+
+
+def _index(channels: int, depth: int, device) -> Tensor:
+    key = ("words", channels, depth, device)
+    if key not in _tables:
+        _tables[key] = torch.as_tensor(lyndon.words_index(channels, depth), device=device)
+    return _tables[key]
+
+
+_BASIS = {"brackets": "lyndon", "hall": "hall"}
+
+
+def _sparse(table: str, basis: str, channels: int, depth: int, dtype, device) -> Tensor:
+    """One of lyndon.py's sparse maps as a coalesced sparse matrix (rows: output positions)."""
+    key = (table, basis, channels, depth, dtype, device)
+    if key not in _tables:
+        out_idx, in_idx, coef = getattr(lyndon, table)(channels, depth, basis)
+        logsig, sig = lyndon.logsignature_channels(channels, depth), signature_channels(channels,
+                                                                                         depth)
+        shape = {"expanded_to_basis": (logsig, sig), "words_to_basis": (logsig, logsig),
+                 "basis_to_expanded": (sig, logsig)}[table]
+        _tables[key] = torch.sparse_coo_tensor(
+            torch.as_tensor(np.stack([out_idx, in_idx])), torch.as_tensor(coef, dtype=dtype),
+            shape, check_invariants=True).coalesce().to(device)
+    return _tables[key]
+
+
+def _apply(table: str, mode: str, x: Tensor, channels: int, depth: int) -> Tensor:
+    """(rows, in) -> (rows, out) through a sparse map of lyndon.py (under 1% dense)."""
+    matrix = _sparse(table, _BASIS[mode], channels, depth, x.dtype, x.device)
+    return torch.sparse.mm(matrix, x.t()).t()
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+
+def _project(expanded: Tensor, channels: int, depth: int, mode: str) -> Tensor:
+    """(rows, sig) tensor logarithms -> the requested coordinates."""
+    if mode == "expand":
+        return expanded
+    if mode == "words":
+        return expanded.index_select(-1, _index(channels, depth, expanded.device))
+    return _apply("expanded_to_basis", mode, expanded, channels, depth)
+
+
+def signature_to_logsignature(signature: ArrayLike, channels: int, depth: int,
+                              stream: bool = False, mode: str = "words",
+                              scalar_term: bool = False) -> ArrayLike:
+    """Log-signature from a signature: (..., S) -> (..., L).
+
+    ``signature``: (batch, S), or (batch, length, S) with ``stream``, S = signature_channels(
+    channels, depth, scalar_term).  L = logsignature_channels(channels, depth) for "words" and
+    "brackets" (coefficients of the Lyndon words in the expanded log / in the Lyndon basis) and
+    "hall" (in the Hall basis of esig/RoughPy/iisignature's "H", see sigcg.hall_basis), S
+    without the scalar for "expand" (the tensor logarithm itself).  Differentiable.
+    """
+    _check_mode(mode)
+    numpy_out = isinstance(signature, np.ndarray)
+    if numpy_out:
+        signature = torch.from_numpy(np.ascontiguousarray(signature))
+    if not isinstance(signature, Tensor):
+        raise TypeError(f"signature must be a torch.Tensor or numpy.ndarray, "
+                        f"got {type(signature).__name__}")
+    validation.check_float("signature", signature)
+    validation.check_depth(depth)
+    width = signature_channels(channels, depth) + (1 if scalar_term else 0)
+    if signature.ndim != (3 if stream else 2) or signature.shape[-1] != width:
+        expected = "(batch, length, S)" if stream else "(batch, S)"
+        raise ValueError(f"signature must have shape {expected} with S = {width} for {channels} "
+                         f"channels at depth {depth}, got {tuple(signature.shape)}")
+    lead = signature.shape[:-1]
+    flat = signature.reshape(-1, width)
+    if scalar_term:
+        flat = flat[:, 1:]
+    expanded = ops.tensor_log(flat.contiguous(), channels, depth)
+    result = _project(expanded, channels, depth, mode)
+    result = result.reshape(*lead, result.shape[-1])
+    return result.numpy() if numpy_out else result
+
+
+def logsignature(path: ArrayLike, depth: int, stream: bool = False,
+                 basepoint: Union[bool, ArrayLike] = False, inverse: bool = False,
+                 mode: str = "words") -> ArrayLike:
+    """The log-signature of a batch of paths: ``signature`` then the tensor logarithm.
+
+    Arguments as :func:`sigcg.signature`; ``mode`` as :func:`signature_to_logsignature`.
+    Returns (batch, L) or (batch, length', L) with ``stream``; unbatched input drops the batch.
+    """
+    _check_mode(mode)
+    x, numpy_out, unbatched = prepare_path(path, depth, basepoint)
+    batch, length, channels = x.shape
+    # Lyndon coordinates need only the Lyndon words of the top level (CPU kernel); batches too
+    # small to fill the machine are cut into pieces, which need the full signature.
+    if (mode != "expand" and not stream and depth >= 2 and channels >= 2
+            and x.device.type == "cpu" and chunking.piece_count(
+                batch, length - 1, channels, depth, chunking.parallel_width(x)) == 1):
+        result = _logsignature_from_lyndon_top(x, depth, inverse, mode)
+    else:
+        sig = signature(x, depth, stream=stream, inverse=inverse)
+        result = signature_to_logsignature(sig, channels, depth, stream=stream, mode=mode)
+    if unbatched:
+        result = result[0]
+    return result.numpy() if numpy_out else result
+
+
+def logsignature_to_signature(logsignature: ArrayLike, channels: int, depth: int,
+                              mode: str = "words", stream: bool = False,
+                              scalar_term: bool = False) -> ArrayLike:
+    """The signature whose log-signature is given: the inverse of
+    :func:`signature_to_logsignature` (the tensor exponential of the Lie element).
+
+    ``logsignature``: (batch, L), or (batch, length, L) with ``stream``, in ``mode``'s
+    coordinates.  Returns (batch, S) / (batch, length, S), S = signature_channels(channels, depth,
+    scalar_term).  Differentiable.
+    """
+    _check_mode(mode)
+    numpy_out = isinstance(logsignature, np.ndarray)
+    x = torch.from_numpy(np.ascontiguousarray(logsignature)) if numpy_out else logsignature
+    if not isinstance(x, Tensor):
+        raise TypeError(f"logsignature must be a torch.Tensor or numpy.ndarray, "
+                        f"got {type(logsignature).__name__}")
+    validation.check_float("logsignature", x)
+    validation.check_depth(depth)
+    width = (signature_channels(channels, depth) if mode == "expand"
+             else lyndon.logsignature_channels(channels, depth))
+    if x.ndim != (3 if stream else 2) or x.shape[-1] != width:
+        expected = "(batch, length, L)" if stream else "(batch, L)"
+        raise ValueError(f"logsignature must have shape {expected} with L = {width} for mode "
+                         f"{mode!r}, {channels} channels, depth {depth}; got {tuple(x.shape)}")
+    lead = x.shape[:-1]
+    flat = x.reshape(-1, width)
+    if mode in _BASIS:
+        flat = _apply("basis_to_expanded", mode, flat, channels, depth)
+    elif mode == "words":  # words -> Lyndon basis -> expanded Lie element
+        flat = _apply("basis_to_expanded", "brackets",
+                      _apply("words_to_basis", "brackets", flat, channels, depth), channels, depth)
+    result = ops.tensor_exp(flat.contiguous(), channels, depth)
+    if scalar_term:
+        result = torch.cat([result.new_ones(result.shape[0], 1), result], dim=1)
+    result = result.reshape(*lead, result.shape[-1])
+    return result.numpy() if numpy_out else result
+
+
+class LogSignature(torch.nn.Module):
+    """:func:`logsignature` as a module: ``LogSignature(depth, stream, inverse, mode)(path,
+    basepoint=False)``."""
+
+    def __init__(self, depth: int, stream: bool = False, inverse: bool = False,
+                 mode: str = "words"):
+        super().__init__()
+        validation.check_depth(depth)
+        _check_mode(mode)
+        self.depth, self.stream, self.inverse, self.mode = depth, stream, inverse, mode
+
+    def forward(self, path: Tensor, basepoint: Union[bool, Tensor] = False) -> Tensor:
+        return logsignature(path, self.depth, stream=self.stream, basepoint=basepoint,
+                            inverse=self.inverse, mode=self.mode)
+
+    def extra_repr(self) -> str:
+        return f"depth={self.depth}, stream={self.stream}, inverse={self.inverse}, mode={self.mode!r}"
+
+
+class SignatureToLogSignature(torch.nn.Module):
+    """:func:`signature_to_logsignature` as a module."""
+
+    def __init__(self, channels: int, depth: int, stream: bool = False, mode: str = "words",
+                 scalar_term: bool = False):
+        super().__init__()
+        _check_mode(mode)
+        self.channels, self.depth, self.stream = channels, depth, stream
+        self.mode, self.scalar_term = mode, scalar_term
+
+    def forward(self, signature: Tensor) -> Tensor:
+        return signature_to_logsignature(signature, self.channels, self.depth, self.stream,
+                                         self.mode, self.scalar_term)
+
+
+def _logsignature_from_lyndon_top(x: Tensor, depth: int, inverse: bool, mode: str) -> Tensor:
+    """Log-signature in Lyndon coordinates without the whole signature: level N of log S at a
+    word is S_N there plus products of lower levels, so only the Lyndon words of S_N are
+    computed (templates/logsignature_words.c.j2), and the logarithm runs in the same kernel."""
+    batch, _, channels = x.shape
+    validation.check_size(batch, 1, channels, depth, x.element_size())
+    if mode != "words" and not ops.needs_autograd(x):  # change of basis inside the kernel
+        coords = ops.logsignature_in_basis(x, depth, *_projection(_BASIS[mode], channels, depth,
+                                                                  x.dtype))
+        return -coords if inverse else coords
+    words = ops.logsignature_words(x, depth)[0]
+    if inverse:  # log(S^-1) = -log(S)
+        words = -words
+    return words if mode == "words" else _apply("words_to_basis", mode, words, channels, depth)
+
+
+def _projection(basis: str, channels: int, depth: int, dtype) -> tuple[Tensor, Tensor, Tensor]:
+    """lyndon.words_to_basis as (int32, int32, dtype) tensors for the kernel."""
+    key = ("projection", basis, channels, depth, dtype)
+    if key not in _tables:
+        out_idx, in_idx, coef = lyndon.words_to_basis(channels, depth, basis)
+        _tables[key] = (torch.as_tensor(out_idx, dtype=torch.int32),
+                        torch.as_tensor(in_idx, dtype=torch.int32),
+                        torch.as_tensor(coef, dtype=dtype))
+    return _tables[key]

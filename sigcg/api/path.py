@@ -1,0 +1,152 @@
+"""``Path``: signatures and log-signatures of any sub-interval of a (growing) path, each query
+one tensor product, whatever the interval's length (Signatory 1.2 semantics)."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+from torch import Tensor
+
+from .. import ops
+from ..algebra import lyndon
+from ..algebra.tensor import antipode
+from . import validation
+from .logsignature import signature_to_logsignature
+from .signature import signature as _signature, signature_channels
+
+
+class Path:
+    """A batch of paths (batch, length, channels) whose interval signatures can be queried.
+
+    Stores the signature of every prefix and its inverse (O(length * signature) memory), so that
+    ``signature(start, end)`` = S(p[:start+1])^{-1} ⊗ S(p[:end]) is one tensor product.  Here
+    ``p`` is every point given so far (the basepoint first, if any), and ``start``/``end`` follow
+    Python slicing: the result equals ``sigcg.signature(p[:, start:end], depth)``.  Gradients flow
+    back to every path given.
+    """
+
+    def __init__(self, path: Tensor, depth: int, basepoint: Union[bool, Tensor] = False,
+                 remember_path: bool = True, scalar_term: bool = False):
+        validation.check_path(path, depth, basepoint)
+        self._depth, self._scalar_term, self._remember_path = depth, scalar_term, remember_path
+        self._batch, _, self._channels = path.shape
+        # chunks of (n, batch, sig), time first so that one prefix is a contiguous (batch, sig)
+        # block the kernels read in place: S(p[:j+1]) for j = 1, 2, ..., and their inverses
+        self._prefix: list[Tensor] = []
+        self._inverse: list[Tensor] = []
+        self._path: list[Tensor] = []
+        if basepoint is True:
+            basepoint = path.new_zeros(self._batch, self._channels)
+        if isinstance(basepoint, Tensor):
+            self._path.append(basepoint.unsqueeze(1))
+            path = torch.cat([basepoint.unsqueeze(1), path], dim=1)
+            self._path.append(path[:, 1:])
+        else:
+            self._path.append(path)
+        self._length = path.shape[1]
+        self._last_point = path[:, -1:]
+        self._append_prefixes(path, None)
+        if not remember_path:
+            self._path = []
+
+    # ---- queries ---------------------------------------------------------------------------
+    def signature(self, start: Optional[int] = None, end: Optional[int] = None) -> Tensor:
+        """Signature of ``p[:, start:end]``: (batch, signature_channels)."""
+        start, end = self._interval(start, end)
+        last = self._row(self._prefix, end - 2)  # S(p[:end])
+        result = last if start == 0 else ops.tensor_product(
+            self._row(self._inverse, start - 1), last, self._channels, self._depth)
+        if self._scalar_term:
+            result = torch.cat([result.new_ones(self._batch, 1), result], dim=1)
+        return result
+
+    def logsignature(self, start: Optional[int] = None, end: Optional[int] = None,
+                     mode: str = "words") -> Tensor:
+        """Log-signature of ``p[:, start:end]`` (``mode`` as :func:`sigcg.logsignature`)."""
+        return signature_to_logsignature(self.signature(start, end), self._channels, self._depth,
+                                         mode=mode, scalar_term=self._scalar_term)
+
+    def update(self, path: Tensor) -> None:
+        """Append ``path`` (batch, length, channels): its first point follows the last one given."""
+        if not isinstance(path, Tensor) or path.ndim != 3:
+            raise ValueError("update takes a (batch, length, channels) tensor")
+        if path.shape[0] != self._batch or path.shape[2] != self._channels:
+            raise ValueError(f"update needs (batch, length, channels) = ({self._batch}, ·, "
+                             f"{self._channels}), got {tuple(path.shape)}")
+        if path.shape[1] < 1:
+            raise ValueError("update needs at least one point")
+        validation.check_same("path", path, self._last_point)
+        joined = torch.cat([self._last_point, path], dim=1)
+        self._append_prefixes(joined, self._row(self._prefix, -1))
+        self._length += path.shape[1]
+        self._last_point = path[:, -1:]
+        if self._remember_path:
+            self._path.append(path)
+
+    # ---- shapes ----------------------------------------------------------------------------
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size([self._batch, self._length, self._channels])
+
+    def size(self, index: Optional[int] = None):
+        return self.shape if index is None else self.shape[index]
+
+    @property
+    def signature_shape(self) -> torch.Size:
+        return torch.Size([self._batch, signature_channels(self._channels, self._depth,
+                                                           self._scalar_term)])
+
+    def signature_size(self, index: Optional[int] = None):
+        return self.signature_shape if index is None else self.signature_shape[index]
+
+    @property
+    def logsignature_shape(self) -> torch.Size:
+        return torch.Size([self._batch, lyndon.logsignature_channels(self._channels, self._depth)])
+
+    def logsignature_size(self, index: Optional[int] = None):
+        return self.logsignature_shape if index is None else self.logsignature_shape[index]
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def channels(self) -> int:
+        return self._channels
+
+    @property
+    def remember_path(self) -> bool:
+        return self._remember_path
+
+    @property
+    def path(self) -> list[Tensor]:
+        """The tensors given so far (basepoint first, as a (batch, 1, channels) tensor)."""
+        if not self._remember_path:
+            raise RuntimeError("this Path was created with remember_path=False")
+        return self._path
+
+    # ---- internals ---------------------------------------------------------------------------
+    def _append_prefixes(self, path: Tensor, initial: Optional[Tensor]) -> None:
+        if path.shape[1] < 2:
+            return
+        stream = _signature(path, self._depth, stream=True, initial=initial).transpose(0, 1)
+        self._prefix.append(stream.contiguous())
+        self._inverse.append(antipode(stream, self._channels, self._depth).contiguous())
+
+    def _row(self, chunks: list[Tensor], index: int) -> Tensor:
+        """Row ``index`` of the concatenated chunks (negative counts from the end)."""
+        if index < 0:
+            index += sum(c.shape[0] for c in chunks)
+        for chunk in chunks:
+            if index < chunk.shape[0]:
+                return chunk[index]
+            index -= chunk.shape[0]
+        raise IndexError(index)
+
+    def _interval(self, start: Optional[int], end: Optional[int]) -> tuple[int, int]:
+        original = (start, end)
+        start, end, _ = slice(start, end).indices(self._length)
+        if end - start < 2:
+            raise ValueError(f"the interval {original} of a path of length {self._length} holds "
+                             f"{max(end - start, 0)} point(s); a signature needs at least 2")
+        return start, end

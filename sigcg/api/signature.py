@@ -1,0 +1,129 @@
+"""The public signature API (Signatory 1.2 semantics), for torch tensors and NumPy arrays."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import ops
+from ..algebra.tensor import antipode, level_slice
+from ..codegen import signature_channels as _signature_channels
+from . import chunking, validation
+
+ArrayLike = Union[Tensor, np.ndarray]
+
+
+def signature_channels(channels: int, depth: int, scalar_term: bool = False) -> int:
+    """Number of signature terms: channels + channels^2 + ... + channels^depth (+1 with the
+    scalar term)."""
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+        raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
+    validation.check_depth(depth)
+    return _signature_channels(channels, depth) + (1 if scalar_term else 0)
+
+
+def _as_tensor(x):
+    return torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x
+
+
+def prepare_path(path: ArrayLike, depth: int, basepoint: Union[bool, ArrayLike]):
+    """Validated (batch, length, channels) tensor with the basepoint prepended, whether the
+    input was NumPy, and whether it was unbatched (length, channels)."""
+    numpy_out = isinstance(path, np.ndarray)
+    path, basepoint = _as_tensor(path), _as_tensor(basepoint)
+    unbatched = isinstance(path, Tensor) and path.ndim == 2
+    if unbatched:
+        path = path.unsqueeze(0)
+        if isinstance(basepoint, Tensor):
+            basepoint = basepoint.unsqueeze(0)
+    validation.check_path(path, depth, basepoint)
+    batch, _, channels = path.shape
+    if basepoint is True:
+        path = torch.cat([path.new_zeros(batch, 1, channels), path], dim=1)
+    elif isinstance(basepoint, Tensor):
+        path = torch.cat([basepoint.unsqueeze(1), path], dim=1)
+    return path, numpy_out, unbatched
+
+
+def signature(path: ArrayLike, depth: int, stream: bool = False,
+              basepoint: Union[bool, ArrayLike] = False, inverse: bool = False,
+              initial: Optional[ArrayLike] = None, scalar_term: bool = False) -> ArrayLike:
+    """The signature transform of a batch of paths, truncated at ``depth``.
+
+    Args:
+        path: (batch, length, channels) or (length, channels), float32 or float64, torch tensor
+            (any device with kernels, autograd supported) or NumPy array (NumPy result).
+        depth: truncation level N >= 1.
+        stream: return the signature of every prefix path[:, :j+1], j = 1..length-1.
+        basepoint: ``True`` prepends the origin; a (batch, channels) tensor prepends that point.
+        inverse: return the inverse signature S^{-1} (the signature of the reversed path).
+        initial: (batch, signature_channels) signature S0 of a path that precedes this one; the
+            result is S0 ⊗ S(path) (with ``inverse``: S(path)^{-1} ⊗ S0, the inverse signature of
+            the concatenation when S0 is an inverse signature).  With ``scalar_term`` it has the
+            scalar column too, (batch, signature_channels + 1), and that column is ignored.
+        scalar_term: put the constant 1 (level 0) first.
+
+    Returns:
+        (batch, S) or, with ``stream``, (batch, length', S) where S = signature_channels(channels,
+        depth, scalar_term) and length' = length - 1 (length with a basepoint).  Unbatched input
+        drops the batch axis.  Levels in order, words lexicographic inside a level.
+    """
+    path, numpy_out, unbatched = prepare_path(path, depth, basepoint)
+    initial = _as_tensor(initial)
+    if unbatched and isinstance(initial, Tensor):
+        initial = initial.unsqueeze(0)
+    batch, length, channels = path.shape
+    width = validation.check_size(batch, length - 1 if stream else 1, channels, depth,
+                                  path.element_size())
+    if initial is not None:
+        # Signatory's convention: with scalar_term the initial signature carries it too (ignored).
+        validation.check_initial(initial, path, width + (1 if scalar_term else 0))
+        initial = (initial[:, 1:] if scalar_term else initial).contiguous()
+        if inverse:  # S^{-1} ⊗ S0 = α(α(S0) ⊗ S)
+            initial = antipode(initial, channels, depth)
+
+    pieces = 1 if stream else chunking.piece_count(batch, length - 1, channels, depth,
+                                                   chunking.parallel_width(path))
+    if pieces > 1:  # too few paths to fill the machine: sign pieces in parallel (Chen)
+        result = chunking.chunked_signature(path, initial, depth, pieces)
+    else:
+        result = ops.signature(path.contiguous(), initial, depth, stream)
+    if inverse:
+        result = antipode(result, channels, depth)
+    if scalar_term:
+        result = torch.cat([result.new_ones(result.shape[:-1] + (1,)), result], dim=-1)
+    if unbatched:
+        result = result.squeeze(0)
+    return result.numpy() if numpy_out else result
+
+
+def extract_signature_term(sigtensor: ArrayLike, channels: int, depth: int,
+                           scalar_term: bool = False) -> ArrayLike:
+    """Level ``depth`` of a signature: (..., S) -> (..., channels**depth)."""
+    if sigtensor.shape[-1] < signature_channels(channels, depth, scalar_term):
+        raise ValueError(f"sigtensor has {sigtensor.shape[-1]} terms, fewer than the "
+                         f"{signature_channels(channels, depth, scalar_term)} needed to hold "
+                         f"level {depth} of a {channels}-channel signature")
+    return sigtensor[..., level_slice(channels, depth, depth, scalar_term)]
+
+
+class Signature(torch.nn.Module):
+    """:func:`signature` as a module: ``Signature(depth, stream, inverse, scalar_term)(path,
+    basepoint=False, initial=None)``; input (batch, length, channels), output as there."""
+
+    def __init__(self, depth: int, stream: bool = False, inverse: bool = False,
+                 scalar_term: bool = False):
+        super().__init__()
+        validation.check_depth(depth)
+        self.depth, self.stream, self.inverse, self.scalar_term = depth, stream, inverse, scalar_term
+
+    def forward(self, path: Tensor, basepoint: Union[bool, Tensor] = False,
+                initial: Optional[Tensor] = None) -> Tensor:
+        return signature(path, self.depth, stream=self.stream, basepoint=basepoint,
+                         inverse=self.inverse, initial=initial, scalar_term=self.scalar_term)
+
+    def extra_repr(self) -> str:
+        return (f"depth={self.depth}, stream={self.stream}, inverse={self.inverse}, "
+                f"scalar_term={self.scalar_term}")

@@ -1,0 +1,173 @@
+"""One torch-level operator per kernel entry, registered once with its autograd contract.
+
+A :class:`TorchOp` is called like a function and picks the cheapest route that keeps every
+caller working:
+
+  * under ``torch.compile`` (or export): the ``torch.library`` custom op ``sigcg::<name>``, with
+    its fake (meta) implementation and registered autograd, so the graph has no break;
+  * in eager mode with autograd: a ``torch.autograd.Function`` with the same forward and backward
+    but without the dispatcher (whose first call imports ``torch._dynamo``, sympy and ~800
+    modules, and which costs ~12 us a call);
+  * otherwise: the implementation itself.
+
+Double backward (``create_graph=True``) is declared per op, never silently dropped:
+
+  * ``differentiable_backward=True``: the backward is itself made of differentiable TorchOps
+    (the tensor product's adjoint is bilinear, so it is), and builds its graph as it runs;
+  * ``composite=f``: ``f`` computes the same function from ops that are differentiable to any
+    order; under ``create_graph`` the gradients come from autograd through ``f``;
+  * neither: a RuntimeError naming the op.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+# backward(args, output, grads, needs_input_grad, compiled) -> one gradient (or None) per arg
+Backward = Callable[[tuple, Any, tuple, Sequence[bool], bool], tuple]
+
+# Every TorchOp by name, filled as the op modules are imported (tests iterate over it).
+REGISTRY: dict[str, TorchOp] = {}
+
+
+class TorchOp:
+    def __init__(self, name: str, forward: Callable[..., Any], fake: Callable[..., Any], *,
+                 backward: Backward | None = None, save_output: bool = False,
+                 differentiable_backward: bool = False, composite: Callable[..., Any] | None = None,
+                 non_differentiable_outputs: Sequence[int] = ()):
+        if name in REGISTRY:
+            raise RuntimeError(f"sigcg::{name} is defined twice")
+        REGISTRY[name] = self
+        self.name = name
+        self.forward = forward
+        self.backward = backward
+        self.save_output = save_output
+        self.differentiable_backward = differentiable_backward
+        self.composite = composite
+        self.non_differentiable_outputs = tuple(non_differentiable_outputs)
+        self.custom = torch.library.custom_op(f"sigcg::{name}", forward, mutates_args=())
+        self.custom.register_fake(fake)
+        if backward is not None:
+            self.custom.register_autograd(self._compiled_backward,
+                                          setup_context=self._setup_context)
+            self.function = self._make_function()
+
+    @property
+    def double_backward(self) -> str:
+        """How ``create_graph=True`` is served: "backward", "composite" or "unsupported"."""
+        if self.backward is None:
+            return "not differentiable"
+        if self.differentiable_backward:
+            return "backward"
+        return "composite" if self.composite is not None else "unsupported"
+
+    def __call__(self, *args: Any) -> Any:
+        if torch.compiler.is_compiling():
+            return self.custom(*args)
+        if self.backward is not None and torch.is_grad_enabled() and any(
+                isinstance(a, Tensor) and a.requires_grad for a in args):
+            return self.function.apply(*args)
+        return self.forward(*args)
+
+    def call(self, compiled: bool, *args: Any) -> Any:
+        """The op through the custom op (``compiled``: inside a traced backward) or eagerly."""
+        return self.custom(*args) if compiled else self(*args)
+
+    # ---- autograd ---------------------------------------------------------------------------
+    def _setup_context(self, ctx, inputs, output) -> None:
+        tensor_slots = [isinstance(a, Tensor) or a is None for a in inputs]
+        outputs = output if isinstance(output, tuple) else (output,)
+        saved = [a if slot else None for a, slot in zip(inputs, tensor_slots)]
+        if self.save_output:
+            saved += list(outputs)
+        ctx.save_for_backward(*saved)
+        ctx.sigcg_slots = tensor_slots
+        ctx.sigcg_constants = [None if slot else a for a, slot in zip(inputs, tensor_slots)]
+        ctx.sigcg_outputs = len(outputs)
+        if self.non_differentiable_outputs:
+            ctx.mark_non_differentiable(*(outputs[i] for i in self.non_differentiable_outputs))
+
+    def _restore(self, ctx) -> tuple[tuple, Any]:
+        saved = ctx.saved_tensors
+        n = len(ctx.sigcg_slots)
+        args = tuple(saved[i] if slot else ctx.sigcg_constants[i]
+                     for i, slot in enumerate(ctx.sigcg_slots))
+        output = None
+        if self.save_output:
+            outs = saved[n:]
+            output = outs if ctx.sigcg_outputs > 1 else outs[0]
+        return args, output
+
+    def _compiled_backward(self, ctx, *grads):
+        args, output = self._restore(ctx)
+        assert self.backward is not None
+        return self.backward(args, output, grads, ctx.needs_input_grad, True)
+
+    def _eager_backward(self, ctx, *grads):
+        args, output = self._restore(ctx)
+        assert self.backward is not None
+        if not torch.is_grad_enabled() or self.differentiable_backward:
+            return self.backward(args, output, grads, ctx.needs_input_grad, False)
+        # create_graph=True: the gradient must itself be differentiable
+        if self.composite is None:
+            raise RuntimeError(
+                f"sigcg.{self.name}: double backward (create_graph=True) is not supported for "
+                f"this operation; compute this gradient without create_graph, or differentiate "
+                f"a different function")
+        return self._composite_backward(args, grads, ctx.needs_input_grad)
+
+    def _composite_backward(self, args: tuple, grads: tuple, needs: Sequence[bool]) -> tuple:
+        """Gradients with a graph, by autograd through the composite implementation."""
+        with torch.enable_grad():
+            outputs = self.composite(*args)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        pairs = [(o, g) for i, (o, g) in enumerate(zip(outputs, grads))
+                 if i not in self.non_differentiable_outputs and g is not None]
+        wanted = [i for i, (a, need) in enumerate(zip(args, needs))
+                  if need and isinstance(a, Tensor)]
+        found = torch.autograd.grad([o for o, _ in pairs], [args[i] for i in wanted],
+                                    [g for _, g in pairs], create_graph=True, allow_unused=True)
+        result: list[Tensor | None] = [None] * len(args)
+        for i, g in zip(wanted, found):
+            result[i] = g if g is not None else torch.zeros_like(args[i])
+        return tuple(result)
+
+    def _make_function(self) -> type[torch.autograd.Function]:
+        op = self
+
+        class Function(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, *args):
+                output = op.forward(*args)
+                op._setup_context(ctx, args, output)
+                return output
+
+            @staticmethod
+            def backward(ctx, *grads):
+                return op._eager_backward(ctx, *grads)
+
+        Function.__name__ = Function.__qualname__ = f"{self.name}_function"
+        return Function
+
+
+def empty(shape: Sequence[int], like: Tensor) -> Tensor:
+    """An output buffer (the runtime poisons it when tests ask)."""
+    return torch.empty(tuple(shape), dtype=like.dtype, device=like.device)
+
+
+def contiguous(t: Tensor | None) -> Tensor | None:
+    """Kernels index raw pointers with C-contiguous strides; views are copied first."""
+    return t if t is None or t.is_contiguous() else t.contiguous()
+
+
+def needs_autograd(*tensors: Tensor | None) -> bool:
+    """Whether a call must go through a TorchOp's differentiable route (autograd or
+    torch.compile will see it)."""
+    return torch.compiler.is_compiling() or (
+        torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
+
+
+__all__ = ["REGISTRY", "TorchOp", "contiguous", "empty", "needs_autograd"]

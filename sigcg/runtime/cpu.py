@@ -1,0 +1,167 @@
+"""The CPU backend: generated C -> cffi extension (compiler.py) -> disk cache -> threads.
+
+The second request for a kernel in a process touches no file: loaded kernels live in
+``_loaded``.  A kernel's entry points are called through their address wrappers (rendered from
+the op's parameter list), so a call passes tensor addresses as plain integers.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.machinery
+import importlib.util
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .. import codegen
+from ..codegen.kernels.base import Entry
+from . import threads
+from .cache import CacheEntry, CacheKey, EntryMeta, KernelCache
+from .compiler import (compile_extension, default_flags, platform_tag, toolchain,
+                       toolchain_or_none)
+
+cache = KernelCache()
+
+
+class CpuKernel:
+    """A loaded cffi kernel module: its spec, its entry points by name, where it came from."""
+
+    def __init__(self, spec: codegen.KernelSpec, module: Any, entry: CacheEntry):
+        self.spec = spec
+        self.functions = {e.name: getattr(module.lib, f"sigcg_{e.name}_addr")
+                          for e in spec.kernel.entries}
+        self.key = entry.path.name
+        self.path = str(entry.path)
+        self.lanes = spec.lanes
+        self.fma = spec.kernel.op_counts(spec)["fma"]  # per row and step: the threading decision
+
+
+def find_or_build(spec: codegen.KernelSpec) -> tuple[CacheEntry, bool]:
+    """The cache entry of ``spec`` and whether this call had to build it.
+
+    With a working compiler only the exact entry (same source, same compiler and flags) is
+    used, else built.  Without one (a slim container reading a precompiled cache), an entry of
+    the same source built for this platform with sigcg's default flags is accepted: never one
+    built with extra flags (-ffast-math, sanitizers) that would change results or abort.
+    """
+    source = codegen.source_key(spec)
+    tc = toolchain_or_none()
+    if tc is None:
+        entry = cache.find_compatible(source, platform_tag(), default_flags())
+        if entry is not None:
+            return entry, False
+        tc = toolchain()  # raises the "install a C compiler" error
+    key = CacheKey(source, tc.key)
+    entry = cache.lookup(key)
+    if entry is not None:
+        return entry, False
+    module_name = f"_sigcg_{key.source}_{key.toolchain}"
+    meta = EntryMeta(spec=spec_dict(spec), generator_version=codegen.GENERATOR_VERSION,
+                     module=module_name, platform=platform_tag(), compiler=tc.description,
+                     flags=tc.all_flags)
+    built = []
+
+    def build(workdir):
+        built.append(True)
+        return compile_extension(module_name, codegen.render(spec), codegen.declarations(spec),
+                                 workdir)
+    return cache.get_or_build(key, build, meta), bool(built)
+
+
+def spec_dict(spec: codegen.KernelSpec) -> dict:
+    from dataclasses import asdict
+
+    return asdict(spec)
+
+
+def load(spec: codegen.KernelSpec) -> CpuKernel:
+    entry, _ = find_or_build(spec)
+    module_name = entry.meta["module"]
+    loader = importlib.machinery.ExtensionFileLoader(module_name, str(entry.library))
+    module_spec = importlib.util.spec_from_file_location(module_name, entry.library,
+                                                          loader=loader)
+    if module_spec is None:
+        raise ImportError(f"cannot load the kernel library {entry.library}")
+    module = importlib.util.module_from_spec(module_spec)
+    loader.exec_module(module)
+    return CpuKernel(spec, module, entry)
+
+
+# Below this many multiply-adds a call is not worth handing to other threads.
+PARALLEL_MIN_WORK = 2_000_000
+
+
+def run_over_rows(call: Callable[[int, int], int], rows: int, lanes: int, work: int) -> None:
+    """Run ``call(b_begin, b_end)`` over [0, rows), split over threads in lane-aligned chunks.
+
+    ``call`` returns the kernel's status; non-zero means it could not allocate working memory.
+    cffi releases the GIL during the call, so the chunks really run in parallel.
+    """
+    groups = -(-rows // lanes)
+    n = 1 if work < PARALLEL_MIN_WORK or groups < 2 else min(threads.get_num_threads(), groups)
+    if n == 1:
+        statuses = [call(0, rows)]
+    else:
+        per = -(-groups // n) * lanes
+        bounds = [(b, min(b + per, rows)) for b in range(0, rows, per)]
+        statuses = threads.run_parallel(lambda be: call(*be), bounds)
+    if any(statuses):
+        raise MemoryError("sigcg: a kernel could not allocate its working memory")
+
+
+def addresses(entry: Entry, args: dict[str, Any]) -> list[int]:
+    """The entry's arguments in declaration order, tensors as addresses (0 for None)."""
+    out = []
+    for p in entry.params:
+        value = args[p.name]
+        if p.is_pointer:
+            out.append(0 if value is None else value.data_ptr())
+        else:
+            out.append(int(value))
+    return out
+
+
+class CpuBackend:
+    target = "cpu"
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple, CpuKernel] = {}
+        self._lock = threading.Lock()
+        self._variant = threading.local()
+
+    def kernel(self, op: str, d: int, N: int, dtype: str) -> CpuKernel:
+        variant = getattr(self._variant, "value", "auto")
+        key = (op, d, N, dtype, variant)
+        kernel = self._loaded.get(key)
+        if kernel is None:
+            with self._lock:
+                kernel = self._loaded.get(key)
+                if kernel is None:
+                    kernel = load(codegen.KernelSpec(op, d, N, dtype, variant=variant))
+                    self._loaded[key] = kernel
+        return kernel
+
+    @contextlib.contextmanager
+    def forced_variant(self, variant: str):
+        """Build and run CPU kernels in code shape ``variant`` ("loops", "unrolled") in this
+        thread: tests check every shape computes the same."""
+        previous = getattr(self._variant, "value", "auto")
+        self._variant.value = variant
+        try:
+            yield
+        finally:
+            self._variant.value = previous
+
+    def launch(self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device,
+               steps: int) -> None:
+        kernel = self.kernel(*spec_args)
+        fn = kernel.functions[entry.name]
+        values = addresses(entry, args)
+        rows = args[entry.rows]
+        run_over_rows(lambda b0, b1: fn(*values, b0, b1), rows, kernel.lanes,
+                      kernel.fma * rows * steps)
+
+
+BACKEND = CpuBackend()

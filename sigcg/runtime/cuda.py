@@ -1,0 +1,174 @@
+"""The CUDA backend: generated CUDA source -> NVRTC (CuPy's bindings) -> cubin in the kernel
+cache -> launched with CuPy on torch's current stream, tensors passed by pointer (zero copy),
+scratch from torch's caching allocator.
+
+Imported only for CUDA tensors, so CPU users never import CuPy.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import codegen
+from ..codegen.kernels.base import Entry
+from . import cuda_launch
+from .cache import CacheEntry, CacheKey, EntryMeta
+from .compiler import CompileError
+
+
+class CudaUnavailableError(RuntimeError):
+    pass
+
+
+def nvrtc():
+    try:
+        from cupy_backends.cuda.libs import nvrtc as bindings
+    except ImportError as exc:
+        raise CudaUnavailableError(
+            "sigcg needs CuPy for CUDA tensors: pip install 'sigcg[cuda]' (CUDA 13 drivers; "
+            "with CUDA 12 drivers: pip install cupy-cuda12x nvidia-cuda-nvrtc-cu12)") from exc
+    return bindings
+
+
+def nvrtc_version() -> str:
+    major, minor = nvrtc().getVersion()
+    return f"{major}.{minor}"
+
+
+NVRTC_OPTIONS = ("-std=c++17",)
+
+
+def compile_cuda(spec: codegen.KernelSpec, arch: str) -> tuple[bytes, str]:
+    """(cubin, compiler log) for ``spec`` (target "cuda") on ``arch`` (e.g. "sm_90").  Works
+    without a GPU: only the NVRTC library is needed."""
+    bindings = nvrtc()
+    source = codegen.render(spec)
+    prog = bindings.createProgram(source, f"{spec.name}.cu", [], [])
+    try:
+        try:
+            bindings.compileProgram(prog, [f"--gpu-architecture={arch}", *NVRTC_OPTIONS])
+        except bindings.NVRTCError as exc:
+            raise CompileError(f"NVRTC ({nvrtc_version()}) could not compile {spec.name} for "
+                               f"{arch}: {exc}\n{bindings.getProgramLog(prog)}") from None
+        return bindings.getCUBIN(prog), bindings.getProgramLog(prog).strip()
+    finally:
+        bindings.destroyProgram(prog)
+
+
+def find_or_build_cubin(spec: codegen.KernelSpec, arch: str) -> tuple[CacheEntry, bool]:
+    """The cache entry of ``spec``'s cubin for ``arch`` and whether this call compiled it.  Needs
+    NVRTC only, no GPU: `sigcg precompile --device cuda --arch sm_90` uses it."""
+    from .cpu import cache
+
+    platform = f"cuda-{arch}-nvrtc{nvrtc_version()}"
+    # a cubin for one architecture or NVRTC never loads for another: both are in the key
+    key = CacheKey(codegen.source_key(spec), hashlib.sha256(platform.encode()).hexdigest()[:12])
+    meta = EntryMeta(spec=asdict(spec), generator_version=codegen.GENERATOR_VERSION,
+                     module=",".join(f"sigcg_{e.name}_cuda" for e in spec.kernel.entries),
+                     platform=platform, compiler=f"NVRTC {nvrtc_version()}",
+                     flags=(f"--gpu-architecture={arch}", *NVRTC_OPTIONS))
+    built = []
+
+    def build(workdir: Path) -> Path:
+        built.append(True)
+        cubin, _ = compile_cuda(spec, arch)
+        (workdir / "kernel.cu").write_text(codegen.render(spec))
+        target = workdir / "kernel.cubin"
+        target.write_bytes(cubin)
+        return target
+    return cache.get_or_build(key, build, meta), bool(built)
+
+
+@functools.lru_cache(maxsize=None)
+def device_info(index: int) -> cuda_launch.DeviceInfo:
+    import cupy
+
+    props = torch.cuda.get_device_properties(index)
+    with cupy.cuda.Device(index) as dev:
+        optin = dev.attributes["MaxSharedMemoryPerBlockOptin"]
+    return cuda_launch.DeviceInfo(props.name, f"sm_{props.major}{props.minor}", optin,
+                                  props.multi_processor_count)
+
+
+class _StreamRef:
+    """What CuPy's Function.__call__ reads of a stream: its handle (torch's current stream)."""
+
+    __slots__ = ("ptr",)
+
+    def __init__(self, ptr: int):
+        self.ptr = ptr
+
+
+class CudaModule:
+    """A loaded CUDA module: its spec and its ``__global__`` functions by entry name."""
+
+    def __init__(self, spec: codegen.KernelSpec, module: Any, layout):
+        self.spec = spec
+        self.functions = {}
+        for e in spec.kernel.entries:
+            fn = module.get_function(f"sigcg_{e.name}_cuda")
+            if layout.dynamic_smem + layout.static_smem > cuda_launch.DEFAULT_SMEM:
+                fn.max_dynamic_shared_size_bytes = layout.dynamic_smem
+            self.functions[e.name] = fn
+
+
+class CudaBackend:
+    target = "cuda"
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple, CudaModule] = {}
+        self._lock = threading.Lock()
+
+    def module(self, spec: codegen.KernelSpec, index: int) -> CudaModule:
+        key = (spec, index)
+        loaded = self._loaded.get(key)
+        if loaded is None:
+            with self._lock:
+                loaded = self._loaded.get(key)
+                if loaded is None:
+                    import cupy
+
+                    entry, _ = find_or_build_cubin(spec, device_info(index).arch)
+                    with cupy.cuda.Device(index):
+                        module = cupy.RawModule(path=str(entry.library))
+                        loaded = CudaModule(spec, module, spec.kernel.cuda_layout(spec))
+                    self._loaded[key] = loaded
+        return loaded
+
+    def launch(self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device,
+               steps: int) -> None:
+        import cupy
+
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        gpu = device_info(index)
+        op, d, N, dtype = spec_args
+        variant = cuda_launch.choose_variant(op, d, N, dtype, gpu)
+        spec = codegen.KernelSpec(op, d, N, dtype, target="cuda", variant=variant)
+        plan = cuda_launch.plan(spec, entry, args[entry.rows], gpu)
+        fn = self.module(spec, index).functions[entry.name]
+        scratch = None
+        if plan.scratch_elements:
+            scratch = torch.empty(plan.scratch_elements, dtype=torch.float32
+                                  if dtype == "float32" else torch.float64, device=device)
+        values = []
+        for p in entry.params:
+            value = args[p.name]
+            if p.is_pointer:
+                values.append(np.uint64(0 if value is None else value.data_ptr()))
+            else:
+                values.append(np.int32(value) if p.kind == "flag" else np.int64(value))
+        values.append(np.uint64(0 if scratch is None else scratch.data_ptr()))
+        stream = torch.cuda.current_stream(device)
+        with cupy.cuda.Device(index):
+            fn.kernel((plan.blocks,), (plan.threads,), tuple(values),
+                      shared_mem=plan.dynamic_smem, stream=_StreamRef(stream.cuda_stream))
+
+
+BACKEND = CudaBackend()

@@ -1,0 +1,1 @@
+"""The command line (``sigcg`` / ``python -m sigcg``), precompiling, the demo."""
