@@ -102,47 +102,6 @@ def test_invariances():
         torch.testing.assert_close(a, b * 2.0**k)
 
 
-@pytest.mark.parametrize("stream", [False, True])
-@pytest.mark.parametrize("inverse", [False, True])
-@pytest.mark.parametrize("scalar_term", [False, True])
-@pytest.mark.parametrize("basepoint", ["none", "origin", "tensor"])
-@pytest.mark.parametrize("with_initial", [False, True])
-def test_options_compose(stream, inverse, scalar_term, basepoint, with_initial):
-    """Every option combination against its definition spelled out with the reference."""
-    b, length, d, depth = 3, 5, 2, 3
-    x = random_path(b, length, d, seed=21)
-    bp = {"none": False, "origin": True, "tensor": torch.randn(b, d, dtype=torch.float64)}[basepoint]
-    full = x
-    if basepoint == "origin":
-        full = torch.cat([torch.zeros(b, 1, d, dtype=torch.float64), x], 1)
-    elif basepoint == "tensor":
-        full = torch.cat([bp[:, None], x], 1)
-    initial = sigcg.signature(random_path(b, 4, d, seed=22), depth) if with_initial else None
-    if with_initial and inverse:
-        initial = ref.inverse(initial, d, depth)
-
-    expected = ref.signature(full, depth, stream=True)  # (b, rows, sig): every prefix
-    rows = []
-    for j in range(expected.shape[1]):
-        s = expected[:, j]
-        if inverse:
-            s = ref.inverse(s, d, depth)
-        if with_initial:
-            a, c = (ref.split(s, d, depth), ref.split(initial, d, depth))
-            s = ref.flat(ref.chen(a, c) if inverse else ref.chen(c, a))
-        if scalar_term:
-            s = torch.cat([torch.ones(b, 1, dtype=torch.float64), s], 1)
-        rows.append(s)
-    expected = torch.stack(rows, 1) if stream else rows[-1]
-
-    init_arg = initial
-    if with_initial and scalar_term:
-        init_arg = torch.cat([torch.ones(b, 1, dtype=torch.float64), initial], 1)
-    got = sigcg.signature(x, depth, stream=stream, basepoint=bp, inverse=inverse,
-                          initial=init_arg, scalar_term=scalar_term)
-    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
-
-
 def test_module_matches_function():
     x = random_path(3, 6, 2, seed=1)
     module = sigcg.Signature(3, stream=True, inverse=True, scalar_term=True)

@@ -22,7 +22,29 @@ def _antipode_table(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(perm), np.concatenate(sign)
 
 
+def compile_constant(fn):
+    """Mark a table-building function so that torch.compile calls it once while tracing and
+    bakes its result into the graph (what torch.compiler.assume_constant_result does, without
+    importing torch._dynamo when sigcg is imported).  Only for functions of constant arguments
+    (sizes, dtypes, devices) that return the same tables every time."""
+    fn._dynamo_marked_constant = True
+    return fn
+
+
 _device_tables: dict = {}
+
+
+@compile_constant
+def _antipode_tensors(channels: int, depth: int, dtype: torch.dtype,
+                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (channels, depth, dtype, device)
+    tables = _device_tables.get(key)
+    if tables is None:
+        perm, sign = _antipode_table(channels, depth)
+        tables = (torch.as_tensor(perm, device=device),
+                  torch.as_tensor(sign, dtype=dtype, device=device))
+        _device_tables[key] = tables
+    return tables
 
 
 def antipode(sig: torch.Tensor, channels: int, depth: int) -> torch.Tensor:
@@ -31,14 +53,7 @@ def antipode(sig: torch.Tensor, channels: int, depth: int) -> torch.Tensor:
     α is an involutive anti-automorphism of the tensor algebra, so α(S) = S^{-1} for a signature
     and α(A ⊗ B) = α(B) ⊗ α(A).  ``sig``: (..., signature_channels(channels, depth)), no scalar.
     """
-    key = (channels, depth, sig.dtype, sig.device)
-    tables = _device_tables.get(key)
-    if tables is None:
-        perm, sign = _antipode_table(channels, depth)
-        tables = (torch.as_tensor(perm, device=sig.device),
-                  torch.as_tensor(sign, dtype=sig.dtype, device=sig.device))
-        _device_tables[key] = tables
-    perm, sign = tables
+    perm, sign = _antipode_tensors(channels, depth, sig.dtype, sig.device)
     return sig.index_select(-1, perm) * sign
 
 

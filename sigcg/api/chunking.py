@@ -17,7 +17,6 @@ to a few percent while the parallel width grows C times.
 """
 from __future__ import annotations
 
-import functools
 from typing import Optional
 
 import torch
@@ -56,7 +55,15 @@ def parallel_width(path: Tensor) -> int:
     return DEFAULT_VECTOR_BYTES // path.element_size() * threads.get_num_threads()
 
 
-_step_fmas = functools.lru_cache(maxsize=None)(horner_fmas)  # on every signature call's path
+_fmas: dict[tuple[int, int], int] = {}
+
+
+def _step_fmas(d: int, depth: int) -> int:
+    """horner_fmas, memoised: it is on every signature call's path."""
+    key = (d, depth)
+    if key not in _fmas:
+        _fmas[key] = horner_fmas(d, depth)
+    return _fmas[key]
 
 
 def piece_count(batch: int, steps: int, d: int, depth: int, width: int) -> int:

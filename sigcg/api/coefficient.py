@@ -1,7 +1,6 @@
 """``signature_coefficient``: a few chosen signature terms without the whole signature."""
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Union
 
@@ -11,15 +10,25 @@ from torch import Tensor
 
 from .. import ops
 from ..algebra.lyndon import word_to_index
+from ..algebra.tensor import compile_constant
+from ..runtime import has_kernel
 from .signature import prepare_path, signature
 
 ArrayLike = Union[Tensor, np.ndarray]
 
 
-@functools.lru_cache(maxsize=256)
+_word_tables: dict = {}
+
+
+@compile_constant
 def _word_table(words: tuple[tuple[int, ...], ...], channels: int):
     """Every prefix of the words, longest first, with letters and prefix rows (the
     signature_words kernel's tables), and the table row of each requested word."""
+    key = (words, channels)
+    if key in _word_tables:
+        return _word_tables[key]
+    if len(_word_tables) > 256:
+        _word_tables.clear()
     depth = max(len(w) for w in words)
     nodes = sorted({w[:j] for w in words for j in range(1, len(w) + 1)},
                    key=lambda w: (-len(w), w))
@@ -31,7 +40,8 @@ def _word_table(words: tuple[tuple[int, ...], ...], channels: int):
         letter[i, :len(w)] = w
         prefix[i, :len(w) - 1] = [row[w[:j]] for j in range(1, len(w))]
     tables = tuple(torch.from_numpy(a) for a in (length, letter, prefix))
-    return depth, tables, torch.tensor([row[w] for w in words])
+    _word_tables[key] = depth, tables, torch.tensor([row[w] for w in words])
+    return _word_tables[key]
 
 
 def _normalise_words(words, channels: int) -> tuple[tuple[int, ...], ...]:
@@ -59,14 +69,14 @@ def signature_coefficient(path: ArrayLike, words: Sequence[Sequence[int]],
         (batch, len(words)), or (len(words),) for an unbatched path.  Computes the words and
         their prefixes, not the whole signature, so long words over many channels stay cheap.
         With autograd, and for CUDA tensors, it computes the full signature up to the longest
-        word instead (exact gradients through the signature's backward kernel).
+        word instead (exact gradients through the signature's backward kernel; on a GPU the
+        words-only kernel would leave most of the device idle).
     """
     x, numpy_out, unbatched = prepare_path(path, 1, basepoint)
     channels = x.shape[2]
     words = _normalise_words(words, channels)
     depth, tables, rows = _word_table(words, channels)
-    if (torch.is_grad_enabled() and x.requires_grad) or x.device.type != "cpu":
-        # on a GPU the words-only kernel would leave most of the device idle
+    if (torch.is_grad_enabled() and x.requires_grad) or not has_kernel("signature_words", x):
         index = torch.as_tensor([word_to_index(w, channels) for w in words], device=x.device)
         result = signature(x, depth).index_select(-1, index)
     else:

@@ -9,7 +9,9 @@ from torch import Tensor
 
 from .. import ops
 from ..algebra import lyndon
+from ..algebra.tensor import compile_constant
 from ..codegen import signature_channels
+from ..runtime import has_kernel
 from . import chunking, validation
 from .signature import prepare_path, signature
 
@@ -17,37 +19,40 @@ ArrayLike = Union[Tensor, np.ndarray]
 MODES = ("words", "brackets", "hall", "expand")
 
 _tables: dict = {}
+_BASIS = {"brackets": "lyndon", "hall": "hall"}
 
 
-def _index(channels: int, depth: int, device) -> Tensor:
+@compile_constant
+def _index(channels: int, depth: int, device: torch.device) -> Tensor:
+    """Signature positions of the Lyndon words ("words" mode)."""
     key = ("words", channels, depth, device)
     if key not in _tables:
         _tables[key] = torch.as_tensor(lyndon.words_index(channels, depth), device=device)
     return _tables[key]
 
 
-_BASIS = {"brackets": "lyndon", "hall": "hall"}
-
-
-def _sparse(table: str, basis: str, channels: int, depth: int, dtype, device) -> Tensor:
-    """One of lyndon.py's sparse maps as a coalesced sparse matrix (rows: output positions)."""
+@compile_constant
+def _map(table: str, basis: str, channels: int, depth: int, dtype: torch.dtype,
+         device: torch.device) -> tuple[Tensor, Tensor, Tensor, int]:
+    """One of lyndon.py's sparse maps as (output positions, input positions, coefficients,
+    output size), on ``device``."""
     key = (table, basis, channels, depth, dtype, device)
     if key not in _tables:
         out_idx, in_idx, coef = getattr(lyndon, table)(channels, depth, basis)
-        logsig, sig = lyndon.logsignature_channels(channels, depth), signature_channels(channels,
-                                                                                         depth)
-        shape = {"expanded_to_basis": (logsig, sig), "words_to_basis": (logsig, logsig),
-                 "basis_to_expanded": (sig, logsig)}[table]
-        _tables[key] = torch.sparse_coo_tensor(
-            torch.as_tensor(np.stack([out_idx, in_idx])), torch.as_tensor(coef, dtype=dtype),
-            shape, check_invariants=True).coalesce().to(device)
+        size = {"expanded_to_basis": lyndon.logsignature_channels(channels, depth),
+                "words_to_basis": lyndon.logsignature_channels(channels, depth),
+                "basis_to_expanded": signature_channels(channels, depth)}[table]
+        _tables[key] = (torch.as_tensor(out_idx, device=device),
+                        torch.as_tensor(in_idx, device=device),
+                        torch.as_tensor(coef, dtype=dtype, device=device), size)
     return _tables[key]
 
 
 def _apply(table: str, mode: str, x: Tensor, channels: int, depth: int) -> Tensor:
-    """(rows, in) -> (rows, out) through a sparse map of lyndon.py (under 1% dense)."""
-    matrix = _sparse(table, _BASIS[mode], channels, depth, x.dtype, x.device)
-    return torch.sparse.mm(matrix, x.t()).t()
+    """(rows, in) -> (rows, out) through a sparse map of lyndon.py (under 1% dense): gather,
+    scale, scatter-add, which autograd differentiates to any order and torch.compile traces."""
+    out_idx, in_idx, coef, size = _map(table, _BASIS[mode], channels, depth, x.dtype, x.device)
+    return x.new_zeros(x.shape[0], size).index_add(1, out_idx, x.index_select(1, in_idx) * coef)
 
 
 def _check_mode(mode: str) -> None:
@@ -110,10 +115,10 @@ def logsignature(path: ArrayLike, depth: int, stream: bool = False,
     _check_mode(mode)
     x, numpy_out, unbatched = prepare_path(path, depth, basepoint)
     batch, length, channels = x.shape
-    # Lyndon coordinates need only the Lyndon words of the top level (CPU kernel); batches too
+    # Lyndon coordinates need only the Lyndon words of the top level (a CPU kernel); batches too
     # small to fill the machine are cut into pieces, which need the full signature.
     if (mode != "expand" and not stream and depth >= 2 and channels >= 2
-            and x.device.type == "cpu" and chunking.piece_count(
+            and has_kernel("logsignature_words", x) and chunking.piece_count(
                 batch, length - 1, channels, depth, chunking.parallel_width(x)) == 1):
         result = _logsignature_from_lyndon_top(x, depth, inverse, mode)
     else:

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from ..algebra.lyndon import logsignature_channels, words_index
+from ..algebra.tensor import compile_constant
 from ..codegen import signature_channels
 from ..runtime import launch
 from . import composite
@@ -36,7 +37,7 @@ def _forward(path: Tensor, depth: int) -> tuple[Tensor, Tensor]:
 
 
 def _forward_fake(path, depth):
-    batch, _, d = path.shape
+    batch, d = path.shape[0], int(path.shape[2])  # kernels are specialised per channel count
     return (path.new_empty((batch, logsignature_channels(d, depth))),
             path.new_empty((batch, signature_channels(d, depth))))
 
@@ -49,7 +50,7 @@ def _in_basis(path: Tensor, depth: int, proj_out: Tensor, proj_in: Tensor,
 
 
 def _in_basis_fake(path, depth, proj_out, proj_in, proj_coef):
-    return path.new_empty((path.shape[0], logsignature_channels(path.shape[2], depth)))
+    return path.new_empty((path.shape[0], logsignature_channels(int(path.shape[2]), depth)))
 
 
 def _signature_part_backward(path: Tensor, sig: Tensor, grad_sig: Tensor, depth: int) -> Tensor:
@@ -71,16 +72,25 @@ logsignature_words_backward = TorchOp("logsignature_words_backward", _signature_
 _positions: dict = {}
 
 
+@compile_constant
+def _lyndon_positions(d: int, depth: int, device: torch.device) -> Tensor:
+    key = (d, depth, device)
+    if key not in _positions:
+        _positions[key] = torch.as_tensor(words_index(d, depth), device=device)
+    return _positions[key]
+
+
 def _backward(args, outputs, grads, needs, compiled):
     """Through the tensor log's adjoint (cotangent at the Lyndon words only), then the signature
     part's own backward kernel, which like the forward skips level N's other words."""
     path, depth = args
     sig = outputs[1]
     d = path.shape[2]
-    key = (d, depth, path.device)
-    if key not in _positions:
-        _positions[key] = torch.as_tensor(words_index(d, depth), device=path.device)
-    grad_log = grads[0].new_zeros(sig.shape).index_copy(1, _positions[key], grads[0])
+    if compiled:  # AOT autograd traces this: a tensor made here must not outlive the trace
+        positions = torch.as_tensor(words_index(d, depth), device=path.device)
+    else:
+        positions = _lyndon_positions(d, depth, path.device)
+    grad_log = grads[0].new_zeros(sig.shape).index_copy(1, positions, grads[0])
     grad_sig = tensor_log_backward.call(compiled, sig, grad_log, d, depth)
     return logsignature_words_backward.call(compiled, path, sig, grad_sig, depth), None
 

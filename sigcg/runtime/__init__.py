@@ -6,6 +6,6 @@
     cuda_launch.py  the CUDA launcher's decisions (variant, resources), shared by both
     cache.py        the on-disk cache all of them publish into
 """
-from .backend import KernelArgumentError, emulate_cuda, launch
+from .backend import KernelArgumentError, emulate_cuda, has_kernel, launch
 
-__all__ = ["KernelArgumentError", "emulate_cuda", "launch"]
+__all__ = ["KernelArgumentError", "emulate_cuda", "has_kernel", "launch"]

@@ -66,6 +66,14 @@ def emulated_device():
     return getattr(_state, "emulated_device", None)
 
 
+def has_kernel(op: str, like: torch.Tensor) -> bool:
+    """Whether kernel op ``op`` has a form for the backend ``like`` would run on (the API picks
+    strategies by this, e.g. the CPU-only log-signature kernel)."""
+    target = {"cpu": "cuda_emulated" if emulated_device() is not None else "cpu",
+              "cuda": "cuda"}.get(like.device.type)
+    return target is not None and codegen.REGISTRY[op].has_target(target)
+
+
 def _backend(device: torch.device) -> Backend:
     if device.type == "cpu":
         if emulated_device() is not None:

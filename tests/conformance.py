@@ -1,0 +1,417 @@
+"""The conformance registry: every public function of sigcg, with an independent reference.
+
+Each :class:`Case` builds, for one choice of options and a dtype, the differentiable tensor
+inputs, the call through sigcg and the same quantity from ``reference.py`` (plain torch, float64,
+sharing no code with sigcg).  ``test_conformance.py`` runs every case through the same checks:
+forward against the reference (CPU and emulated CUDA, float64 and float32), gradcheck,
+torch.compile(fullgraph=True) forward and backward equal to eager, create_graph behaviour.
+
+Adding a public function means adding its Case here; ``test_every_public_function_has_a_case``
+fails until then.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+import reference as ref
+import sigcg
+
+F64 = torch.float64
+
+
+def path(batch, length, d, seed, scale=0.5):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(batch, length, d, generator=g, dtype=F64) * scale).cumsum(1)
+
+
+def tensor(*shape, seed, scale=0.4):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g, dtype=F64) * scale
+
+
+def with_scalar(x):
+    return torch.cat([torch.ones(*x.shape[:-1], 1, dtype=x.dtype), x], dim=-1)
+
+
+@dataclass
+class Case:
+    """``build(options) -> (inputs, call, reference)``: float64 leaf tensors, a function of
+    them through sigcg, and one through reference.py."""
+
+    name: str
+    build: Callable[[dict], tuple[tuple[torch.Tensor, ...], Callable, Callable]]
+    options: dict[str, tuple] = field(default_factory=dict)
+    differentiable: bool = True
+    double_backward: bool = True  # create_graph=True gives a correct graph (else: a clear error)
+    cuda: bool = True  # runs on CUDA tensors (checked under the CUDA emulation)
+
+    def grid(self) -> list[dict]:
+        keys = list(self.options)
+        return [dict(zip(keys, values)) for values in itertools.product(*self.options.values())]
+
+    def sample(self, count: int, seed: int = 0) -> list[dict]:
+        """The default options first, then a seeded sample of the rest of the grid."""
+        grid = self.grid()
+        rest = grid[1:]
+        random.Random(f"{self.name}-{seed}").shuffle(rest)
+        return grid[:1] + rest[:max(0, count - 1)]
+
+
+# ---- references composed from reference.py ------------------------------------------------
+
+def ref_signature(full_path, depth, stream=False, inverse=False, initial=None):
+    """Signatory's semantics: every prefix (stream) or the whole path; S^-1 with inverse;
+    initial ⊗ S, or S^-1 ⊗ initial with inverse."""
+    b, _, d = full_path.shape
+    rows = ref.signature(full_path, depth, stream=True)
+    out = []
+    for j in range(rows.shape[1]):
+        s = rows[:, j]
+        if inverse:
+            s = ref.inverse(s, d, depth)
+        if initial is not None:
+            a, c = ref.split(s, d, depth), ref.split(initial, d, depth)
+            s = ref.flat(ref.chen(a, c) if inverse else ref.chen(c, a))
+        out.append(s)
+    return torch.stack(out, 1) if stream else out[-1]
+
+
+def expand_bracket(tree, d, depth):
+    """A bracket [a, b] = ab - ba as a dense flat tensor-algebra vector."""
+    if isinstance(tree, int):
+        v = torch.zeros(1, ref_width(d, depth), dtype=F64)
+        v[0, tree] = 1.0
+        return v
+    a, b = (expand_bracket(t, d, depth) for t in tree)
+    ab = ref.flat(ref.chen_product_only(ref.split(a, d, depth), ref.split(b, d, depth)))
+    ba = ref.flat(ref.chen_product_only(ref.split(b, d, depth), ref.split(a, d, depth)))
+    return ab - ba
+
+
+def ref_width(d, depth):
+    return sum(d**k for k in range(1, depth + 1))
+
+
+def basis_matrix(mode, d, depth):
+    """(sig, L): column h is basis element h expanded into words; for "words" the Lyndon basis
+    (whose coordinates are then read at the Lyndon words, below)."""
+    trees = sigcg.hall_basis(d, depth) if mode == "hall" else sigcg.lyndon_brackets(d, depth)
+    return torch.cat([expand_bracket(t, d, depth) for t in trees]).T
+
+
+def lyndon_positions(d, depth):
+    return [sigcg.word_to_index(w, d) for w in sigcg.lyndon_words(d, depth)]
+
+
+def ref_log_coordinates(expanded, d, depth, mode):
+    """(rows, sig) tensor logarithms -> coordinates of ``mode``."""
+    if mode == "expand":
+        return expanded
+    if mode == "words":
+        return expanded[:, lyndon_positions(d, depth)]
+    # the Lie element is an exact combination of the basis: least squares recovers it
+    return torch.linalg.lstsq(basis_matrix(mode, d, depth), expanded.T).solution.T
+
+
+def ref_lie_element(coords, d, depth, mode):
+    """Coordinates of ``mode`` -> the expanded Lie element (rows, sig)."""
+    if mode == "expand":
+        return coords
+    if mode == "words":  # the Lie element whose coefficients at the Lyndon words are coords
+        m = basis_matrix("brackets", d, depth)
+        return (m @ torch.linalg.solve(m[lyndon_positions(d, depth)], coords.T)).T
+    return (basis_matrix(mode, d, depth) @ coords.T).T
+
+
+def rows(fn, x, stream):
+    """Apply a (rows, ·) -> (rows, ·) reference to (B, ·) or (B, L, ·)."""
+    if not stream:
+        return fn(x)
+    b, n, w = x.shape
+    out = fn(x.reshape(b * n, w))
+    return out.reshape(b, n, -1)
+
+
+# ---- the cases ----------------------------------------------------------------------------
+
+def _signature(o):
+    d, depth = 2, 3
+    x = path(3, 5, d, seed=1)
+    inputs = [x]
+    if o["basepoint"] == "tensor":
+        inputs.append(tensor(3, d, seed=2))
+    if o["initial"]:
+        init = ref.signature(path(3, 4, d, seed=3), depth)
+        inputs.append(with_scalar(init) if o["scalar_term"] else init)
+
+    def unpack(args):
+        args = list(args)
+        x = args.pop(0)
+        bp = args.pop(0) if o["basepoint"] == "tensor" else o["basepoint"] == "origin"
+        init = args.pop(0) if o["initial"] else None
+        return x, bp, init
+
+    def call(*args):
+        x, bp, init = unpack(args)
+        kwargs = dict(stream=o["stream"], basepoint=bp, inverse=o["inverse"], initial=init,
+                      scalar_term=o["scalar_term"])
+        if o["module"]:
+            return sigcg.Signature(depth, o["stream"], o["inverse"], o["scalar_term"])(
+                x, basepoint=bp, initial=init)
+        return sigcg.signature(x, depth, **kwargs)
+
+    def reference(*args):
+        x, bp, init = unpack(args)
+        if isinstance(bp, torch.Tensor):
+            x = torch.cat([bp[:, None], x], 1)
+        elif bp:
+            x = torch.cat([torch.zeros_like(x[:, :1]), x], 1)
+        if init is not None and o["scalar_term"]:
+            init = init[:, 1:]
+        out = ref_signature(x, depth, o["stream"], o["inverse"], init)
+        return with_scalar(out) if o["scalar_term"] else out
+    return tuple(inputs), call, reference
+
+
+def _logsignature(o):
+    d, depth = 2, 3
+    x = path(3, 5, d, seed=4)
+    inputs = [x] + ([tensor(3, d, seed=5)] if o["basepoint"] == "tensor" else [])
+
+    def unpack(args):
+        bp = args[1] if o["basepoint"] == "tensor" else o["basepoint"] == "origin"
+        return args[0], bp
+
+    def call(*args):
+        x, bp = unpack(args)
+        if o["module"]:
+            return sigcg.LogSignature(depth, o["stream"], o["inverse"], o["mode"])(x, bp)
+        return sigcg.logsignature(x, depth, stream=o["stream"], basepoint=bp,
+                                  inverse=o["inverse"], mode=o["mode"])
+
+    def reference(*args):
+        x, bp = unpack(args)
+        if isinstance(bp, torch.Tensor):
+            x = torch.cat([bp[:, None], x], 1)
+        elif bp:
+            x = torch.cat([torch.zeros_like(x[:, :1]), x], 1)
+        sig = ref_signature(x, depth, o["stream"], o["inverse"])
+        return rows(lambda s: ref_log_coordinates(ref.log(s, d, depth), d, depth, o["mode"]),
+                    sig, o["stream"])
+    return tuple(inputs), call, reference
+
+
+def _signature_to_logsignature(o):
+    d, depth = 2, 3
+    sig = ref.signature(path(3, 5, d, seed=6), depth, stream=o["stream"])
+    x = with_scalar(sig) if o["scalar_term"] else sig
+
+    def call(s):
+        if o["module"]:
+            return sigcg.SignatureToLogSignature(d, depth, o["stream"], o["mode"],
+                                                 o["scalar_term"])(s)
+        return sigcg.signature_to_logsignature(s, d, depth, stream=o["stream"], mode=o["mode"],
+                                               scalar_term=o["scalar_term"])
+
+    def reference(s):
+        s = s[..., 1:] if o["scalar_term"] else s
+        return rows(lambda r: ref_log_coordinates(ref.log(r, d, depth), d, depth, o["mode"]),
+                    s, o["stream"])
+    return (x,), call, reference
+
+
+def _logsignature_to_signature(o):
+    d, depth = 2, 3
+    width = ref_width(d, depth) if o["mode"] == "expand" else sigcg.logsignature_channels(d, depth)
+    shape = (3, 2, width) if o["stream"] else (3, width)
+    coords = tensor(*shape, seed=7)
+
+    def call(c):
+        return sigcg.logsignature_to_signature(c, d, depth, mode=o["mode"], stream=o["stream"],
+                                               scalar_term=o["scalar_term"])
+
+    def reference(c):
+        out = rows(lambda r: ref.exp(ref_lie_element(r, d, depth, o["mode"]), d, depth), c,
+                   o["stream"])
+        return with_scalar(out) if o["scalar_term"] else out
+    return (coords,), call, reference
+
+
+def _combine(o):
+    d, depth = 2, 3
+    count = o["count"]
+    sigs = [tensor(3, ref_width(d, depth), seed=10 + i) for i in range(count)]
+    inputs = tuple(with_scalar(s) if o["scalar_term"] else s for s in sigs)
+
+    def call(*args):
+        if count == 2 and not o["multi"]:
+            return sigcg.signature_combine(*args, d, depth, inverse=o["inverse"],
+                                           scalar_term=o["scalar_term"])
+        return sigcg.multi_signature_combine(list(args), d, depth, inverse=o["inverse"],
+                                             scalar_term=o["scalar_term"])
+
+    def reference(*args):
+        levels = [ref.split(a[:, 1:] if o["scalar_term"] else a, d, depth) for a in args]
+        if o["inverse"]:
+            levels = levels[::-1]
+        out = levels[0]
+        for lv in levels[1:]:
+            out = ref.chen(out, lv)
+        out = ref.flat(out)
+        return with_scalar(out) if o["scalar_term"] else out
+    return inputs, call, reference
+
+
+def _combine_backward(o):
+    d, depth = 2, 3
+    width = ref_width(d, depth) + (1 if o["scalar_term"] else 0)
+    grad, s1, s2 = (tensor(3, width, seed=20 + i) for i in range(3))
+
+    def call(g, a, b):
+        return sigcg.signature_combine_backward(g, a, b, d, depth, inverse=o["inverse"],
+                                                scalar_term=o["scalar_term"])
+
+    def reference(g, a, b):
+        a, b = a.clone().requires_grad_(), b.clone().requires_grad_()
+        strip = (lambda t: t[:, 1:]) if o["scalar_term"] else (lambda t: t)
+        first, second = (b, a) if o["inverse"] else (a, b)
+        out = ref.flat(ref.chen(ref.split(strip(first), d, depth),
+                                ref.split(strip(second), d, depth)))
+        return torch.autograd.grad(out, (a, b), strip(g))
+    return (grad, s1, s2), call, reference
+
+
+def _join(o):
+    d, depth = 2, 3
+    sig = ref.signature(path(3, 4, d, seed=30), depth)
+    inc = tensor(*((3, d) if o["segments"] == 1 else (3, o["segments"], d)), seed=31)
+
+    def call(s, i):
+        return sigcg.signature_join(s, i, depth)
+
+    def reference(s, i):
+        i = i[:, None] if i.ndim == 2 else i
+        out = ref.split(s, d, depth)
+        for k in range(i.shape[1]):
+            out = ref.chen(out, ref.tensor_exp(i[:, k], depth))
+        return ref.flat(out)
+    return (sig, inc), call, reference
+
+
+def _scale(o):
+    d, depth = 3, 3
+    sig = ref.signature(path(2, 4, d, seed=32), depth)
+    scales = tensor(2, d, seed=33) + 1.0
+
+    def reference(s, lam):
+        levels, factor = [], torch.ones(2, 1, dtype=lam.dtype)
+        for lv in ref.split(s, d, depth):
+            factor = (factor[:, :, None] * lam[:, None, :]).reshape(2, -1)
+            levels.append(lv * factor)
+        return ref.flat(levels)
+    return (sig, scales), lambda s, lam: sigcg.signature_scale(s, lam, depth), reference
+
+
+WORDS = [(0,), (1, 0), (2, 1, 0), (0, 0, 2, 1)]
+
+
+def _coefficient(o):
+    d = 3
+    x = path(2, 5, d, seed=34)
+    inputs = [x] + ([tensor(2, d, seed=35)] if o["basepoint"] == "tensor" else [])
+
+    def unpack(args):
+        return args[0], (args[1] if o["basepoint"] == "tensor" else o["basepoint"] == "origin")
+
+    def call(*args):
+        x, bp = unpack(args)
+        return sigcg.signature_coefficient(x, WORDS, basepoint=bp)
+
+    def reference(*args):
+        x, bp = unpack(args)
+        if isinstance(bp, torch.Tensor):
+            x = torch.cat([bp[:, None], x], 1)
+        elif bp:
+            x = torch.cat([torch.zeros_like(x[:, :1]), x], 1)
+        full = ref.signature(x, 4)
+        return full[:, [sigcg.word_to_index(w, d) for w in WORDS]]
+    return tuple(inputs), call, reference
+
+
+def _path_queries(o):
+    d, depth = 2, 3
+    x, extra = path(2, 6, d, seed=36), path(2, 3, d, seed=37)
+    start, end = o["interval"]
+
+    def call(a, b):
+        p = sigcg.Path(a, depth, scalar_term=o["scalar_term"])
+        p.update(b)
+        if o["query"] == "signature":
+            return p.signature(start, end)
+        return p.logsignature(start, end, mode="brackets")
+
+    def reference(a, b):
+        full = torch.cat([a, b], 1)[:, start:end]
+        sig = ref.signature(full, depth)
+        if o["query"] == "logsignature":
+            return ref_log_coordinates(ref.log(sig, d, depth), d, depth, "brackets")
+        return with_scalar(sig) if o["scalar_term"] else sig
+    return (x, extra), call, reference
+
+
+def _extract_term(o):
+    d, depth = 2, 3
+    sig = tensor(3, ref_width(d, depth) + (1 if o["scalar_term"] else 0), seed=38)
+
+    def reference(s):
+        s = s[:, 1:] if o["scalar_term"] else s
+        return ref.split(s, d, depth)[o["level"] - 1]
+    return (sig,), lambda s: sigcg.extract_signature_term(s, d, o["level"], o["scalar_term"]), \
+        reference
+
+
+CASES = [
+    Case("signature", _signature, dict(
+        stream=(False, True), basepoint=("none", "origin", "tensor"), inverse=(False, True),
+        initial=(False, True), scalar_term=(False, True), module=(False, True))),
+    Case("logsignature", _logsignature, dict(
+        mode=("words", "brackets", "hall", "expand"), stream=(False, True),
+        basepoint=("none", "origin", "tensor"), inverse=(False, True), module=(False, True))),
+    Case("signature_to_logsignature", _signature_to_logsignature, dict(
+        mode=("words", "brackets", "hall", "expand"), stream=(False, True),
+        scalar_term=(False, True), module=(False, True))),
+    Case("logsignature_to_signature", _logsignature_to_signature, dict(
+        mode=("words", "brackets", "hall", "expand"), stream=(False, True),
+        scalar_term=(False, True))),
+    Case("signature_combine", _combine, dict(
+        count=(2, 3), multi=(False, True), inverse=(False, True), scalar_term=(False, True))),
+    Case("signature_combine_backward", _combine_backward, dict(
+        inverse=(False, True), scalar_term=(False, True)), differentiable=False),
+    Case("signature_join", _join, dict(segments=(1, 3))),
+    Case("signature_scale", _scale, dict(none=(None,))),
+    Case("signature_coefficient", _coefficient, dict(basepoint=("none", "origin", "tensor"))),
+    Case("Path", _path_queries, dict(
+        query=("signature", "logsignature"), interval=((None, None), (2, 8), (-4, None)),
+        scalar_term=(False, True))),
+    Case("extract_signature_term", _extract_term, dict(level=(1, 2, 3),
+                                                       scalar_term=(False, True))),
+]
+
+# Public names whose case is another's (the modules are options of their function's case) or
+# which take no tensors (tables of words and sizes, settings), tested in their own files.
+COVERED_ELSEWHERE = {
+    "Signature": "signature", "LogSignature": "logsignature",
+    "SignatureToLogSignature": "signature_to_logsignature",
+    "multi_signature_combine": "signature_combine",
+    "all_words": "test_logsignature.py", "hall_basis": "test_logsignature.py",
+    "index_to_word": "test_coefficient.py", "word_to_index": "test_coefficient.py",
+    "logsignature_channels": "test_logsignature.py", "lyndon_brackets": "test_logsignature.py",
+    "lyndon_words": "test_logsignature.py", "signature_channels": "test_signature.py",
+    "get_num_threads": "test_signature.py", "set_num_threads": "test_signature.py",
+    "precompile": "test_cli.py", "__version__": "test_cli.py",
+}
