@@ -41,14 +41,13 @@ class Param:
     kind: str
     optional: bool = False
     doc: str = ""
+    # derived (a plain attribute: read on every kernel call)
+    is_pointer: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in POINTER_TYPES and self.kind not in SCALAR_TYPES:
             raise ValueError(f"parameter {self.name!r}: unknown kind {self.kind!r}")
-
-    @property
-    def is_pointer(self) -> bool:
-        return self.kind in POINTER_TYPES
+        object.__setattr__(self, "is_pointer", self.kind in POINTER_TYPES)
 
     def c_decl(self, ctype: str, restrict: str = "") -> str:
         if self.is_pointer:

@@ -67,38 +67,38 @@ class TorchOp:
     def __call__(self, *args: Any) -> Any:
         if torch.compiler.is_compiling():
             return self.custom(*args)
-        if self.backward is not None and torch.is_grad_enabled() and any(
-                isinstance(a, Tensor) and a.requires_grad for a in args):
-            return self.function.apply(*args)
+        if self.backward is not None and torch.is_grad_enabled():
+            for a in args:
+                if isinstance(a, Tensor) and a.requires_grad:
+                    return self.function.apply(*args)
         return self.forward(*args)
 
     def call(self, compiled: bool, *args: Any) -> Any:
         """The op through the custom op (``compiled``: inside a traced backward) or eagerly."""
-        return self.custom(*args) if compiled else self(*args)
+        if compiled:
+            return self.custom(*args)
+        return self(*args) if torch.is_grad_enabled() else self.forward(*args)
 
     # ---- autograd ---------------------------------------------------------------------------
     def _setup_context(self, ctx, inputs, output) -> None:
-        tensor_slots = [isinstance(a, Tensor) or a is None for a in inputs]
-        outputs = output if isinstance(output, tuple) else (output,)
-        saved = [a if slot else None for a, slot in zip(inputs, tensor_slots)]
+        # tensors (and absent optional tensors) go through save_for_backward, which guards
+        # against in-place changes before the backward; the other arguments are constants
+        saved = [a if a is None or isinstance(a, Tensor) else None for a in inputs]
         if self.save_output:
-            saved += list(outputs)
+            saved += output if isinstance(output, tuple) else (output,)
         ctx.save_for_backward(*saved)
-        ctx.sigcg_slots = tensor_slots
-        ctx.sigcg_constants = [None if slot else a for a, slot in zip(inputs, tensor_slots)]
-        ctx.sigcg_outputs = len(outputs)
+        ctx.sigcg_constants = tuple(None if isinstance(a, Tensor) else a for a in inputs)
         if self.non_differentiable_outputs:
-            ctx.mark_non_differentiable(*(outputs[i] for i in self.non_differentiable_outputs))
+            ctx.mark_non_differentiable(*(output[i] for i in self.non_differentiable_outputs))
 
     def _restore(self, ctx) -> tuple[tuple, Any]:
         saved = ctx.saved_tensors
-        n = len(ctx.sigcg_slots)
-        args = tuple(saved[i] if slot else ctx.sigcg_constants[i]
-                     for i, slot in enumerate(ctx.sigcg_slots))
+        constants = ctx.sigcg_constants
+        n = len(constants)
+        args = tuple(c if s is None else s for s, c in zip(saved, constants))
         output = None
         if self.save_output:
-            outs = saved[n:]
-            output = outs if ctx.sigcg_outputs > 1 else outs[0]
+            output = saved[n:] if len(saved) > n + 1 else saved[n]
         return args, output
 
     def _compiled_backward(self, ctx, *grads):
@@ -154,8 +154,9 @@ class TorchOp:
 
 
 def empty(shape: Sequence[int], like: Tensor) -> Tensor:
-    """An output buffer (the runtime poisons it when tests ask)."""
-    return torch.empty(tuple(shape), dtype=like.dtype, device=like.device)
+    """An output buffer of ``like``'s dtype and device (the runtime poisons it when tests
+    ask)."""
+    return like.new_empty(shape)
 
 
 def contiguous(t: Tensor | None) -> Tensor | None:

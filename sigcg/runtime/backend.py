@@ -74,56 +74,133 @@ def has_kernel(op: str, like: torch.Tensor) -> bool:
     return target is not None and codegen.REGISTRY[op].has_target(target)
 
 
+_backends: dict[str, Backend] = {}
+
+
 def _backend(device: torch.device) -> Backend:
-    if device.type == "cpu":
-        if emulated_device() is not None:
-            from .emulation import BACKEND as emulation
-            return emulation
-        from .cpu import BACKEND as cpu
-        return cpu
-    if device.type == "cuda":
-        from .cuda import BACKEND as cuda
-        return cuda
-    raise NotImplementedError(f"sigcg has kernels for CPU and CUDA tensors, not for "
-                              f"{device.type!r} tensors")
+    kind = "cuda_emulated" if device.type == "cpu" and emulated_device() is not None \
+        else device.type
+    backend = _backends.get(kind)
+    if backend is None:
+        if kind == "cpu":
+            from .cpu import BACKEND as backend
+        elif kind == "cuda_emulated":
+            from .emulation import BACKEND as backend
+        elif kind == "cuda":
+            from .cuda import BACKEND as backend
+        else:
+            raise NotImplementedError(f"sigcg has kernels for CPU and CUDA tensors, not for "
+                                      f"{device.type!r} tensors")
+        _backends[kind] = backend
+    return backend
+
+
+def _argument_error(kernel: KernelOp, entry: Entry, args: dict[str, Any], device: torch.device,
+                    dtype: torch.dtype) -> KernelArgumentError:
+    """The first thing wrong with ``args`` (check_args found something), in words."""
+    where = f"{kernel.name}.{entry.name}"
+    names = {p.name for p in entry.params}
+    if set(args) != names:
+        return KernelArgumentError(f"{where}: missing {sorted(names - set(args))}, "
+                                   f"unexpected {sorted(set(args) - names)}")
+    for p in entry.params:
+        value = args[p.name]
+        if not p.is_pointer:
+            if not isinstance(value, int):
+                return KernelArgumentError(f"{where}: {p.name} must be an int, got "
+                                           f"{type(value).__name__}")
+        elif value is None:
+            if not p.optional:
+                return KernelArgumentError(f"{where}: {p.name} is required")
+        elif not isinstance(value, torch.Tensor):
+            return KernelArgumentError(f"{where}: {p.name} must be a tensor, got "
+                                       f"{type(value).__name__}")
+        elif value.dtype != (torch.int32 if p.kind == "index" else dtype):
+            return KernelArgumentError(f"{where}: {p.name} has dtype {value.dtype}, expected "
+                                       f"{torch.int32 if p.kind == 'index' else dtype}")
+        elif value.device != device:
+            return KernelArgumentError(f"{where}: {p.name} is on {value.device}, the kernel "
+                                       f"runs on {device}")
+        elif not value.is_contiguous():
+            return KernelArgumentError(f"{where}: {p.name} is not contiguous")
+    return KernelArgumentError(f"{where}: invalid arguments")
 
 
 def check_args(kernel: KernelOp, entry: Entry, args: dict[str, Any], device: torch.device,
                dtype: torch.dtype) -> None:
     """Every declared parameter present, nothing else; pointers are contiguous tensors of the
-    right dtype on ``device`` (or None where the parameter is optional)."""
-    if len(args) != len(entry.params):
-        names = {p.name for p in entry.params}
-        raise KernelArgumentError(
-            f"{kernel.name}.{entry.name}: missing {sorted(names - set(args))}, "
-            f"unexpected {sorted(set(args) - names)}")
-    for p in entry.params:
-        try:
-            value = args[p.name]
-        except KeyError:
-            raise KernelArgumentError(f"{kernel.name}.{entry.name}: missing argument "
-                                      f"{p.name!r}") from None
-        if not p.is_pointer:
-            if not isinstance(value, int):
-                raise KernelArgumentError(f"{kernel.name}.{entry.name}: {p.name} must be an int, "
-                                          f"got {type(value).__name__}")
-            continue
-        if value is None:
-            if not p.optional:
-                raise KernelArgumentError(f"{kernel.name}.{entry.name}: {p.name} is required")
-            continue
-        if not isinstance(value, torch.Tensor):
-            raise KernelArgumentError(f"{kernel.name}.{entry.name}: {p.name} must be a tensor, "
-                                      f"got {type(value).__name__}")
-        want = torch.int32 if p.kind == "index" else dtype
-        if value.dtype != want:
-            raise KernelArgumentError(f"{kernel.name}.{entry.name}: {p.name} has dtype "
-                                      f"{value.dtype}, expected {want}")
-        if value.device != device:
-            raise KernelArgumentError(f"{kernel.name}.{entry.name}: {p.name} is on "
-                                      f"{value.device}, the kernel runs on {device}")
-        if not value.is_contiguous():
-            raise KernelArgumentError(f"{kernel.name}.{entry.name}: {p.name} is not contiguous")
+    right dtype on ``device`` (or None where the parameter is optional).  On the path of every
+    kernel call, so the happy path is one pass of cheap tests; the message is built only when
+    something is wrong."""
+    if len(args) == len(entry.params):
+        for name, pointer, optional, index in _checks(entry):
+            value = args.get(name, args)  # `args` itself marks a missing name
+            if pointer:
+                if value is None:
+                    if optional:
+                        continue
+                elif isinstance(value, torch.Tensor) and \
+                        value.dtype == (torch.int32 if index else dtype) and \
+                        value.device == device and value.is_contiguous():
+                    continue
+            elif type(value) is int:
+                continue
+            break
+        else:
+            return
+    raise _argument_error(kernel, entry, args, device, dtype)
+
+
+_check_tables: dict[Entry, tuple] = {}
+
+
+def _checks(entry: Entry) -> tuple[tuple[str, bool, bool, bool], ...]:
+    """(name, is pointer, optional, int32 table) per parameter, computed once per entry."""
+    table = _check_tables.get(entry)
+    if table is None:
+        table = _check_tables[entry] = tuple((p.name, p.is_pointer, p.optional, p.kind == "index")
+                                             for p in entry.params)
+    return table
+
+
+# (op, entry, d, N, dtype, device) -> a closure that checks and runs the call (see launch)
+_bindings: dict[tuple, Any] = {}
+
+
+def forget_bindings() -> None:
+    """Drop every bound call (after a test changes how kernels are built)."""
+    _bindings.clear()
+
+
+def _bind(op: str, entry_name: str, d: int, N: int, dtype: torch.dtype,
+          device: torch.device, emulated: bool):
+    kernel = codegen.REGISTRY[op]
+    entry = kernel.entry(entry_name)
+    name = DTYPE_NAMES.get(dtype)
+    if name is None:
+        raise TypeError(f"{op}: sigcg kernels take float32 or float64 tensors, got {dtype}")
+    outputs = tuple(p.name for p in entry.params if p.kind == "out")
+    spec_args = (op, d, N, name)
+    rows_name = entry.rows
+    run = None
+
+    def checked(args: dict[str, Any], steps: int) -> None:
+        nonlocal run
+        check_args(kernel, entry, args, device, dtype)
+        if POISON:
+            for out in outputs:
+                if args[out] is not None:
+                    args[out].fill_(float("nan"))
+        if args[rows_name]:
+            if run is None:  # after the first arguments passed: never build for bad ones
+                backend = _backend(device)
+                # the CPU backend binds its loaded function once; the others decide per call
+                run = backend.bind(spec_args, entry) if hasattr(backend, "bind") else \
+                    (lambda args, steps: backend.launch(spec_args, entry, args, device, steps))
+            run(args, steps)
+    if not emulated:
+        _bindings[op, entry_name, d, N, dtype, device] = checked
+    return checked
 
 
 def launch(op: str, entry_name: str, d: int, N: int, args: dict[str, Any], *,
@@ -131,17 +208,13 @@ def launch(op: str, entry_name: str, d: int, N: int, args: dict[str, Any], *,
     """Run kernel ``op``'s entry point ``entry_name`` for (d, N) in ``like``'s dtype and on its
     device.  ``args`` maps every declared parameter to a value; ``steps`` is the number of path
     steps per row (1 for row kernels), with which the CPU backend estimates the work of the
-    call from the op's counts and splits large calls over threads."""
-    kernel = codegen.REGISTRY[op]
-    entry = kernel.entry(entry_name)
-    device, dtype = like.device, like.dtype
-    if dtype not in DTYPE_NAMES:
-        raise TypeError(f"{op}: sigcg kernels take float32 or float64 tensors, got {dtype}")
-    check_args(kernel, entry, args, device, dtype)
-    if POISON:
-        for p in entry.params:
-            if p.kind == "out" and args[p.name] is not None:
-                args[p.name].fill_(float("nan"))
-    if args[entry.rows] == 0:
-        return
-    _backend(device).launch((op, d, N, DTYPE_NAMES[dtype]), entry, args, device, steps)
+    call from the op's counts and splits large calls over threads.
+
+    The first call of a (kernel, entry, d, N, dtype, device) binds it (loading or building the
+    kernel); later calls look the binding up and only check the arguments and run."""
+    dtype, device = like.dtype, like.device
+    emulated = getattr(_state, "emulated_device", None) is not None
+    bound = None if emulated else _bindings.get((op, entry_name, d, N, dtype, device))
+    if bound is None:
+        bound = _bind(op, entry_name, d, N, dtype, device, emulated)
+    bound(args, steps)
