@@ -22,13 +22,13 @@ import numpy as np
 import torch
 
 import sigcg
-from sigcg.codegen import KernelSpec, op_counts
-from sigcg.ops import signature_backward_impl
+from sigcg import ops
+from sigcg.codegen import KernelSpec
 
 GRID = [(128, 256, 4, 6, "float64"), (32, 128, 8, 5, "float32"), (32, 128, 4, 6, "float64"),
         (256, 1000, 4, 3, "float32"), (1024, 64, 2, 8, "float64"), (128, 100, 3, 4, "float32"),
         (1, 10, 2, 3, "float64")]
-# Fewer paths than SIMD lanes x threads: sigcg cuts them into pieces (sigcg/chunking.py).
+# Fewer paths than SIMD lanes x threads: sigcg cuts them into pieces (sigcg/api/chunking.py).
 SMALL_BATCH = [(1, 4096, 3, 6, "float64"), (4, 4096, 3, 6, "float32"), (1, 2000, 8, 4, "float32")]
 
 
@@ -75,7 +75,7 @@ def bench_shape(shape, found, budget):
 
     res["sigcg", "fwd"] = median_time(lambda: sigcg.signature(path, N), budget)
     res["sigcg", "bwd"] = median_time(
-        lambda: signature_backward_impl(path, None, sig, cot, N, False, False), budget)
+        lambda: ops.signature_backward.forward(path, None, sig, cot, N, False, False), budget)
     if "pysiglib" in found:
         ps = found["pysiglib"]
         res["pysiglib", "fwd"] = median_time(lambda: ps.sig(path_np, N, n_jobs=1), budget)
@@ -99,7 +99,8 @@ def bench_shape(shape, found, budget):
             torch.autograd.grad(sg.signature(xg, N), xg, cot)
         res["signatory", "bwd"] = max(
             median_time(fwd_bwd, budget, min_reps=1) - res["signatory", "fwd"], 0.0)
-    fma = op_counts(KernelSpec("signature_forward", d, N, dtype))["fma"]
+    spec = KernelSpec("signature_forward", d, N, dtype)
+    fma = spec.kernel.op_counts(spec)["fma"]
     res["gflops"] = 2 * fma * B * (L - 1) / res["sigcg", "fwd"] / 1e9
     return res
 
@@ -107,8 +108,6 @@ def bench_shape(shape, found, budget):
 def small_batch_rows(found, budget):
     """sigcg (public API, and one whole-path kernel call) against pySigLib, forward and
     forward+backward, on batches too small to fill the machine."""
-    from sigcg import ops
-
     print("\n# small batches of long paths, single thread; ms; fwd+bwd through autograd\n"
           "| shape | sigcg fwd | whole-path kernel fwd | sigcg fwd+bwd | pysiglib fwd | "
           "pysiglib fwd+bwd | vs pysiglib fwd / fwd+bwd |\n|" + "---|" * 7)
@@ -119,7 +118,7 @@ def small_batch_rows(found, budget):
         xg = path.clone().requires_grad_()
         cot = torch.randn(sigcg.signature(path, N).shape, generator=g).to(path.dtype)
         fwd = median_time(lambda: sigcg.signature(path, N), budget)
-        whole = median_time(lambda: ops.signature_forward_impl(path, None, N, False), budget)
+        whole = median_time(lambda: ops.signature.forward(path, None, N, False), budget)
         both = median_time(lambda: torch.autograd.grad(sigcg.signature(xg, N), xg, cot), budget)
         cells = [str((B, L, d, N, dtype)), fmt_ms(fwd), fmt_ms(whole), fmt_ms(both)]
         if "pysiglib" in found:

@@ -14,8 +14,8 @@ import time
 
 import torch
 
-from sigcg import dispatch
 from sigcg.codegen import KernelSpec, schedule
+from sigcg.runtime import cpu
 
 GRID = [(128, 256, 4, 6, "float64"), (32, 128, 8, 5, "float32"), (32, 128, 4, 6, "float64"),
         (256, 1000, 4, 3, "float32"), (1024, 64, 2, 8, "float64"), (128, 100, 3, 4, "float32")]
@@ -25,19 +25,20 @@ def measure(shape, variant: str, vector_bytes: int, reps: int = 7):
     B, L, d, N, dtype = shape
     spec = KernelSpec("signature_forward", d, N, dtype, variant=variant, vector_bytes=vector_bytes)
     t0 = time.perf_counter()
-    kernel = dispatch._load(spec)
+    kernel = cpu.load(spec)
     compile_s = time.perf_counter() - t0
     x = (torch.randn(B, L, d, dtype=getattr(torch, dtype)) * 0.1).cumsum(1)
     out = torch.empty(B, spec.sig_channels, dtype=x.dtype)
-    args = (kernel.ptr(x), kernel.ffi.NULL, kernel.ptr(out), B, L, 0, 0, B)
-    kernel.lib.sigcg_signature_forward(*args)
+    forward = kernel.functions["signature_forward"]
+    args = (x.data_ptr(), 0, out.data_ptr(), B, L, 0, 0, B)  # path, initial, out, ..., range
+    forward(*args)
     times = []
     for _ in range(reps):
         t = time.perf_counter()
-        kernel.lib.sigcg_signature_forward(*args)
+        forward(*args)
         times.append(time.perf_counter() - t)
     median = statistics.median(times)
-    return compile_s, median, 2 * kernel.fma_per_step * B * (L - 1) / median / 1e9
+    return compile_s, median, 2 * kernel.fma * B * (L - 1) / median / 1e9
 
 
 def main():

@@ -83,3 +83,46 @@ def test_source_key_follows_schedule_values(monkeypatch):
     monkeypatch.undo()
     assert codegen.source_key(spec) == base
     assert codegen.source_key(codegen.KernelSpec("signature_forward", 2, 7)) != base
+
+
+def test_editing_any_generator_file_changes_the_source_key(monkeypatch):
+    """Every template and every generator module (descriptors included) is part of the source
+    key: a one-byte edit to any of them makes new kernels instead of serving stale ones."""
+    from pathlib import Path
+
+    from sigcg.codegen import identity
+
+    spec = codegen.KernelSpec("signature_backward", 3, 4)
+    base = codegen.source_key(spec)
+    files = identity.generator_files()
+    names = [name for name, _ in files]
+    assert "templates/cpu/horner.j2" in names and "codegen/kernels/signature.py" in names
+    assert "templates/cuda/grid.j2" in names and "codegen/renderer.py" in names
+    original = Path.read_bytes
+    for name, edited in files:
+        monkeypatch.setattr(Path, "read_bytes",
+                            lambda self, _e=edited: original(self) + (b" " if self == _e else b""))
+        identity.generator_fingerprint.cache_clear()
+        assert codegen.source_key(spec) != base, name
+    monkeypatch.setattr(Path, "read_bytes", original)
+    identity.generator_fingerprint.cache_clear()
+    assert codegen.source_key(spec) == base
+
+
+def test_compiler_flags_change_the_toolchain_key(monkeypatch):
+    from sigcg.runtime import compiler
+
+    def key():
+        compiler.toolchain.cache_clear()
+        compiler.platform_tag.cache_clear()
+        return compiler.toolchain().key
+
+    monkeypatch.setenv("SIGCG_MARCH_NATIVE", "1")
+    native = key()
+    monkeypatch.setenv("SIGCG_MARCH_NATIVE", "0")
+    portable = key()
+    monkeypatch.setenv("CC", "cc -ffast-math")
+    fast_math = key()
+    monkeypatch.undo()
+    assert len({native, portable, fast_math}) == 3
+    assert key() == native

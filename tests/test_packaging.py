@@ -1,5 +1,6 @@
 """The wheel and sdist: generator and templates inside the sigcg namespace, installable, working."""
 import os
+import site
 import subprocess
 import sys
 import venv
@@ -22,9 +23,16 @@ def test_wheel_installs_into_fresh_venv_and_computes(tmp_path):
     assert not any(n.startswith("codegen/") or n.startswith("templates/") for n in names)
 
     env_dir = tmp_path / "venv"
-    # torch and friends come from the system site-packages; sigcg only from the wheel
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    # torch and friends come from the environment running the tests (a venv or not: a .pth
+    # line is a plain path, so that environment's editable sigcg finder is not installed);
+    # sigcg only from the wheel
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                              "['purelib'])"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    Path(purelib, "outer-environment.pth").write_text(
+        "\n".join(p for p in site.getsitepackages() + [site.getusersitepackages()]) + "\n")
     subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
                    check=True, capture_output=True)
     smoke = """
