@@ -7,6 +7,7 @@ first call of each public function (autograd included where it has a backward); 
 per-call time of a tiny signature, forward and forward + ``.sum().backward()``, side by side with
 a trivial ``torch.autograd.Function`` (the floor any autograd op pays), single thread.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,11 +54,21 @@ print(json.dumps(times))
 def fresh_processes(reps: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, SIGCG_CACHE_DIR=cache, OMP_NUM_THREADS="1")
-        subprocess.run([sys.executable, "-c", PROCESS], env=env, check=True,
-                       capture_output=True)  # fills the cache
-        runs = [json.loads(subprocess.run([sys.executable, "-c", PROCESS], env=env, check=True,
-                                          capture_output=True, text=True).stdout)
-                for _ in range(reps)]
+        subprocess.run(
+            [sys.executable, "-c", PROCESS], env=env, check=True, capture_output=True
+        )  # fills the cache
+        runs = [
+            json.loads(
+                subprocess.run(
+                    [sys.executable, "-c", PROCESS],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
+            for _ in range(reps)
+        ]
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
@@ -84,15 +95,19 @@ def per_call(fn, number=5000, repeat=7) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reps", type=int, default=5, help="fresh processes (default 5)")
     args = parser.parse_args()
     times = fresh_processes(args.reps)
     print("| fresh process, warm cache | ms |\n|---|---|")
     for name, t in times.items():
-        value = "yes" if name.endswith("imported") and t else ("no" if name.endswith("imported")
-                                                                 else f"{t * 1e3:.1f}")
+        value = (
+            "yes"
+            if name.endswith("imported") and t
+            else ("no" if name.endswith("imported") else f"{t * 1e3:.1f}")
+        )
         print(f"| {name} | {value} |")
 
     import sigcg
@@ -104,9 +119,11 @@ def main() -> None:
     fwd = per_call(lambda: sigcg.signature(x, 3))
     both = per_call(lambda: sigcg.signature(xg, 3).sum().backward())
     floor = per_call(lambda: Trivial.apply(xg).sum().backward())
-    print(f"\nwarm per call, (1, 10, 2, 3) float64, single thread: forward {fwd * 1e6:.1f} us; "
-          f"forward + .sum().backward() {both * 1e6:.1f} us, trivial autograd.Function "
-          f"{floor * 1e6:.1f} us ({both / floor:.2f}x the floor)")
+    print(
+        f"\nwarm per call, (1, 10, 2, 3) float64, single thread: forward {fwd * 1e6:.1f} us; "
+        f"forward + .sum().backward() {both * 1e6:.1f} us, trivial autograd.Function "
+        f"{floor * 1e6:.1f} us ({both / floor:.2f}x the floor)"
+    )
 
 
 if __name__ == "__main__":

@@ -5,14 +5,15 @@
 Forward is the log-signature of the path; backward is one backward pass through autograd from a
 fixed cotangent, forward excluded (for every library: fwd+bwd median minus fwd median).
 """
+
 from __future__ import annotations
 
 import argparse
 
 import torch
+from bench_signature import median_time
 
 import sigcg
-from bench_signature import median_time
 
 GRID = [(32, 128, 4, 6, "float64"), (32, 128, 8, 4, "float32"), (128, 256, 3, 5, "float64")]
 
@@ -33,19 +34,24 @@ def main():
     torch.set_num_threads(1)
     sigcg.set_num_threads(1)
     budget = 0.3 if args.quick else 1.5
-    libs = {"sigcg words": lambda p, n: sigcg.logsignature(p, n, mode="words"),
-            "sigcg brackets": lambda p, n: sigcg.logsignature(p, n, mode="brackets")}
+    libs = {
+        "sigcg words": lambda p, n: sigcg.logsignature(p, n, mode="words"),
+        "sigcg brackets": lambda p, n: sigcg.logsignature(p, n, mode="brackets"),
+    }
     try:
         import signatory
+
         libs["signatory words"] = lambda p, n: signatory.logsignature(p, n, mode="words")
         libs["signatory brackets"] = lambda p, n: signatory.logsignature(p, n, mode="brackets")
     except ImportError:
         pass
     try:
         import pysiglib.torch_api as ps
+
         for method in (1, 2):
-            libs[f"pysiglib m{method}"] = (
-                lambda p, n, m=method: ps.log_sig(p, n, method=m, n_jobs=1))
+            libs[f"pysiglib m{method}"] = lambda p, n, m=method: ps.log_sig(
+                p, n, method=m, n_jobs=1
+            )
     except ImportError:
         ps = None
     print("# single thread; medians in ms, forward / backward")
@@ -64,11 +70,14 @@ def main():
             if not name.startswith("sigcg"):
                 mode = "brackets" if name.endswith("brackets") or name.endswith("m2") else "words"
                 ratios.setdefault(name, []).append(
-                    (fwd / res[f"sigcg {mode}"][0], bwd / max(res[f"sigcg {mode}"][1], 1e-9)))
+                    (fwd / res[f"sigcg {mode}"][0], bwd / max(res[f"sigcg {mode}"][1], 1e-9))
+                )
     for name, rs in ratios.items():
-        print(f"sigcg speed-up vs {name}: forward "
-              f"{', '.join(f'{f:.1f}x' for f, _ in rs)}; backward "
-              f"{', '.join(f'{b:.1f}x' for _, b in rs)}")
+        print(
+            f"sigcg speed-up vs {name}: forward "
+            f"{', '.join(f'{f:.1f}x' for f, _ in rs)}; backward "
+            f"{', '.join(f'{b:.1f}x' for _, b in rs)}"
+        )
 
 
 if __name__ == "__main__":

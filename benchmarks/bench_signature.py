@@ -7,6 +7,7 @@ imports, sigcg's ratio to each, sigcg's achieved GFLOP/s (2 flops per multiply-a
 generated kernel, its provenance op count), then the cold first-call time per shape (fresh cache,
 generation + compile + load) and the warm per-call overhead on the tiny shape.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,15 @@ import sigcg
 from sigcg import ops
 from sigcg.codegen import KernelSpec
 
-GRID = [(128, 256, 4, 6, "float64"), (32, 128, 8, 5, "float32"), (32, 128, 4, 6, "float64"),
-        (256, 1000, 4, 3, "float32"), (1024, 64, 2, 8, "float64"), (128, 100, 3, 4, "float32"),
-        (1, 10, 2, 3, "float64")]
+GRID = [
+    (128, 256, 4, 6, "float64"),
+    (32, 128, 8, 5, "float32"),
+    (32, 128, 4, 6, "float64"),
+    (256, 1000, 4, 3, "float32"),
+    (1024, 64, 2, 8, "float64"),
+    (128, 100, 3, 4, "float32"),
+    (1, 10, 2, 3, "float64"),
+]
 # Fewer paths than SIMD lanes x threads: sigcg cuts them into pieces (sigcg/api/chunking.py).
 SMALL_BATCH = [(1, 4096, 3, 6, "float64"), (4, 4096, 3, 6, "float32"), (1, 2000, 8, 4, "float32")]
 
@@ -36,16 +43,19 @@ def peers():
     found = {}
     try:
         import pysiglib
+
         found["pysiglib"] = pysiglib
     except ImportError:
         pass
     try:
         import iisignature
+
         found["iisignature"] = iisignature
     except ImportError:
         pass
     try:
         import signatory
+
         found["signatory"] = signatory
     except ImportError:
         pass
@@ -56,7 +66,9 @@ def median_time(fn, budget_s: float, min_reps: int = 3, max_reps: int = 50) -> f
     fn()  # warm-up (and any compile) outside the measurement
     times = []
     start = time.perf_counter()
-    while len(times) < min_reps or (time.perf_counter() - start < budget_s and len(times) < max_reps):
+    while len(times) < min_reps or (
+        time.perf_counter() - start < budget_s and len(times) < max_reps
+    ):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -75,7 +87,8 @@ def bench_shape(shape, found, budget):
 
     res["sigcg", "fwd"] = median_time(lambda: sigcg.signature(path, N), budget)
     res["sigcg", "bwd"] = median_time(
-        lambda: ops.signature_backward.forward(path, None, sig, cot, N, False, False), budget)
+        lambda: ops.signature_backward.forward(path, None, sig, cot, N, False, False), budget
+    )
     if "pysiglib" in found:
         ps = found["pysiglib"]
         res["pysiglib", "fwd"] = median_time(lambda: ps.sig(path_np, N, n_jobs=1), budget)
@@ -83,13 +96,15 @@ def bench_shape(shape, found, budget):
         np.testing.assert_allclose(ps_sig, sig.numpy(), rtol=1e-3, atol=1e-3 * abs(ps_sig).max())
         cot_np = cot.numpy().copy()
         res["pysiglib", "bwd"] = median_time(
-            lambda: ps.sig_backprop(path_np, ps_sig, cot_np, N, n_jobs=1), budget)
+            lambda: ps.sig_backprop(path_np, ps_sig, cot_np, N, n_jobs=1), budget
+        )
     if "iisignature" in found and B * L * d**N < 5e8:
         ii = found["iisignature"]
         res["iisignature", "fwd"] = median_time(lambda: ii.sig(path_np, N), budget, min_reps=1)
         cot_np = cot.numpy().copy()
-        res["iisignature", "bwd"] = median_time(lambda: ii.sigbackprop(cot_np, path_np, N),
-                                                budget, min_reps=1)
+        res["iisignature", "bwd"] = median_time(
+            lambda: ii.sigbackprop(cot_np, path_np, N), budget, min_reps=1
+        )
     if "signatory" in found:
         sg = found["signatory"]
         res["signatory", "fwd"] = median_time(lambda: sg.signature(path, N), budget, min_reps=1)
@@ -97,8 +112,10 @@ def bench_shape(shape, found, budget):
 
         def fwd_bwd():
             torch.autograd.grad(sg.signature(xg, N), xg, cot)
+
         res["signatory", "bwd"] = max(
-            median_time(fwd_bwd, budget, min_reps=1) - res["signatory", "fwd"], 0.0)
+            median_time(fwd_bwd, budget, min_reps=1) - res["signatory", "fwd"], 0.0
+        )
     spec = KernelSpec("signature_forward", d, N, dtype)
     fma = spec.kernel.op_counts(spec)["fma"]
     res["gflops"] = 2 * fma * B * (L - 1) / res["sigcg", "fwd"] / 1e9
@@ -108,9 +125,11 @@ def bench_shape(shape, found, budget):
 def small_batch_rows(found, budget):
     """sigcg (public API, and one whole-path kernel call) against pySigLib, forward and
     forward+backward, on batches too small to fill the machine."""
-    print("\n# small batches of long paths, single thread; ms; fwd+bwd through autograd\n"
-          "| shape | sigcg fwd | whole-path kernel fwd | sigcg fwd+bwd | pysiglib fwd | "
-          "pysiglib fwd+bwd | vs pysiglib fwd / fwd+bwd |\n|" + "---|" * 7)
+    print(
+        "\n# small batches of long paths, single thread; ms; fwd+bwd through autograd\n"
+        "| shape | sigcg fwd | whole-path kernel fwd | sigcg fwd+bwd | pysiglib fwd | "
+        "pysiglib fwd+bwd | vs pysiglib fwd / fwd+bwd |\n|" + "---|" * 7
+    )
     for B, L, d, N, dtype in SMALL_BATCH:
         g = torch.Generator().manual_seed(0)
         path = (torch.randn(B, L, d, generator=g, dtype=torch.float64) / L**0.5).cumsum(1)
@@ -127,6 +146,7 @@ def small_batch_rows(found, budget):
 
             def ps_both():
                 ps.sig_backprop(path_np, ps.sig(path_np, N, n_jobs=1), cot_np, N, n_jobs=1)
+
             ps_fb = median_time(ps_both, budget)
             cells += [fmt_ms(ps_fwd), fmt_ms(ps_fb), f"{ps_fwd / fwd:.1f}x / {ps_fb / both:.1f}x"]
         else:
@@ -148,8 +168,13 @@ print(t1 - t0, t3 - t2)
 def cold_first_call(shape):
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, SIGCG_CACHE_DIR=cache, OMP_NUM_THREADS="1")
-        out = subprocess.run([sys.executable, "-c", COLD_SNIPPET.format(shape=shape)], env=env,
-                             capture_output=True, text=True, check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", COLD_SNIPPET.format(shape=shape)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
     return float(out[0]), float(out[1])
 
 
@@ -158,8 +183,9 @@ def warm_overhead():
     fwd = median_time(lambda: sigcg.signature(x, 3), 1.0, max_reps=20000)
     xg = x.clone().requires_grad_()
     cot = torch.randn(1, sigcg.signature_channels(2, 3), dtype=torch.float64)
-    both = median_time(lambda: torch.autograd.grad(sigcg.signature(xg, 3), xg, cot), 1.0,
-                       max_reps=20000)
+    both = median_time(
+        lambda: torch.autograd.grad(sigcg.signature(xg, 3), xg, cot), 1.0, max_reps=20000
+    )
     return fwd, both
 
 
@@ -181,16 +207,21 @@ def main():
     grid = GRID if not args.shapes else [GRID[int(i)] for i in args.shapes.split(",")]
     names = ["sigcg"] + [p for p in ("pysiglib", "signatory", "iisignature") if p in found]
     print(f"# single thread; medians in ms; peers: {', '.join(names[1:]) or 'none'}")
-    header = ["shape (B,L,d,N,dtype)"] + [f"{n} fwd/bwd" for n in names] + \
-        [f"vs {n} fwd/bwd" for n in names[1:]] + ["sigcg bwd/fwd", "GFLOP/s"]
+    header = (
+        ["shape (B,L,d,N,dtype)"]
+        + [f"{n} fwd/bwd" for n in names]
+        + [f"vs {n} fwd/bwd" for n in names[1:]]
+        + ["sigcg bwd/fwd", "GFLOP/s"]
+    )
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     raw = {}
     ratios = {n: ([], []) for n in names[1:]}
     for shape in grid:
         res = bench_shape(shape, found, budget)
-        raw[str(shape)] = {f"{k[0]}_{k[1]}" if isinstance(k, tuple) else k: v
-                           for k, v in res.items()}
+        raw[str(shape)] = {
+            f"{k[0]}_{k[1]}" if isinstance(k, tuple) else k: v for k, v in res.items()
+        }
         cells = [str(shape)]
         for n in names:
             cells.append(f"{fmt_ms(res.get((n, 'fwd')))} / {fmt_ms(res.get((n, 'bwd')))}")
@@ -209,8 +240,10 @@ def main():
         print("| " + " | ".join(cells) + " |", flush=True)
     for n, (f, b) in ratios.items():
         if f:
-            print(f"median speed-up vs {n}: forward {statistics.median(f):.2f}x, "
-                  f"backward {statistics.median(b):.2f}x")
+            print(
+                f"median speed-up vs {n}: forward {statistics.median(f):.2f}x, "
+                f"backward {statistics.median(b):.2f}x"
+            )
     if not args.shapes:
         small_batch_rows(found, budget)
     if not args.no_cold:
@@ -221,8 +254,10 @@ def main():
             print(f"| {shape} | {f:.2f} | {b:.2f} |", flush=True)
     fwd, both = warm_overhead()
     raw["warm_tiny"] = {"fwd": fwd, "fwd_bwd": both}
-    print(f"\nwarm per-call time, (1,10,2,3,f64): forward {fwd * 1e6:.1f} us, "
-          f"forward+backward through autograd {both * 1e6:.1f} us")
+    print(
+        f"\nwarm per-call time, (1,10,2,3,f64): forward {fwd * 1e6:.1f} us, "
+        f"forward+backward through autograd {both * 1e6:.1f} us"
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(raw, f, indent=1)

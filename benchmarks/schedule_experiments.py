@@ -6,6 +6,7 @@
 For every shape of the reference grid and every choice it prints the compile time and the
 forward kernel's single-thread time and GFLOP/s (raw kernel call, no Python around it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,14 @@ import torch
 from sigcg.codegen import KernelSpec, schedule
 from sigcg.runtime import cpu
 
-GRID = [(128, 256, 4, 6, "float64"), (32, 128, 8, 5, "float32"), (32, 128, 4, 6, "float64"),
-        (256, 1000, 4, 3, "float32"), (1024, 64, 2, 8, "float64"), (128, 100, 3, 4, "float32")]
+GRID = [
+    (128, 256, 4, 6, "float64"),
+    (32, 128, 8, 5, "float32"),
+    (32, 128, 4, 6, "float64"),
+    (256, 1000, 4, 3, "float32"),
+    (1024, 64, 2, 8, "float64"),
+    (128, 100, 3, 4, "float32"),
+]
 
 
 def measure(shape, variant: str, vector_bytes: int, reps: int = 7):
@@ -56,8 +63,11 @@ def main():
                 for block in map(int, args.block.split(",")):
                     schedule.BLOCK_STEPS = block
                     c, t, gf = measure(shape, variant, vb)
-                    print(f"| {shape} | {variant} | {vb} | {block} | {c:.2f} | {t * 1e3:.2f} | "
-                          f"{gf:.1f} |", flush=True)
+                    print(
+                        f"| {shape} | {variant} | {vb} | {block} | {c:.2f} | {t * 1e3:.2f} | "
+                        f"{gf:.1f} |",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

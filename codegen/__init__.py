@@ -6,6 +6,7 @@ GENERATOR_VERSION, this package's code, the templates and the spec (see identity
 change to the generator makes new kernels and never reuses stale binaries; bump
 GENERATOR_VERSION on releases so provenance headers say which generator wrote them.
 """
+
 GENERATOR_VERSION = "0.2.0"
 
 from . import schedule  # noqa: E402
@@ -14,5 +15,15 @@ from .kernels import REGISTRY, KernelOp  # noqa: E402
 from .renderer import declarations, provenance_header, render  # noqa: E402
 from .spec import KernelSpec, signature_channels  # noqa: E402
 
-__all__ = ["GENERATOR_VERSION", "REGISTRY", "KernelOp", "KernelSpec", "declarations",
-           "provenance_header", "render", "schedule", "signature_channels", "source_key"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "REGISTRY",
+    "KernelOp",
+    "KernelSpec",
+    "declarations",
+    "provenance_header",
+    "render",
+    "schedule",
+    "signature_channels",
+    "source_key",
+]

@@ -5,6 +5,7 @@ benchmarks' FLOP/s columns (one fused multiply-add = one op here; FLOP/s figures
 count what the templates actually execute; tests/test_codegen.py checks them against the
 rendered code.
 """
+
 from __future__ import annotations
 
 

@@ -4,6 +4,7 @@ The rendered source is a pure function of the spec, the generator's code, the te
 Jinja version, so hashing those identifies it.  This lets a process find a cached kernel without
 paying for Jinja (tens of milliseconds on a first render).
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,9 +24,9 @@ def generator_files() -> list[tuple[str, Path]]:
     (descriptors included) and every template, in a fixed order."""
     from .renderer import TEMPLATE_DIR
 
-    return ([(f"codegen/{p.relative_to(_HERE)}", p) for p in sorted(_HERE.rglob("*.py"))] +
-            [(f"templates/{p.relative_to(TEMPLATE_DIR)}", p)
-             for p in sorted(TEMPLATE_DIR.rglob("*.j2"))])
+    return [(f"codegen/{p.relative_to(_HERE)}", p) for p in sorted(_HERE.rglob("*.py"))] + [
+        (f"templates/{p.relative_to(TEMPLATE_DIR)}", p) for p in sorted(TEMPLATE_DIR.rglob("*.j2"))
+    ]
 
 
 @functools.lru_cache(maxsize=1)

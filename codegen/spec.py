@@ -3,6 +3,7 @@
 Everything that changes the generated source is a field here, so the rendered source (and
 therefore the cache key) is a pure function of the spec and the generator version.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,8 +62,10 @@ class KernelSpec:
         if not variants:
             raise ValueError(f"{self.op} has no {self.target} form")
         if self.variant not in variants:
-            raise ValueError(f"unknown variant {self.variant!r} of {self.op} for target "
-                             f"{self.target!r}; expected one of {variants}")
+            raise ValueError(
+                f"unknown variant {self.variant!r} of {self.op} for target "
+                f"{self.target!r}; expected one of {variants}"
+            )
         if isinstance(self.d, bool) or not isinstance(self.d, int) or self.d < 1:
             raise ValueError(f"channels d must be an integer >= 1, got {self.d!r}")
         if isinstance(self.N, bool) or not isinstance(self.N, int) or self.N < 1:
@@ -70,9 +73,11 @@ class KernelSpec:
         if self.N > MAX_DEPTH:
             raise ValueError(f"depth N = {self.N} is above the generator's limit of {MAX_DEPTH}")
         if signature_channels(self.d, self.N) > MAX_SIGNATURE_TERMS:
-            raise ValueError(f"d = {self.d}, N = {self.N} gives {signature_channels(self.d, self.N):,}"
-                             f" signature terms, above the generator's limit of "
-                             f"{MAX_SIGNATURE_TERMS:,}")
+            terms = signature_channels(self.d, self.N)
+            raise ValueError(
+                f"d = {self.d}, N = {self.N} gives {terms:,} signature terms, above "
+                f"the generator's limit of {MAX_SIGNATURE_TERMS:,}"
+            )
         if self.vector_bytes % self.itemsize or self.vector_bytes < self.itemsize:
             raise ValueError(f"vector_bytes {self.vector_bytes} is not a multiple of the item size")
         kernel.check(self)
@@ -122,8 +127,10 @@ class KernelSpec:
     @property
     def name(self) -> str:
         """A C-identifier-safe name, unique per spec."""
-        return (f"{self.op}_{self.target}_d{self.d}_n{self.N}_{self.dtype}"
-                f"_{self.variant}_v{self.vector_bytes}")
+        return (
+            f"{self.op}_{self.target}_d{self.d}_n{self.N}_{self.dtype}"
+            f"_{self.variant}_v{self.vector_bytes}"
+        )
 
 
 def signature_channels(d: int, N: int) -> int:

@@ -2,12 +2,13 @@
 
 Pure Python (the generator imports no numpy or torch); sigcg.lyndon builds its bases on it.
 """
+
 from __future__ import annotations
 
 import functools
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lyndon_words(d: int, N: int) -> tuple[tuple[int, ...], ...]:
     """Lyndon words over d letters of length 1..N (Duval's generation), ordered by length, then
     lexicographically: the log-signature order."""

@@ -6,23 +6,63 @@ Layout (data flows one way): ``sigcg.codegen`` (kernel op descriptors, rendering
 (torch operators with autograd) -> ``sigcg.api`` (the public functions, re-exported here);
 ``sigcg.algebra`` holds the tensor-algebra tables, ``sigcg.tools`` the command line.
 """
+
 from ._version import __version__
-from .algebra.lyndon import (all_words, hall_basis, index_to_word, logsignature_channels,
-                             lyndon_brackets, lyndon_words, word_to_index)
+from .algebra.lyndon import (
+    all_words,
+    hall_basis,
+    index_to_word,
+    logsignature_channels,
+    lyndon_brackets,
+    lyndon_words,
+    word_to_index,
+)
 from .api.coefficient import signature_coefficient
-from .api.combine import (multi_signature_combine, signature_combine, signature_combine_backward,
-                          signature_join, signature_scale)
-from .api.logsignature import (LogSignature, SignatureToLogSignature, logsignature,
-                               logsignature_to_signature, signature_to_logsignature)
+from .api.combine import (
+    multi_signature_combine,
+    signature_combine,
+    signature_combine_backward,
+    signature_join,
+    signature_scale,
+)
+from .api.logsignature import (
+    LogSignature,
+    SignatureToLogSignature,
+    logsignature,
+    logsignature_to_signature,
+    signature_to_logsignature,
+)
 from .api.path import Path
 from .api.signature import Signature, extract_signature_term, signature, signature_channels
 from .runtime.threads import get_num_threads, set_num_threads
 from .tools.precompile import precompile
 
-__all__ = ["LogSignature", "Path", "Signature", "SignatureToLogSignature", "__version__",
-           "all_words", "extract_signature_term", "get_num_threads", "hall_basis",
-           "index_to_word", "logsignature", "logsignature_channels", "logsignature_to_signature",
-           "lyndon_brackets", "lyndon_words", "multi_signature_combine", "precompile",
-           "set_num_threads", "signature", "signature_channels", "signature_coefficient",
-           "signature_combine", "signature_combine_backward", "signature_join",
-           "signature_scale", "signature_to_logsignature", "word_to_index"]
+__all__ = [
+    "LogSignature",
+    "Path",
+    "Signature",
+    "SignatureToLogSignature",
+    "__version__",
+    "all_words",
+    "extract_signature_term",
+    "get_num_threads",
+    "hall_basis",
+    "index_to_word",
+    "logsignature",
+    "logsignature_channels",
+    "logsignature_to_signature",
+    "lyndon_brackets",
+    "lyndon_words",
+    "multi_signature_combine",
+    "precompile",
+    "set_num_threads",
+    "signature",
+    "signature_channels",
+    "signature_coefficient",
+    "signature_combine",
+    "signature_combine_backward",
+    "signature_join",
+    "signature_scale",
+    "signature_to_logsignature",
+    "word_to_index",
+]

@@ -9,6 +9,7 @@ torch.compile(fullgraph=True) forward and backward equal to eager, create_graph 
 Adding a public function means adding its Case here; ``test_every_public_function_has_a_case``
 fails until then.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -59,10 +60,11 @@ class Case:
         grid = self.grid()
         rest = grid[1:]
         random.Random(f"{self.name}-{seed}").shuffle(rest)
-        return grid[:1] + rest[:max(0, count - 1)]
+        return grid[:1] + rest[: max(0, count - 1)]
 
 
 # ---- references composed from reference.py ------------------------------------------------
+
 
 def ref_signature(full_path, depth, stream=False, inverse=False, initial=None):
     """Signatory's semantics: every prefix (stream) or the whole path; S^-1 with inverse;
@@ -139,6 +141,7 @@ def rows(fn, x, stream):
 
 # ---- the cases ----------------------------------------------------------------------------
 
+
 def _signature(o):
     d, depth = 2, 3
     x = path(3, 5, d, seed=1)
@@ -158,11 +161,17 @@ def _signature(o):
 
     def call(*args):
         x, bp, init = unpack(args)
-        kwargs = dict(stream=o["stream"], basepoint=bp, inverse=o["inverse"], initial=init,
-                      scalar_term=o["scalar_term"])
+        kwargs = dict(
+            stream=o["stream"],
+            basepoint=bp,
+            inverse=o["inverse"],
+            initial=init,
+            scalar_term=o["scalar_term"],
+        )
         if o["module"]:
             return sigcg.Signature(depth, o["stream"], o["inverse"], o["scalar_term"])(
-                x, basepoint=bp, initial=init)
+                x, basepoint=bp, initial=init
+            )
         return sigcg.signature(x, depth, **kwargs)
 
     def reference(*args):
@@ -175,6 +184,7 @@ def _signature(o):
             init = init[:, 1:]
         out = ref_signature(x, depth, o["stream"], o["inverse"], init)
         return with_scalar(out) if o["scalar_term"] else out
+
     return tuple(inputs), call, reference
 
 
@@ -191,8 +201,9 @@ def _logsignature(o):
         x, bp = unpack(args)
         if o["module"]:
             return sigcg.LogSignature(depth, o["stream"], o["inverse"], o["mode"])(x, bp)
-        return sigcg.logsignature(x, depth, stream=o["stream"], basepoint=bp,
-                                  inverse=o["inverse"], mode=o["mode"])
+        return sigcg.logsignature(
+            x, depth, stream=o["stream"], basepoint=bp, inverse=o["inverse"], mode=o["mode"]
+        )
 
     def reference(*args):
         x, bp = unpack(args)
@@ -201,8 +212,12 @@ def _logsignature(o):
         elif bp:
             x = torch.cat([torch.zeros_like(x[:, :1]), x], 1)
         sig = ref_signature(x, depth, o["stream"], o["inverse"])
-        return rows(lambda s: ref_log_coordinates(ref.log(s, d, depth), d, depth, o["mode"]),
-                    sig, o["stream"])
+        return rows(
+            lambda s: ref_log_coordinates(ref.log(s, d, depth), d, depth, o["mode"]),
+            sig,
+            o["stream"],
+        )
+
     return tuple(inputs), call, reference
 
 
@@ -213,15 +228,19 @@ def _signature_to_logsignature(o):
 
     def call(s):
         if o["module"]:
-            return sigcg.SignatureToLogSignature(d, depth, o["stream"], o["mode"],
-                                                 o["scalar_term"])(s)
-        return sigcg.signature_to_logsignature(s, d, depth, stream=o["stream"], mode=o["mode"],
-                                               scalar_term=o["scalar_term"])
+            return sigcg.SignatureToLogSignature(
+                d, depth, o["stream"], o["mode"], o["scalar_term"]
+            )(s)
+        return sigcg.signature_to_logsignature(
+            s, d, depth, stream=o["stream"], mode=o["mode"], scalar_term=o["scalar_term"]
+        )
 
     def reference(s):
         s = s[..., 1:] if o["scalar_term"] else s
-        return rows(lambda r: ref_log_coordinates(ref.log(r, d, depth), d, depth, o["mode"]),
-                    s, o["stream"])
+        return rows(
+            lambda r: ref_log_coordinates(ref.log(r, d, depth), d, depth, o["mode"]), s, o["stream"]
+        )
+
     return (x,), call, reference
 
 
@@ -232,13 +251,16 @@ def _logsignature_to_signature(o):
     coords = tensor(*shape, seed=7)
 
     def call(c):
-        return sigcg.logsignature_to_signature(c, d, depth, mode=o["mode"], stream=o["stream"],
-                                               scalar_term=o["scalar_term"])
+        return sigcg.logsignature_to_signature(
+            c, d, depth, mode=o["mode"], stream=o["stream"], scalar_term=o["scalar_term"]
+        )
 
     def reference(c):
-        out = rows(lambda r: ref.exp(ref_lie_element(r, d, depth, o["mode"]), d, depth), c,
-                   o["stream"])
+        out = rows(
+            lambda r: ref.exp(ref_lie_element(r, d, depth, o["mode"]), d, depth), c, o["stream"]
+        )
         return with_scalar(out) if o["scalar_term"] else out
+
     return (coords,), call, reference
 
 
@@ -250,10 +272,12 @@ def _combine(o):
 
     def call(*args):
         if count == 2 and not o["multi"]:
-            return sigcg.signature_combine(*args, d, depth, inverse=o["inverse"],
-                                           scalar_term=o["scalar_term"])
-        return sigcg.multi_signature_combine(list(args), d, depth, inverse=o["inverse"],
-                                             scalar_term=o["scalar_term"])
+            return sigcg.signature_combine(
+                *args, d, depth, inverse=o["inverse"], scalar_term=o["scalar_term"]
+            )
+        return sigcg.multi_signature_combine(
+            list(args), d, depth, inverse=o["inverse"], scalar_term=o["scalar_term"]
+        )
 
     def reference(*args):
         levels = [ref.split(a[:, 1:] if o["scalar_term"] else a, d, depth) for a in args]
@@ -264,6 +288,7 @@ def _combine(o):
             out = ref.chen(out, lv)
         out = ref.flat(out)
         return with_scalar(out) if o["scalar_term"] else out
+
     return inputs, call, reference
 
 
@@ -273,16 +298,19 @@ def _combine_backward(o):
     grad, s1, s2 = (tensor(3, width, seed=20 + i) for i in range(3))
 
     def call(g, a, b):
-        return sigcg.signature_combine_backward(g, a, b, d, depth, inverse=o["inverse"],
-                                                scalar_term=o["scalar_term"])
+        return sigcg.signature_combine_backward(
+            g, a, b, d, depth, inverse=o["inverse"], scalar_term=o["scalar_term"]
+        )
 
     def reference(g, a, b):
         a, b = a.clone().requires_grad_(), b.clone().requires_grad_()
         strip = (lambda t: t[:, 1:]) if o["scalar_term"] else (lambda t: t)
         first, second = (b, a) if o["inverse"] else (a, b)
-        out = ref.flat(ref.chen(ref.split(strip(first), d, depth),
-                                ref.split(strip(second), d, depth)))
+        out = ref.flat(
+            ref.chen(ref.split(strip(first), d, depth), ref.split(strip(second), d, depth))
+        )
         return torch.autograd.grad(out, (a, b), strip(g))
+
     return (grad, s1, s2), call, reference
 
 
@@ -300,6 +328,7 @@ def _join(o):
         for k in range(i.shape[1]):
             out = ref.chen(out, ref.tensor_exp(i[:, k], depth))
         return ref.flat(out)
+
     return (sig, inc), call, reference
 
 
@@ -314,6 +343,7 @@ def _scale(o):
             factor = (factor[:, :, None] * lam[:, None, :]).reshape(2, -1)
             levels.append(lv * factor)
         return ref.flat(levels)
+
     return (sig, scales), lambda s, lam: sigcg.signature_scale(s, lam, depth), reference
 
 
@@ -340,6 +370,7 @@ def _coefficient(o):
             x = torch.cat([torch.zeros_like(x[:, :1]), x], 1)
         full = ref.signature(x, 4)
         return full[:, [sigcg.word_to_index(w, d) for w in WORDS]]
+
     return tuple(inputs), call, reference
 
 
@@ -361,6 +392,7 @@ def _path_queries(o):
         if o["query"] == "logsignature":
             return ref_log_coordinates(ref.log(sig, d, depth), d, depth, "brackets")
         return with_scalar(sig) if o["scalar_term"] else sig
+
     return (x, extra), call, reference
 
 
@@ -371,47 +403,100 @@ def _extract_term(o):
     def reference(s):
         s = s[:, 1:] if o["scalar_term"] else s
         return ref.split(s, d, depth)[o["level"] - 1]
-    return (sig,), lambda s: sigcg.extract_signature_term(s, d, o["level"], o["scalar_term"]), \
-        reference
+
+    return (
+        (sig,),
+        lambda s: sigcg.extract_signature_term(s, d, o["level"], o["scalar_term"]),
+        reference,
+    )
 
 
 CASES = [
-    Case("signature", _signature, dict(
-        stream=(False, True), basepoint=("none", "origin", "tensor"), inverse=(False, True),
-        initial=(False, True), scalar_term=(False, True), module=(False, True))),
-    Case("logsignature", _logsignature, dict(
-        mode=("words", "brackets", "hall", "expand"), stream=(False, True),
-        basepoint=("none", "origin", "tensor"), inverse=(False, True), module=(False, True))),
-    Case("signature_to_logsignature", _signature_to_logsignature, dict(
-        mode=("words", "brackets", "hall", "expand"), stream=(False, True),
-        scalar_term=(False, True), module=(False, True))),
-    Case("logsignature_to_signature", _logsignature_to_signature, dict(
-        mode=("words", "brackets", "hall", "expand"), stream=(False, True),
-        scalar_term=(False, True))),
-    Case("signature_combine", _combine, dict(
-        count=(2, 3), multi=(False, True), inverse=(False, True), scalar_term=(False, True))),
-    Case("signature_combine_backward", _combine_backward, dict(
-        inverse=(False, True), scalar_term=(False, True)), differentiable=False),
+    Case(
+        "signature",
+        _signature,
+        dict(
+            stream=(False, True),
+            basepoint=("none", "origin", "tensor"),
+            inverse=(False, True),
+            initial=(False, True),
+            scalar_term=(False, True),
+            module=(False, True),
+        ),
+    ),
+    Case(
+        "logsignature",
+        _logsignature,
+        dict(
+            mode=("words", "brackets", "hall", "expand"),
+            stream=(False, True),
+            basepoint=("none", "origin", "tensor"),
+            inverse=(False, True),
+            module=(False, True),
+        ),
+    ),
+    Case(
+        "signature_to_logsignature",
+        _signature_to_logsignature,
+        dict(
+            mode=("words", "brackets", "hall", "expand"),
+            stream=(False, True),
+            scalar_term=(False, True),
+            module=(False, True),
+        ),
+    ),
+    Case(
+        "logsignature_to_signature",
+        _logsignature_to_signature,
+        dict(
+            mode=("words", "brackets", "hall", "expand"),
+            stream=(False, True),
+            scalar_term=(False, True),
+        ),
+    ),
+    Case(
+        "signature_combine",
+        _combine,
+        dict(count=(2, 3), multi=(False, True), inverse=(False, True), scalar_term=(False, True)),
+    ),
+    Case(
+        "signature_combine_backward",
+        _combine_backward,
+        dict(inverse=(False, True), scalar_term=(False, True)),
+        differentiable=False,
+    ),
     Case("signature_join", _join, dict(segments=(1, 3))),
     Case("signature_scale", _scale, dict(none=(None,))),
     Case("signature_coefficient", _coefficient, dict(basepoint=("none", "origin", "tensor"))),
-    Case("Path", _path_queries, dict(
-        query=("signature", "logsignature"), interval=((None, None), (2, 8), (-4, None)),
-        scalar_term=(False, True))),
-    Case("extract_signature_term", _extract_term, dict(level=(1, 2, 3),
-                                                       scalar_term=(False, True))),
+    Case(
+        "Path",
+        _path_queries,
+        dict(
+            query=("signature", "logsignature"),
+            interval=((None, None), (2, 8), (-4, None)),
+            scalar_term=(False, True),
+        ),
+    ),
+    Case("extract_signature_term", _extract_term, dict(level=(1, 2, 3), scalar_term=(False, True))),
 ]
 
 # Public names whose case is another's (the modules are options of their function's case) or
 # which take no tensors (tables of words and sizes, settings), tested in their own files.
 COVERED_ELSEWHERE = {
-    "Signature": "signature", "LogSignature": "logsignature",
+    "Signature": "signature",
+    "LogSignature": "logsignature",
     "SignatureToLogSignature": "signature_to_logsignature",
     "multi_signature_combine": "signature_combine",
-    "all_words": "test_logsignature.py", "hall_basis": "test_logsignature.py",
-    "index_to_word": "test_coefficient.py", "word_to_index": "test_coefficient.py",
-    "logsignature_channels": "test_logsignature.py", "lyndon_brackets": "test_logsignature.py",
-    "lyndon_words": "test_logsignature.py", "signature_channels": "test_signature.py",
-    "get_num_threads": "test_signature.py", "set_num_threads": "test_signature.py",
-    "precompile": "test_cli.py", "__version__": "test_cli.py",
+    "all_words": "test_logsignature.py",
+    "hall_basis": "test_logsignature.py",
+    "index_to_word": "test_coefficient.py",
+    "word_to_index": "test_coefficient.py",
+    "logsignature_channels": "test_logsignature.py",
+    "lyndon_brackets": "test_logsignature.py",
+    "lyndon_words": "test_logsignature.py",
+    "signature_channels": "test_signature.py",
+    "get_num_threads": "test_signature.py",
+    "set_num_threads": "test_signature.py",
+    "precompile": "test_cli.py",
+    "__version__": "test_cli.py",
 }

@@ -3,6 +3,7 @@
 Nothing here shares code with sigcg: levels are explicit (batch, d, ..., d) tensors, products are
 outer products, the exponential is Δ^{⊗k}/k!.  Slow, and only meant for small shapes.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,8 @@ def chen(a: list[torch.Tensor], b: list[torch.Tensor]) -> list[torch.Tensor]:
         level = a[k - 1] + b[k - 1]
         for i in range(1, k):
             level = level + (a[i - 1][:, :, None] * b[k - i - 1][:, None, :]).reshape(
-                a[0].shape[0], -1)
+                a[0].shape[0], -1
+            )
         out.append(level)
     return out
 
@@ -35,7 +37,7 @@ def chen(a: list[torch.Tensor], b: list[torch.Tensor]) -> list[torch.Tensor]:
 def split(sig: torch.Tensor, d: int, depth: int) -> list[torch.Tensor]:
     out, offset = [], 0
     for k in range(1, depth + 1):
-        out.append(sig[:, offset:offset + d**k])
+        out.append(sig[:, offset : offset + d**k])
         offset += d**k
     return out
 
@@ -75,7 +77,8 @@ def chen_product_only(a: list[torch.Tensor], b: list[torch.Tensor]) -> list[torc
         level = torch.zeros_like(a[k - 1])
         for i in range(1, k):
             level = level + (a[i - 1][:, :, None] * b[k - i - 1][:, None, :]).reshape(
-                a[0].shape[0], -1)
+                a[0].shape[0], -1
+            )
         out.append(level)
     return out
 

@@ -1,4 +1,5 @@
 """Small batches of long paths: pieces signed in parallel and multiplied (Chen's identity)."""
+
 import pytest
 import torch
 
@@ -24,8 +25,13 @@ def test_pieces_multiply_to_the_signature(pieces, with_initial):
 def test_gradcheck_through_pieces():
     x = random_path(2, 10, 2, seed=3, scale=0.5).requires_grad_()
     init = (0.3 * torch.randn(2, 14, dtype=torch.float64)).requires_grad_()
-    assert torch.autograd.gradcheck(lambda a, b: chunking.chunked_signature(a, b, 3, 4),
-                                    (x, init), eps=1e-6, atol=1e-8, rtol=1e-6)
+    assert torch.autograd.gradcheck(
+        lambda a, b: chunking.chunked_signature(a, b, 3, 4),
+        (x, init),
+        eps=1e-6,
+        atol=1e-8,
+        rtol=1e-6,
+    )
 
 
 def test_piece_count_policy():
@@ -40,16 +46,23 @@ def test_piece_count_policy():
 def test_public_signature_cuts_small_batches_of_long_paths(monkeypatch):
     calls = []
     original = chunking.chunked_signature
-    monkeypatch.setattr(chunking, "chunked_signature",
-                        lambda *a: calls.append(a[3]) or original(*a))
+    monkeypatch.setattr(
+        chunking, "chunked_signature", lambda *a: calls.append(a[3]) or original(*a)
+    )
     x = random_path(1, 1000, 4, seed=4, scale=0.05)
     expected = ref.signature(x, 5)
     torch.testing.assert_close(sigcg.signature(x, 5), expected, rtol=1e-10, atol=1e-12)
     assert calls and calls[0] > 1
     init = sigcg.signature(random_path(1, 3, 4, seed=5, scale=0.3), 5)
-    inverse_then_init = ref.chen(ref.split(ref.inverse(expected, 4, 5), 4, 5), ref.split(init, 4, 5))
-    torch.testing.assert_close(sigcg.signature(x, 5, initial=init, inverse=True),
-                               ref.flat(inverse_then_init), rtol=1e-9, atol=1e-11)
+    inverse_then_init = ref.chen(
+        ref.split(ref.inverse(expected, 4, 5), 4, 5), ref.split(init, 4, 5)
+    )
+    torch.testing.assert_close(
+        sigcg.signature(x, 5, initial=init, inverse=True),
+        ref.flat(inverse_then_init),
+        rtol=1e-9,
+        atol=1e-11,
+    )
     assert len(calls) == 2
     calls.clear()
     sigcg.signature(x, 5, stream=True)  # streams need every prefix: never cut

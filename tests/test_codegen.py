@@ -1,4 +1,5 @@
 """The generator: torch-free, deterministic, provenance headers, code-shape variants agree."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -7,10 +8,10 @@ import pytest
 import torch
 
 import sigcg.codegen as codegen
+from conftest import random_path
 from sigcg import ops
 from sigcg.codegen.cli import showcase_filename, showcase_specs
 from sigcg.runtime.cpu import BACKEND as cpu
-from conftest import random_path
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -19,8 +20,8 @@ def test_generator_runs_without_torch():
     code = f"""
 import sys, importlib.util
 sys.modules["torch"] = None  # any torch import now fails
-spec = importlib.util.spec_from_file_location("codegen", r"{REPO / 'codegen' / '__init__.py'}",
-                                              submodule_search_locations=[r"{REPO / 'codegen'}"])
+spec = importlib.util.spec_from_file_location("codegen", r"{REPO / "codegen" / "__init__.py"}",
+                                              submodule_search_locations=[r"{REPO / "codegen"}"])
 cg = importlib.util.module_from_spec(spec); sys.modules["codegen"] = cg; spec.loader.exec_module(cg)
 print(len(cg.render(cg.KernelSpec("signature_backward", 3, 4))))
 """
@@ -42,16 +43,21 @@ def test_provenance_header():
     assert f"sigcg.codegen {codegen.GENERATOR_VERSION}" in head
     assert "d=3 N=4 dtype=float32" in head
     assert f"fma={spec.kernel.op_counts(spec)['fma']}" in head
-    assert spec.kernel.op_counts(spec)["fma"] == sum(3**j for k in range(1, 5) for j in range(1, k + 1))
+    horner = sum(3**j for k in range(1, 5) for j in range(1, k + 1))
+    assert spec.kernel.op_counts(spec)["fma"] == horner
     assert source == codegen.render(spec)  # deterministic
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(op="nope", d=2, N=2), "unknown op"), (dict(op="signature_forward", d=0, N=2), "d must"),
-    (dict(op="signature_forward", d=2, N=0), "N must"),
-    (dict(op="signature_forward", d=2, N=2, dtype="float16"), "dtype"),
-    (dict(op="signature_forward", d=2, N=2, variant="fast"), "variant"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(op="nope", d=2, N=2), "unknown op"),
+        (dict(op="signature_forward", d=0, N=2), "d must"),
+        (dict(op="signature_forward", d=2, N=0), "N must"),
+        (dict(op="signature_forward", d=2, N=2, dtype="float16"), "dtype"),
+        (dict(op="signature_forward", d=2, N=2, variant="fast"), "variant"),
+    ],
+)
 def test_spec_rejects_bad_fields(kwargs, match):
     with pytest.raises(ValueError, match=match):
         codegen.KernelSpec(**kwargs)
@@ -100,8 +106,11 @@ def test_editing_any_generator_file_changes_the_source_key(monkeypatch):
     assert "templates/cuda/grid.j2" in names and "codegen/renderer.py" in names
     original = Path.read_bytes
     for name, edited in files:
-        monkeypatch.setattr(Path, "read_bytes",
-                            lambda self, _e=edited: original(self) + (b" " if self == _e else b""))
+        monkeypatch.setattr(
+            Path,
+            "read_bytes",
+            lambda self, _e=edited: original(self) + (b" " if self == _e else b""),
+        )
         identity.generator_fingerprint.cache_clear()
         assert codegen.source_key(spec) != base, name
     monkeypatch.setattr(Path, "read_bytes", original)

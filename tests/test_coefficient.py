@@ -1,4 +1,5 @@
 """signature_coefficient: chosen words without the full signature."""
+
 import numpy as np
 import pytest
 import torch
@@ -7,11 +8,14 @@ import sigcg
 from conftest import random_path
 
 
-@pytest.mark.parametrize("d,words", [
-    (4, [[0], [1, 2], [3, 3, 1], [0, 1, 2, 3, 0, 1], [2], [1, 2]]),
-    (1, [[0, 0, 0, 0]]),
-    (3, [[2, 1, 0, 1, 2, 0, 1]]),
-])
+@pytest.mark.parametrize(
+    "d,words",
+    [
+        (4, [[0], [1, 2], [3, 3, 1], [0, 1, 2, 3, 0, 1], [2], [1, 2]]),
+        (1, [[0, 0, 0, 0]]),
+        (3, [[2, 1, 0, 1, 2, 0, 1]]),
+    ],
+)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_matches_full_signature(d, words, dtype):
     x = random_path(5, 12, d, seed=d, scale=0.4).to(dtype)
@@ -33,13 +37,15 @@ def test_basepoint_unbatched_numpy_and_gradient():
     single = sigcg.signature_coefficient(x[0].numpy(), words, basepoint=True)
     assert isinstance(single, np.ndarray) and single.shape == (2,)
     np.testing.assert_allclose(
-        single, sigcg.signature(x[0].numpy(), 3, basepoint=True)[[3, 11]], rtol=1e-12)
+        single, sigcg.signature(x[0].numpy(), 3, basepoint=True)[[3, 11]], rtol=1e-12
+    )
     xg = x.clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda p: sigcg.signature_coefficient(p, words), (xg,))
 
 
-@pytest.mark.parametrize("words,match", [([], "at least one"), ([[0, 2]], "not a word"),
-                                         ([[]], "not a word")])
+@pytest.mark.parametrize(
+    "words,match", [([], "at least one"), ([[0, 2]], "not a word"), ([[]], "not a word")]
+)
 def test_bad_words(words, match):
     with pytest.raises(ValueError, match=match):
         sigcg.signature_coefficient(random_path(2, 4, 2, seed=0), words)

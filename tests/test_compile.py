@@ -1,4 +1,5 @@
 """The ops are torch.library custom ops: torch.compile traces them with no graph break."""
+
 import torch
 
 import sigcg
@@ -40,6 +41,7 @@ def test_tensor_product_op_and_compiled_combine():
     b = sigcg.signature(random_path(2, 5, 2, seed=4), 3)
     torch.library.opcheck(torch.ops.sigcg.tensor_product.default, (a, b, 2, 3))
     torch._dynamo.reset()
-    combine = torch.compile(lambda x, y: sigcg.signature_combine(x, y, 2, 3), fullgraph=True,
-                            backend="aot_eager")
+    combine = torch.compile(
+        lambda x, y: sigcg.signature_combine(x, y, 2, 3), fullgraph=True, backend="aot_eager"
+    )
     torch.testing.assert_close(combine(a, b), sigcg.signature_combine(a, b, 2, 3))

@@ -11,6 +11,7 @@ Torch operators: opcheck (schema, fake tensors, autograd registration, AOT dispa
 output poisoned before the kernel runs; a tensor on the wrong device rejected before any pointer
 is taken.
 """
+
 from __future__ import annotations
 
 import os
@@ -125,11 +126,11 @@ def test_create_graph(case: Case, options):
     else:
         out = flat(call(*inputs))
         with pytest.raises(RuntimeError, match="double backward"):
-            torch.autograd.grad(out, inputs, [torch.ones_like(o) for o in out],
-                                create_graph=True)
+            torch.autograd.grad(out, inputs, [torch.ones_like(o) for o in out], create_graph=True)
 
 
 # ---- the torch operators ------------------------------------------------------------------
+
 
 def op_samples() -> dict[str, tuple]:
     """Arguments for every TorchOp (float64, CPU, small)."""
@@ -141,8 +142,11 @@ def op_samples() -> dict[str, tuple]:
     a, b, g = (tensor(2, width, seed=52 + i) for i in range(3))
     words, lsig = ops.logsignature_words.forward(x, depth)
     table = sigcg.algebra.lyndon.words_to_basis(d, depth, "lyndon")
-    proj = (torch.as_tensor(table[0], dtype=torch.int32),
-            torch.as_tensor(table[1], dtype=torch.int32), torch.as_tensor(table[2]))
+    proj = (
+        torch.as_tensor(table[0], dtype=torch.int32),
+        torch.as_tensor(table[1], dtype=torch.int32),
+        torch.as_tensor(table[2]),
+    )
     lengths = torch.tensor([2, 1, 1], dtype=torch.int32)
     letters = torch.tensor([[1, 0], [0, 0], [1, 0]], dtype=torch.int32)
     prefixes = torch.tensor([[2, 0], [0, 0], [0, 0]], dtype=torch.int32)
@@ -151,8 +155,10 @@ def op_samples() -> dict[str, tuple]:
         "signature_backward": (x, init, sig, g, depth, False, True),
         "tensor_product": (a, b, d, depth),
         "tensor_product_backward": (a, b, g, d, depth),
-        "tensor_log": (a, d, depth), "tensor_log_backward": (a, g, d, depth),
-        "tensor_exp": (a, d, depth), "tensor_exp_backward": (a, g, d, depth),
+        "tensor_log": (a, d, depth),
+        "tensor_log_backward": (a, g, d, depth),
+        "tensor_exp": (a, d, depth),
+        "tensor_exp_backward": (a, g, d, depth),
         "logsignature_words": (x, depth),
         "logsignature_words_backward": (x, lsig, torch.randn_like(lsig), depth),
         "logsignature_in_basis": (x, depth, *proj),
@@ -169,8 +175,12 @@ def test_opcheck(name):
     op = ops.REGISTRY[name]
     args = op_samples()[name]
     if op.backward is not None:
-        args = tuple(a.clone().requires_grad_() if isinstance(a, torch.Tensor)
-                     and a.is_floating_point() else a for a in args)
+        args = tuple(
+            a.clone().requires_grad_()
+            if isinstance(a, torch.Tensor) and a.is_floating_point()
+            else a
+            for a in args
+        )
     torch.library.opcheck(op.custom, args)
 
 
@@ -208,6 +218,7 @@ def test_wrong_device_is_rejected_before_any_pointer(name, monkeypatch):
 
     def fail(*args, **kwargs):
         raise AssertionError("a kernel was reached")
+
     monkeypatch.setattr(runtime_backend, "_bindings", {})
     monkeypatch.setattr(cpu.BACKEND, "bind", fail)
     monkeypatch.setattr(cpu.BACKEND, "launch", fail)

@@ -1,4 +1,5 @@
 """Bad input is rejected with a clear message before any kernel runs."""
+
 import numpy as np
 import pytest
 import torch
@@ -11,25 +12,40 @@ def x(*shape, dtype=torch.float64):
     return torch.randn(*shape, dtype=dtype)
 
 
-@pytest.mark.parametrize("path,depth,kwargs,error,match", [
-    (x(2, 3, 4, 5), 2, {}, ValueError, "shape"),
-    (x(5), 2, {}, ValueError, "shape"),
-    (x(2, 1, 3), 2, {}, ValueError, "length >= 2"),
-    (x(2, 0, 3), 2, {"basepoint": True}, ValueError, "length >= 1 with a basepoint"),
-    (x(2, 4, 0), 2, {}, ValueError, "at least one channel"),
-    (x(2, 4, 3), 0, {}, ValueError, "depth must be an integer >= 1"),
-    (x(2, 4, 3), 2.0, {}, ValueError, "depth"),
-    (torch.ones(2, 4, 3, dtype=torch.int64), 2, {}, TypeError, "float32 or float64"),
-    (x(2, 4, 3, dtype=torch.float16), 2, {}, TypeError, "float32 or float64"),
-    (x(2, 4, 3), 2, {"basepoint": x(3, 3)}, ValueError, r"basepoint must have shape"),
-    (x(2, 4, 3), 2, {"basepoint": x(2, 3, dtype=torch.float32)}, TypeError, "basepoint has dtype"),
-    (x(2, 4, 3), 2, {"basepoint": "yes"}, TypeError, "basepoint must be"),
-    (x(2, 4, 3), 2, {"initial": x(2, 11)}, ValueError, r"initial must have shape"),
-    (x(2, 4, 3), 2, {"initial": x(2, 12), "scalar_term": True}, ValueError, "initial must have"),
-    (x(2, 4, 3), 2, {"initial": x(2, 12, dtype=torch.float32)}, TypeError, "initial has dtype"),
-    ([[0.0, 1.0], [1.0, 2.0]], 2, {}, TypeError, "torch.Tensor or numpy"),
-    (x(4, 3), 2, {"initial": [0.0] * 12}, TypeError, "initial must be a tensor"),
-])
+@pytest.mark.parametrize(
+    "path,depth,kwargs,error,match",
+    [
+        (x(2, 3, 4, 5), 2, {}, ValueError, "shape"),
+        (x(5), 2, {}, ValueError, "shape"),
+        (x(2, 1, 3), 2, {}, ValueError, "length >= 2"),
+        (x(2, 0, 3), 2, {"basepoint": True}, ValueError, "length >= 1 with a basepoint"),
+        (x(2, 4, 0), 2, {}, ValueError, "at least one channel"),
+        (x(2, 4, 3), 0, {}, ValueError, "depth must be an integer >= 1"),
+        (x(2, 4, 3), 2.0, {}, ValueError, "depth"),
+        (torch.ones(2, 4, 3, dtype=torch.int64), 2, {}, TypeError, "float32 or float64"),
+        (x(2, 4, 3, dtype=torch.float16), 2, {}, TypeError, "float32 or float64"),
+        (x(2, 4, 3), 2, {"basepoint": x(3, 3)}, ValueError, r"basepoint must have shape"),
+        (
+            x(2, 4, 3),
+            2,
+            {"basepoint": x(2, 3, dtype=torch.float32)},
+            TypeError,
+            "basepoint has dtype",
+        ),
+        (x(2, 4, 3), 2, {"basepoint": "yes"}, TypeError, "basepoint must be"),
+        (x(2, 4, 3), 2, {"initial": x(2, 11)}, ValueError, r"initial must have shape"),
+        (
+            x(2, 4, 3),
+            2,
+            {"initial": x(2, 12), "scalar_term": True},
+            ValueError,
+            "initial must have",
+        ),
+        (x(2, 4, 3), 2, {"initial": x(2, 12, dtype=torch.float32)}, TypeError, "initial has dtype"),
+        ([[0.0, 1.0], [1.0, 2.0]], 2, {}, TypeError, "torch.Tensor or numpy"),
+        (x(4, 3), 2, {"initial": [0.0] * 12}, TypeError, "initial must be a tensor"),
+    ],
+)
 def test_bad_input(path, depth, kwargs, error, match):
     with pytest.raises(error, match=match):
         sigcg.signature(path, depth, **kwargs)

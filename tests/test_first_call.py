@@ -1,6 +1,7 @@
 """A fresh process on a warm cache: importing sigcg and the first call of every public function
 touch no compiler machinery (torch._dynamo, torch._inductor, sympy) unless torch.compile is used.
 (Their timings are in benchmarks/bench_first_call.py.)"""
+
 import json
 import os
 import subprocess
@@ -48,13 +49,24 @@ print(json.dumps(report))
 def test_first_calls_import_no_compiler_machinery(tmp_path):
     env = dict(os.environ, SIGCG_CACHE_DIR=str(tmp_path / "cache"))
     for _ in range(2):
-        proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                              text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
+        )
         assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert {name: found for name, found in report.items() if found} == {}
     tensor_functions = set(sigcg.__all__) - {
-        "all_words", "hall_basis", "index_to_word", "word_to_index", "logsignature_channels",
-        "lyndon_brackets", "lyndon_words", "signature_channels", "get_num_threads",
-        "set_num_threads", "precompile", "__version__"}
+        "all_words",
+        "hall_basis",
+        "index_to_word",
+        "word_to_index",
+        "logsignature_channels",
+        "lyndon_brackets",
+        "lyndon_words",
+        "signature_channels",
+        "get_num_threads",
+        "set_num_threads",
+        "precompile",
+        "__version__",
+    }
     assert tensor_functions <= set(report), sorted(tensor_functions - set(report))

@@ -1,16 +1,19 @@
 """Backward kernels against the reference's autograd, float32, long paths, what is not asked.
 
 (gradcheck over the option grid of every public function: test_conformance.py.)"""
+
 import pytest
 import torch
 
-import sigcg
-from sigcg import ops
 import reference as ref
+import sigcg
 from conftest import random_path
+from sigcg import ops
 
-@pytest.mark.parametrize("batch,length,d,depth", [(5, 6, 3, 4), (2, 2, 1, 5), (6, 5, 4, 3),
-                                                  (1, 9, 2, 6)])
+
+@pytest.mark.parametrize(
+    "batch,length,d,depth", [(5, 6, 3, 4), (2, 2, 1, 5), (6, 5, 4, 3), (1, 9, 2, 6)]
+)
 @pytest.mark.parametrize("stream", [False, True])
 def test_gradient_matches_reference_autograd(batch, length, d, depth, stream):
     x = random_path(batch, length, d, seed=batch + d).requires_grad_()
@@ -48,8 +51,9 @@ def test_module_backward_and_no_grad_for_unused(monkeypatch):
     it; one that needs it gets it."""
     asked = []
     original = ops.signature_backward.forward
-    monkeypatch.setattr(ops.signature_backward, "forward",
-                        lambda *a: asked.append(a[6]) or original(*a))
+    monkeypatch.setattr(
+        ops.signature_backward, "forward", lambda *a: asked.append(a[6]) or original(*a)
+    )
     x = random_path(2, 5, 2, seed=1).requires_grad_()
     init = sigcg.signature(random_path(2, 3, 2, seed=2), 3)
     sigcg.Signature(3)(x, initial=init).sum().backward()

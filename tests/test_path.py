@@ -1,4 +1,5 @@
 """Path: interval queries equal direct computation on the slice, through updates and basepoints."""
+
 import pytest
 import torch
 
@@ -22,12 +23,21 @@ def test_interval_queries_equal_signature_of_slice(basepoint, scalar_term):
     for stage in range(2):
         n = p.shape[1]
         assert path.shape == (3, n, 2)
-        for start, end in [(None, None), (0, 2), (1, n), (2, n - 1), (-4, None), (n - 2, n),
-                           (-n - 5, n + 5)]:
+        for start, end in [
+            (None, None),
+            (0, 2),
+            (1, n),
+            (2, n - 1),
+            (-4, None),
+            (n - 2, n),
+            (-n - 5, n + 5),
+        ]:
             expected = sigcg.signature(p[:, start:end], 4, scalar_term=scalar_term)
             torch.testing.assert_close(path.signature(start, end), expected)
-            torch.testing.assert_close(path.logsignature(start, end, mode="brackets"),
-                                       sigcg.logsignature(p[:, start:end], 4, mode="brackets"))
+            torch.testing.assert_close(
+                path.logsignature(start, end, mode="brackets"),
+                sigcg.logsignature(p[:, start:end], 4, mode="brackets"),
+            )
         if stage == 0:
             path.update(extra)
             p = torch.cat([p, extra], 1)
@@ -52,7 +62,7 @@ def test_shapes_and_remember_path():
     assert path.signature_size() == (2, 39) and path.logsignature_size(1) == 14
     assert path.depth == 3 and path.channels == 3 and not path.remember_path
     with pytest.raises(RuntimeError, match="remember_path"):
-        path.path
+        _ = path.path
     remembered = sigcg.Path(x, 3, basepoint=True)
     assert [t.shape[1] for t in remembered.path] == [1, 5]
 
@@ -79,5 +89,6 @@ def test_ops_accept_non_contiguous_views():
     stream = sigcg.signature(random_path(2, 6, 2, seed=7), 3, stream=True)
     a, b = stream[:, 1], stream[:, 3]
     assert not a.is_contiguous()
-    torch.testing.assert_close(tensor_product(a, b, 2, 3),
-                               tensor_product(a.contiguous(), b.contiguous(), 2, 3))
+    torch.testing.assert_close(
+        tensor_product(a, b, 2, 3), tensor_product(a.contiguous(), b.contiguous(), 2, 3)
+    )

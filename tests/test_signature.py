@@ -1,11 +1,12 @@
 """Forward values: against the plain-torch reference, iisignature and Signatory-style identities."""
+
 import iisignature
 import numpy as np
 import pytest
 import torch
 
-import sigcg
 import reference as ref
+import sigcg
 from conftest import random_path
 
 # (batch, length, channels, depth): odd batches exercise partial SIMD groups, d=1 and length 2
@@ -16,32 +17,38 @@ SHAPES = [(1, 2, 1, 4), (3, 7, 2, 3), (5, 4, 3, 4), (9, 5, 4, 2), (2, 3, 2, 5), 
 @pytest.mark.parametrize("batch,length,d,depth", SHAPES)
 def test_matches_reference(batch, length, d, depth):
     x = random_path(batch, length, d, seed=batch * 7 + d)
-    torch.testing.assert_close(sigcg.signature(x, depth), ref.signature(x, depth),
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        sigcg.signature(x, depth), ref.signature(x, depth), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("batch,length,d,depth", SHAPES)
 def test_stream_matches_reference(batch, length, d, depth):
     x = random_path(batch, length, d, seed=3)
-    torch.testing.assert_close(sigcg.signature(x, depth, stream=True),
-                               ref.signature(x, depth, stream=True), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        sigcg.signature(x, depth, stream=True),
+        ref.signature(x, depth, stream=True),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("batch,length,d,depth", [(4, 20, 2, 5), (3, 9, 3, 4), (2, 6, 4, 3)])
 def test_matches_iisignature(batch, length, d, depth):
     x = random_path(batch, length, d, seed=11)
     expected = np.stack([iisignature.sig(p, depth) for p in x.numpy()])
-    np.testing.assert_allclose(sigcg.signature(x.numpy(), depth), expected, rtol=1e-11,
-                               atol=1e-12)
+    np.testing.assert_allclose(sigcg.signature(x.numpy(), depth), expected, rtol=1e-11, atol=1e-12)
     expected_stream = np.stack([iisignature.sig(p, depth, 2) for p in x.numpy()])
-    np.testing.assert_allclose(sigcg.signature(x.numpy(), depth, stream=True), expected_stream,
-                               rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(
+        sigcg.signature(x.numpy(), depth, stream=True), expected_stream, rtol=1e-11, atol=1e-12
+    )
 
 
 def test_known_value():
     x = torch.tensor([[1.0, 1], [3, 4], [5, 2], [8, 6]], dtype=torch.float64)
-    torch.testing.assert_close(sigcg.signature(x, 2),
-                               torch.tensor([7, 5, 24.5, 19, 16, 12.5], dtype=torch.float64))
+    torch.testing.assert_close(
+        sigcg.signature(x, 2), torch.tensor([7, 5, 24.5, 19, 16, 12.5], dtype=torch.float64)
+    )
 
 
 def test_float32_close_to_float64():
@@ -55,8 +62,9 @@ def test_chen_identity():
     x = random_path(3, 12, 3, seed=8)
     whole = sigcg.signature(x, 4)
     first, second = sigcg.signature(x[:, :6], 4), sigcg.signature(x[:, 5:], 4)
-    torch.testing.assert_close(whole, ref.flat(ref.chen(ref.split(first, 3, 4),
-                                                        ref.split(second, 3, 4))))
+    torch.testing.assert_close(
+        whole, ref.flat(ref.chen(ref.split(first, 3, 4), ref.split(second, 3, 4)))
+    )
     # the same through the initial argument
     torch.testing.assert_close(sigcg.signature(x[:, 5:], 4, initial=first), whole)
 
@@ -72,7 +80,8 @@ def test_reversal_is_inverse():
 
 def test_straight_line_is_tensor_exponential():
     start, delta = torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 3, dtype=torch.float64)
-    line = start[:, None] + torch.linspace(0, 1, 7, dtype=torch.float64)[None, :, None] * delta[:, None]
+    t = torch.linspace(0, 1, 7, dtype=torch.float64)[None, :, None]
+    line = start[:, None] + t * delta[:, None]
     torch.testing.assert_close(sigcg.signature(line, 4), ref.flat(ref.tensor_exp(delta, 4)))
 
 
@@ -93,9 +102,9 @@ def test_invariances():
     x = random_path(2, 8, 2, seed=6)
     s = sigcg.signature(x, 4)
     torch.testing.assert_close(sigcg.signature(x + 3.5, 4), s)  # translation
-    repeated = torch.cat([x[:, :4], x[:, 3:4], x[:, 4:]], 1)     # a repeated point
+    repeated = torch.cat([x[:, :4], x[:, 3:4], x[:, 4:]], 1)  # a repeated point
     torch.testing.assert_close(sigcg.signature(repeated, 4), s)
-    midpoint = (x[:, 2:3] + x[:, 3:4]) / 2                        # a point on a segment
+    midpoint = (x[:, 2:3] + x[:, 3:4]) / 2  # a point on a segment
     torch.testing.assert_close(sigcg.signature(torch.cat([x[:, :3], midpoint, x[:, 3:]], 1), 4), s)
     scaled = sigcg.signature(2.0 * x, 4)
     for k, (a, b) in enumerate(zip(ref.split(scaled, 2, 4), ref.split(s, 2, 4)), start=1):
@@ -105,9 +114,10 @@ def test_invariances():
 def test_module_matches_function():
     x = random_path(3, 6, 2, seed=1)
     module = sigcg.Signature(3, stream=True, inverse=True, scalar_term=True)
-    torch.testing.assert_close(module(x, basepoint=True),
-                               sigcg.signature(x, 3, stream=True, basepoint=True, inverse=True,
-                                               scalar_term=True))
+    torch.testing.assert_close(
+        module(x, basepoint=True),
+        sigcg.signature(x, 3, stream=True, basepoint=True, inverse=True, scalar_term=True),
+    )
     assert "depth=3" in repr(module)
 
 
@@ -140,8 +150,7 @@ def test_signature_channels_and_extract():
     assert sigcg.signature_channels(1, 5) == 5
     x = random_path(2, 5, 3, seed=0)
     s = sigcg.signature(x, 3, scalar_term=True)
-    torch.testing.assert_close(sigcg.extract_signature_term(s, 3, 2, scalar_term=True),
-                               s[:, 4:13])
+    torch.testing.assert_close(sigcg.extract_signature_term(s, 3, 2, scalar_term=True), s[:, 4:13])
     torch.testing.assert_close(sigcg.extract_signature_term(s[:, 1:], 3, 1), x[:, -1] - x[:, 0])
 
 
@@ -152,8 +161,11 @@ def test_threads_give_identical_results(threads, monkeypatch):
     monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 0)  # split even this small batch
     chunks = []
     original = cpu.threads.run_parallel
-    monkeypatch.setattr(cpu.threads, "run_parallel",
-                        lambda fn, items: chunks.append(len(items)) or original(fn, items))
+    monkeypatch.setattr(
+        cpu.threads,
+        "run_parallel",
+        lambda fn, items: chunks.append(len(items)) or original(fn, items),
+    )
     x = random_path(37, 40, 3, seed=7)
     sigcg.set_num_threads(1)
     one = sigcg.signature(x, 5)

@@ -3,6 +3,7 @@
 Nothing else in sigcg lists ops: precompile, ``sigcg show``, the cffi declarations, the CUDA
 function names and ``generated/`` all read this registry.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -15,6 +15,7 @@ or more entry points.  Its descriptor says, without torch:
 Adding an op means one module in this package with one ``KernelOp`` subclass instance named in
 its ``KERNELS`` tuple, its templates, its torch op in ``sigcg/ops`` and its public function.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -98,7 +99,8 @@ class CudaLayout:
     threads: int
     dynamic_smem: int = 0  # bytes of extern __shared__ memory
     static_smem: int = 0  # bytes of __shared__ arrays the template declares
-    scratch: dict[str, int] = field(default_factory=dict)  # entry -> elements of T in global scratch
+    # entry -> elements of T in global scratch, per block
+    scratch: dict[str, int] = field(default_factory=dict)
 
 
 class KernelOp:
@@ -123,8 +125,9 @@ class KernelOp:
         for e in self.entries:
             if e.name == name:
                 return e
-        raise KeyError(f"{self.name} has no entry point {name!r}; "
-                       f"it has {[e.name for e in self.entries]}")
+        raise KeyError(
+            f"{self.name} has no entry point {name!r}; it has {[e.name for e in self.entries]}"
+        )
 
     def variants(self, target: str) -> tuple[str, ...]:
         if target == "cpu":

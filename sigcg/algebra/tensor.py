@@ -1,4 +1,5 @@
 """Small tensor-algebra helpers applied around the kernels with ordinary torch ops."""
+
 from __future__ import annotations
 
 import functools
@@ -9,7 +10,7 @@ import torch
 from ..codegen import signature_channels
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _antipode_table(channels: int, depth: int) -> tuple[np.ndarray, np.ndarray]:
     perm, sign = [], []
     offset = 0
@@ -35,14 +36,17 @@ _device_tables: dict = {}
 
 
 @compile_constant
-def _antipode_tensors(channels: int, depth: int, dtype: torch.dtype,
-                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _antipode_tensors(
+    channels: int, depth: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     key = (channels, depth, dtype, device)
     tables = _device_tables.get(key)
     if tables is None:
         perm, sign = _antipode_table(channels, depth)
-        tables = (torch.as_tensor(perm, device=device),
-                  torch.as_tensor(sign, dtype=dtype, device=device))
+        tables = (
+            torch.as_tensor(perm, device=device),
+            torch.as_tensor(sign, dtype=dtype, device=device),
+        )
         _device_tables[key] = tables
     return tables
 

@@ -15,6 +15,7 @@ Cost model (op counts of codegen.counts): one product costs about N - 1 path ste
 of C pieces does C - 1 products, so pieces of at least MIN_PIECE_STEPS steps keep the extra work
 to a few percent while the parallel width grows C times.
 """
+
 from __future__ import annotations
 
 from typing import Optional

@@ -1,4 +1,5 @@
 """``signature_coefficient``: a few chosen signature terms without the whole signature."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -30,15 +31,14 @@ def _word_table(words: tuple[tuple[int, ...], ...], channels: int):
     if len(_word_tables) > 256:
         _word_tables.clear()
     depth = max(len(w) for w in words)
-    nodes = sorted({w[:j] for w in words for j in range(1, len(w) + 1)},
-                   key=lambda w: (-len(w), w))
+    nodes = sorted({w[:j] for w in words for j in range(1, len(w) + 1)}, key=lambda w: (-len(w), w))
     row = {w: i for i, w in enumerate(nodes)}
     length = np.array([len(w) for w in nodes], dtype=np.int32)
     letter = np.zeros((len(nodes), depth), dtype=np.int32)
     prefix = np.zeros((len(nodes), depth), dtype=np.int32)
     for i, w in enumerate(nodes):
-        letter[i, :len(w)] = w
-        prefix[i, :len(w) - 1] = [row[w[:j]] for j in range(1, len(w))]
+        letter[i, : len(w)] = w
+        prefix[i, : len(w) - 1] = [row[w[:j]] for j in range(1, len(w))]
     tables = tuple(torch.from_numpy(a) for a in (length, letter, prefix))
     _word_tables[key] = depth, tables, torch.tensor([row[w] for w in words])
     return _word_tables[key]
@@ -46,8 +46,9 @@ def _word_table(words: tuple[tuple[int, ...], ...], channels: int):
 
 def _normalise_words(words, channels: int) -> tuple[tuple[int, ...], ...]:
     if isinstance(words, (str, bytes)) or not isinstance(words, Sequence) or len(words) == 0:
-        raise ValueError(f"words must name at least one word (a sequence of letters), "
-                         f"got {words!r}")
+        raise ValueError(
+            f"words must name at least one word (a sequence of letters), got {words!r}"
+        )
     out = []
     for w in words:
         word_to_index(w, channels)  # validates letters (integers in [0, channels)) and emptiness
@@ -55,8 +56,9 @@ def _normalise_words(words, channels: int) -> tuple[tuple[int, ...], ...]:
     return tuple(out)
 
 
-def signature_coefficient(path: ArrayLike, words: Sequence[Sequence[int]],
-                          basepoint: Union[bool, ArrayLike] = False) -> ArrayLike:
+def signature_coefficient(
+    path: ArrayLike, words: Sequence[Sequence[int]], basepoint: Union[bool, ArrayLike] = False
+) -> ArrayLike:
     """Signature coefficients of ``words`` only.
 
     Args:

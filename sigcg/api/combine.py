@@ -1,7 +1,9 @@
 """Combining signatures with Chen's identity (Signatory 1.2 semantics), torch or NumPy."""
+
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 import numpy as np
 import torch
@@ -15,29 +17,40 @@ ArrayLike = Union[Tensor, np.ndarray]
 
 
 def _prepare(tensors, input_channels: int, depth: int, scalar_term: bool, what: str):
-    """Tensors (batch, S) or (S,) -> contiguous (batch, sig) without scalar term, plus how to undo."""
+    """Tensors (batch, S) or (S,) -> contiguous (batch, sig) without scalar term, and the
+    function that undoes that on the result."""
     numpy_out = isinstance(tensors[0], np.ndarray)
-    tensors = [torch.from_numpy(np.ascontiguousarray(t)) if isinstance(t, np.ndarray) else t
-               for t in tensors]
+    tensors = [
+        torch.from_numpy(np.ascontiguousarray(t)) if isinstance(t, np.ndarray) else t
+        for t in tensors
+    ]
     validation.check_depth(depth)
-    if isinstance(input_channels, bool) or not isinstance(input_channels, int) or input_channels < 1:
+    if (
+        isinstance(input_channels, bool)
+        or not isinstance(input_channels, int)
+        or input_channels < 1
+    ):
         raise ValueError(f"input_channels must be an integer >= 1, got {input_channels!r}")
     width = signature_channels(input_channels, depth) + (1 if scalar_term else 0)
     first = tensors[0]
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
-            raise TypeError(f"{what}[{i}] must be a torch.Tensor or numpy.ndarray, "
-                            f"got {type(t).__name__}")
+            raise TypeError(
+                f"{what}[{i}] must be a torch.Tensor or numpy.ndarray, got {type(t).__name__}"
+            )
         validation.check_float(f"{what}[{i}]", t)
         validation.check_same(f"{what}[{i}]", t, first)
         if t.shape != first.shape:
-            raise ValueError(f"{what}[{i}] has shape {tuple(t.shape)} but {what}[0] has "
-                             f"{tuple(first.shape)}; they must match")
+            raise ValueError(
+                f"{what}[{i}] has shape {tuple(t.shape)} but {what}[0] has "
+                f"{tuple(first.shape)}; they must match"
+            )
         if t.ndim not in (1, 2) or t.shape[-1] != width:
             raise ValueError(
                 f"{what}[{i}] must have shape (batch, {width}) or ({width},) for "
                 f"{input_channels} channels at depth {depth}"
-                f"{' with the scalar term' if scalar_term else ''}, got {tuple(t.shape)}")
+                f"{' with the scalar term' if scalar_term else ''}, got {tuple(t.shape)}"
+            )
     unbatched = first.ndim == 1
     tensors = [(t[None] if unbatched else t) for t in tensors]
     tensors = [(t[:, 1:] if scalar_term else t).contiguous() for t in tensors]
@@ -48,29 +61,41 @@ def _prepare(tensors, input_channels: int, depth: int, scalar_term: bool, what: 
         if unbatched:
             result = result[0]
         return result.numpy() if numpy_out else result
+
     return tensors, finish
 
 
-def signature_combine(sigtensor1: ArrayLike, sigtensor2: ArrayLike, input_channels: int,
-                      depth: int, inverse: bool = False, scalar_term: bool = False) -> ArrayLike:
+def signature_combine(
+    sigtensor1: ArrayLike,
+    sigtensor2: ArrayLike,
+    input_channels: int,
+    depth: int,
+    inverse: bool = False,
+    scalar_term: bool = False,
+) -> ArrayLike:
     """The signature of path1 followed by path2 from their signatures: S1 ⊗ S2.
 
     ``sigtensor1``, ``sigtensor2``: (batch, S) or (S,) with S = signature_channels(input_channels,
     depth, scalar_term).  With ``inverse`` both are inverse signatures and so is the result,
     S2^{-1} ⊗ S1^{-1} = (S1 ⊗ S2)^{-1}.  Differentiable with respect to both.  Returns (batch, S).
     """
-    return multi_signature_combine([sigtensor1, sigtensor2], input_channels, depth, inverse,
-                                   scalar_term)
+    return multi_signature_combine(
+        [sigtensor1, sigtensor2], input_channels, depth, inverse, scalar_term
+    )
 
 
-def multi_signature_combine(sigtensors: Sequence[ArrayLike], input_channels: int, depth: int,
-                            inverse: bool = False, scalar_term: bool = False) -> ArrayLike:
+def multi_signature_combine(
+    sigtensors: Sequence[ArrayLike],
+    input_channels: int,
+    depth: int,
+    inverse: bool = False,
+    scalar_term: bool = False,
+) -> ArrayLike:
     """S1 ⊗ S2 ⊗ ... ⊗ Sk for a list of signatures of consecutive paths, each (batch, S) or (S,)
     (inverse signatures with ``inverse``: the result is the inverse signature of the whole)."""
     if len(sigtensors) < 1:
         raise ValueError("multi_signature_combine needs at least one signature")
-    tensors, finish = _prepare(list(sigtensors), input_channels, depth, scalar_term,
-                               "sigtensors")
+    tensors, finish = _prepare(list(sigtensors), input_channels, depth, scalar_term, "sigtensors")
     if inverse:
         tensors = tensors[::-1]
     result = tensors[0]
@@ -79,16 +104,23 @@ def multi_signature_combine(sigtensors: Sequence[ArrayLike], input_channels: int
     return finish(result)
 
 
-def signature_combine_backward(grad: ArrayLike, sigtensor1: ArrayLike, sigtensor2: ArrayLike,
-                               input_channels: int, depth: int, inverse: bool = False,
-                               scalar_term: bool = False) -> tuple[ArrayLike, ArrayLike]:
+def signature_combine_backward(
+    grad: ArrayLike,
+    sigtensor1: ArrayLike,
+    sigtensor2: ArrayLike,
+    input_channels: int,
+    depth: int,
+    inverse: bool = False,
+    scalar_term: bool = False,
+) -> tuple[ArrayLike, ArrayLike]:
     """(dF/dS1, dF/dS2) from ``grad`` = dF/d(signature_combine(S1, S2)), for use outside autograd.
 
     All arguments (batch, S) or (S,), torch or NumPy (as ``sigtensor1``).  With ``scalar_term`` the
     scalar column of each returned gradient is 0 (the scalar of a signature is fixed at 1).
     """
-    (g, a, b), finish = _prepare([grad, sigtensor1, sigtensor2], input_channels, depth,
-                                 scalar_term, "arguments")
+    (g, a, b), finish = _prepare(
+        [grad, sigtensor1, sigtensor2], input_channels, depth, scalar_term, "arguments"
+    )
     if inverse:
         a, b = b, a
     with torch.no_grad():
@@ -113,8 +145,11 @@ def signature_join(sigtensor: ArrayLike, increments: ArrayLike, depth: int) -> A
 
     numpy_out = isinstance(sigtensor, np.ndarray)
     sig = torch.from_numpy(np.ascontiguousarray(sigtensor)) if numpy_out else sigtensor
-    inc = torch.from_numpy(np.ascontiguousarray(increments)) \
-        if isinstance(increments, np.ndarray) else increments
+    inc = (
+        torch.from_numpy(np.ascontiguousarray(increments))
+        if isinstance(increments, np.ndarray)
+        else increments
+    )
     if not isinstance(inc, Tensor) or inc.ndim not in (2, 3):
         raise ValueError("increments must be a (batch, channels) or (batch, k, channels) array")
     if inc.ndim == 2:
@@ -130,13 +165,17 @@ def signature_scale(sigtensor: ArrayLike, scales: ArrayLike, depth: int) -> Arra
     ``sigtensor`` (batch, S) without scalar term, ``scales`` (batch, channels).  Differentiable."""
     numpy_out = isinstance(sigtensor, np.ndarray)
     sig = torch.from_numpy(np.ascontiguousarray(sigtensor)) if numpy_out else sigtensor
-    lam = torch.from_numpy(np.ascontiguousarray(scales)) if isinstance(scales, np.ndarray) else scales
+    lam = (
+        torch.from_numpy(np.ascontiguousarray(scales)) if isinstance(scales, np.ndarray) else scales
+    )
     if not isinstance(lam, Tensor) or lam.ndim != 2 or lam.shape[0] != sig.shape[0]:
         raise ValueError("scales must be a (batch, channels) array matching the signatures' batch")
     batch, channels = lam.shape
     if sig.shape[-1] != signature_channels(channels, depth):
-        raise ValueError(f"sigtensor must have {signature_channels(channels, depth)} terms for "
-                         f"{channels} channels at depth {depth}, got {sig.shape[-1]}")
+        raise ValueError(
+            f"sigtensor must have {signature_channels(channels, depth)} terms for "
+            f"{channels} channels at depth {depth}, got {sig.shape[-1]}"
+        )
     factors, level = [], lam.new_ones(batch, 1)
     for _ in range(depth):  # level k: all products scales[i1] ... scales[ik], in word order
         level = (level[:, :, None] * lam[:, None, :]).reshape(batch, -1)

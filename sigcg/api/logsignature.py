@@ -1,4 +1,5 @@
 """Log-signatures (Signatory 1.2 semantics): modes "words", "brackets", "expand", plus "hall"."""
+
 from __future__ import annotations
 
 from typing import Union
@@ -32,19 +33,25 @@ def _index(channels: int, depth: int, device: torch.device) -> Tensor:
 
 
 @compile_constant
-def _map(table: str, basis: str, channels: int, depth: int, dtype: torch.dtype,
-         device: torch.device) -> tuple[Tensor, Tensor, Tensor, int]:
+def _map(
+    table: str, basis: str, channels: int, depth: int, dtype: torch.dtype, device: torch.device
+) -> tuple[Tensor, Tensor, Tensor, int]:
     """One of lyndon.py's sparse maps as (output positions, input positions, coefficients,
     output size), on ``device``."""
     key = (table, basis, channels, depth, dtype, device)
     if key not in _tables:
         out_idx, in_idx, coef = getattr(lyndon, table)(channels, depth, basis)
-        size = {"expanded_to_basis": lyndon.logsignature_channels(channels, depth),
-                "words_to_basis": lyndon.logsignature_channels(channels, depth),
-                "basis_to_expanded": signature_channels(channels, depth)}[table]
-        _tables[key] = (torch.as_tensor(out_idx, device=device),
-                        torch.as_tensor(in_idx, device=device),
-                        torch.as_tensor(coef, dtype=dtype, device=device), size)
+        size = {
+            "expanded_to_basis": lyndon.logsignature_channels(channels, depth),
+            "words_to_basis": lyndon.logsignature_channels(channels, depth),
+            "basis_to_expanded": signature_channels(channels, depth),
+        }[table]
+        _tables[key] = (
+            torch.as_tensor(out_idx, device=device),
+            torch.as_tensor(in_idx, device=device),
+            torch.as_tensor(coef, dtype=dtype, device=device),
+            size,
+        )
     return _tables[key]
 
 
@@ -69,9 +76,14 @@ def _project(expanded: Tensor, channels: int, depth: int, mode: str) -> Tensor:
     return _apply("expanded_to_basis", mode, expanded, channels, depth)
 
 
-def signature_to_logsignature(signature: ArrayLike, channels: int, depth: int,
-                              stream: bool = False, mode: str = "words",
-                              scalar_term: bool = False) -> ArrayLike:
+def signature_to_logsignature(
+    signature: ArrayLike,
+    channels: int,
+    depth: int,
+    stream: bool = False,
+    mode: str = "words",
+    scalar_term: bool = False,
+) -> ArrayLike:
     """Log-signature from a signature: (..., S) -> (..., L).
 
     ``signature``: (batch, S), or (batch, length, S) with ``stream``, S = signature_channels(
@@ -85,15 +97,18 @@ def signature_to_logsignature(signature: ArrayLike, channels: int, depth: int,
     if numpy_out:
         signature = torch.from_numpy(np.ascontiguousarray(signature))
     if not isinstance(signature, Tensor):
-        raise TypeError(f"signature must be a torch.Tensor or numpy.ndarray, "
-                        f"got {type(signature).__name__}")
+        raise TypeError(
+            f"signature must be a torch.Tensor or numpy.ndarray, got {type(signature).__name__}"
+        )
     validation.check_float("signature", signature)
     validation.check_depth(depth)
     width = signature_channels(channels, depth) + (1 if scalar_term else 0)
     if signature.ndim != (3 if stream else 2) or signature.shape[-1] != width:
         expected = "(batch, length, S)" if stream else "(batch, S)"
-        raise ValueError(f"signature must have shape {expected} with S = {width} for {channels} "
-                         f"channels at depth {depth}, got {tuple(signature.shape)}")
+        raise ValueError(
+            f"signature must have shape {expected} with S = {width} for {channels} "
+            f"channels at depth {depth}, got {tuple(signature.shape)}"
+        )
     lead = signature.shape[:-1]
     flat = signature.reshape(-1, width)
     if scalar_term:
@@ -104,9 +119,14 @@ def signature_to_logsignature(signature: ArrayLike, channels: int, depth: int,
     return result.numpy() if numpy_out else result
 
 
-def logsignature(path: ArrayLike, depth: int, stream: bool = False,
-                 basepoint: Union[bool, ArrayLike] = False, inverse: bool = False,
-                 mode: str = "words") -> ArrayLike:
+def logsignature(
+    path: ArrayLike,
+    depth: int,
+    stream: bool = False,
+    basepoint: Union[bool, ArrayLike] = False,
+    inverse: bool = False,
+    mode: str = "words",
+) -> ArrayLike:
     """The log-signature of a batch of paths: ``signature`` then the tensor logarithm.
 
     Arguments as :func:`sigcg.signature`; ``mode`` as :func:`signature_to_logsignature`.
@@ -117,9 +137,15 @@ def logsignature(path: ArrayLike, depth: int, stream: bool = False,
     batch, length, channels = x.shape
     # Lyndon coordinates need only the Lyndon words of the top level (a CPU kernel); batches too
     # small to fill the machine are cut into pieces, which need the full signature.
-    if (mode != "expand" and not stream and depth >= 2 and channels >= 2
-            and has_kernel("logsignature_words", x) and chunking.piece_count(
-                batch, length - 1, channels, depth, chunking.parallel_width(x)) == 1):
+    if (
+        mode != "expand"
+        and not stream
+        and depth >= 2
+        and channels >= 2
+        and has_kernel("logsignature_words", x)
+        and chunking.piece_count(batch, length - 1, channels, depth, chunking.parallel_width(x))
+        == 1
+    ):
         result = _logsignature_from_lyndon_top(x, depth, inverse, mode)
     else:
         sig = signature(x, depth, stream=stream, inverse=inverse)
@@ -129,9 +155,14 @@ def logsignature(path: ArrayLike, depth: int, stream: bool = False,
     return result.numpy() if numpy_out else result
 
 
-def logsignature_to_signature(logsignature: ArrayLike, channels: int, depth: int,
-                              mode: str = "words", stream: bool = False,
-                              scalar_term: bool = False) -> ArrayLike:
+def logsignature_to_signature(
+    logsignature: ArrayLike,
+    channels: int,
+    depth: int,
+    mode: str = "words",
+    stream: bool = False,
+    scalar_term: bool = False,
+) -> ArrayLike:
     """The signature whose log-signature is given: the inverse of
     :func:`signature_to_logsignature` (the tensor exponential of the Lie element).
 
@@ -143,23 +174,35 @@ def logsignature_to_signature(logsignature: ArrayLike, channels: int, depth: int
     numpy_out = isinstance(logsignature, np.ndarray)
     x = torch.from_numpy(np.ascontiguousarray(logsignature)) if numpy_out else logsignature
     if not isinstance(x, Tensor):
-        raise TypeError(f"logsignature must be a torch.Tensor or numpy.ndarray, "
-                        f"got {type(logsignature).__name__}")
+        raise TypeError(
+            f"logsignature must be a torch.Tensor or numpy.ndarray, "
+            f"got {type(logsignature).__name__}"
+        )
     validation.check_float("logsignature", x)
     validation.check_depth(depth)
-    width = (signature_channels(channels, depth) if mode == "expand"
-             else lyndon.logsignature_channels(channels, depth))
+    width = (
+        signature_channels(channels, depth)
+        if mode == "expand"
+        else lyndon.logsignature_channels(channels, depth)
+    )
     if x.ndim != (3 if stream else 2) or x.shape[-1] != width:
         expected = "(batch, length, L)" if stream else "(batch, L)"
-        raise ValueError(f"logsignature must have shape {expected} with L = {width} for mode "
-                         f"{mode!r}, {channels} channels, depth {depth}; got {tuple(x.shape)}")
+        raise ValueError(
+            f"logsignature must have shape {expected} with L = {width} for mode "
+            f"{mode!r}, {channels} channels, depth {depth}; got {tuple(x.shape)}"
+        )
     lead = x.shape[:-1]
     flat = x.reshape(-1, width)
     if mode in _BASIS:
         flat = _apply("basis_to_expanded", mode, flat, channels, depth)
     elif mode == "words":  # words -> Lyndon basis -> expanded Lie element
-        flat = _apply("basis_to_expanded", "brackets",
-                      _apply("words_to_basis", "brackets", flat, channels, depth), channels, depth)
+        flat = _apply(
+            "basis_to_expanded",
+            "brackets",
+            _apply("words_to_basis", "brackets", flat, channels, depth),
+            channels,
+            depth,
+        )
     result = ops.tensor_exp(flat.contiguous(), channels, depth)
     if scalar_term:
         result = torch.cat([result.new_ones(result.shape[0], 1), result], dim=1)
@@ -171,34 +214,50 @@ class LogSignature(torch.nn.Module):
     """:func:`logsignature` as a module: ``LogSignature(depth, stream, inverse, mode)(path,
     basepoint=False)``."""
 
-    def __init__(self, depth: int, stream: bool = False, inverse: bool = False,
-                 mode: str = "words"):
+    def __init__(
+        self, depth: int, stream: bool = False, inverse: bool = False, mode: str = "words"
+    ):
         super().__init__()
         validation.check_depth(depth)
         _check_mode(mode)
         self.depth, self.stream, self.inverse, self.mode = depth, stream, inverse, mode
 
     def forward(self, path: Tensor, basepoint: Union[bool, Tensor] = False) -> Tensor:
-        return logsignature(path, self.depth, stream=self.stream, basepoint=basepoint,
-                            inverse=self.inverse, mode=self.mode)
+        return logsignature(
+            path,
+            self.depth,
+            stream=self.stream,
+            basepoint=basepoint,
+            inverse=self.inverse,
+            mode=self.mode,
+        )
 
     def extra_repr(self) -> str:
-        return f"depth={self.depth}, stream={self.stream}, inverse={self.inverse}, mode={self.mode!r}"
+        return (
+            f"depth={self.depth}, stream={self.stream}, inverse={self.inverse}, mode={self.mode!r}"
+        )
 
 
 class SignatureToLogSignature(torch.nn.Module):
     """:func:`signature_to_logsignature` as a module."""
 
-    def __init__(self, channels: int, depth: int, stream: bool = False, mode: str = "words",
-                 scalar_term: bool = False):
+    def __init__(
+        self,
+        channels: int,
+        depth: int,
+        stream: bool = False,
+        mode: str = "words",
+        scalar_term: bool = False,
+    ):
         super().__init__()
         _check_mode(mode)
         self.channels, self.depth, self.stream = channels, depth, stream
         self.mode, self.scalar_term = mode, scalar_term
 
     def forward(self, signature: Tensor) -> Tensor:
-        return signature_to_logsignature(signature, self.channels, self.depth, self.stream,
-                                         self.mode, self.scalar_term)
+        return signature_to_logsignature(
+            signature, self.channels, self.depth, self.stream, self.mode, self.scalar_term
+        )
 
 
 def _logsignature_from_lyndon_top(x: Tensor, depth: int, inverse: bool, mode: str) -> Tensor:
@@ -208,8 +267,9 @@ def _logsignature_from_lyndon_top(x: Tensor, depth: int, inverse: bool, mode: st
     batch, _, channels = x.shape
     validation.check_size(batch, 1, channels, depth, x.element_size())
     if mode != "words" and not ops.needs_autograd(x):  # change of basis inside the kernel
-        coords = ops.logsignature_in_basis(x, depth, *_projection(_BASIS[mode], channels, depth,
-                                                                  x.dtype))
+        coords = ops.logsignature_in_basis(
+            x, depth, *_projection(_BASIS[mode], channels, depth, x.dtype)
+        )
         return -coords if inverse else coords
     words = ops.logsignature_words(x, depth)[0]
     if inverse:  # log(S^-1) = -log(S)
@@ -222,7 +282,9 @@ def _projection(basis: str, channels: int, depth: int, dtype) -> tuple[Tensor, T
     key = ("projection", basis, channels, depth, dtype)
     if key not in _tables:
         out_idx, in_idx, coef = lyndon.words_to_basis(channels, depth, basis)
-        _tables[key] = (torch.as_tensor(out_idx, dtype=torch.int32),
-                        torch.as_tensor(in_idx, dtype=torch.int32),
-                        torch.as_tensor(coef, dtype=dtype))
+        _tables[key] = (
+            torch.as_tensor(out_idx, dtype=torch.int32),
+            torch.as_tensor(in_idx, dtype=torch.int32),
+            torch.as_tensor(coef, dtype=dtype),
+        )
     return _tables[key]

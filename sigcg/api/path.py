@@ -1,5 +1,6 @@
 """``Path``: signatures and log-signatures of any sub-interval of a (growing) path, each query
 one tensor product, whatever the interval's length (Signatory 1.2 semantics)."""
+
 from __future__ import annotations
 
 from typing import Optional, Union
@@ -12,7 +13,8 @@ from ..algebra import lyndon
 from ..algebra.tensor import antipode
 from . import validation
 from .logsignature import signature_to_logsignature
-from .signature import signature as _signature, signature_channels
+from .signature import signature as _signature
+from .signature import signature_channels
 
 
 class Path:
@@ -25,8 +27,14 @@ class Path:
     back to every path given.
     """
 
-    def __init__(self, path: Tensor, depth: int, basepoint: Union[bool, Tensor] = False,
-                 remember_path: bool = True, scalar_term: bool = False):
+    def __init__(
+        self,
+        path: Tensor,
+        depth: int,
+        basepoint: Union[bool, Tensor] = False,
+        remember_path: bool = True,
+        scalar_term: bool = False,
+    ):
         validation.check_path(path, depth, basepoint)
         self._depth, self._scalar_term, self._remember_path = depth, scalar_term, remember_path
         self._batch, _, self._channels = path.shape
@@ -54,25 +62,38 @@ class Path:
         """Signature of ``p[:, start:end]``: (batch, signature_channels)."""
         start, end = self._interval(start, end)
         last = self._row(self._prefix, end - 2)  # S(p[:end])
-        result = last if start == 0 else ops.tensor_product(
-            self._row(self._inverse, start - 1), last, self._channels, self._depth)
+        result = (
+            last
+            if start == 0
+            else ops.tensor_product(
+                self._row(self._inverse, start - 1), last, self._channels, self._depth
+            )
+        )
         if self._scalar_term:
             result = torch.cat([result.new_ones(self._batch, 1), result], dim=1)
         return result
 
-    def logsignature(self, start: Optional[int] = None, end: Optional[int] = None,
-                     mode: str = "words") -> Tensor:
+    def logsignature(
+        self, start: Optional[int] = None, end: Optional[int] = None, mode: str = "words"
+    ) -> Tensor:
         """Log-signature of ``p[:, start:end]`` (``mode`` as :func:`sigcg.logsignature`)."""
-        return signature_to_logsignature(self.signature(start, end), self._channels, self._depth,
-                                         mode=mode, scalar_term=self._scalar_term)
+        return signature_to_logsignature(
+            self.signature(start, end),
+            self._channels,
+            self._depth,
+            mode=mode,
+            scalar_term=self._scalar_term,
+        )
 
     def update(self, path: Tensor) -> None:
         """Append ``path`` (batch, length, channels): its first point follows the last one given."""
         if not isinstance(path, Tensor) or path.ndim != 3:
             raise ValueError("update takes a (batch, length, channels) tensor")
         if path.shape[0] != self._batch or path.shape[2] != self._channels:
-            raise ValueError(f"update needs (batch, length, channels) = ({self._batch}, ·, "
-                             f"{self._channels}), got {tuple(path.shape)}")
+            raise ValueError(
+                f"update needs (batch, length, channels) = ({self._batch}, ·, "
+                f"{self._channels}), got {tuple(path.shape)}"
+            )
         if path.shape[1] < 1:
             raise ValueError("update needs at least one point")
         validation.check_same("path", path, self._last_point)
@@ -93,8 +114,9 @@ class Path:
 
     @property
     def signature_shape(self) -> torch.Size:
-        return torch.Size([self._batch, signature_channels(self._channels, self._depth,
-                                                           self._scalar_term)])
+        return torch.Size(
+            [self._batch, signature_channels(self._channels, self._depth, self._scalar_term)]
+        )
 
     def signature_size(self, index: Optional[int] = None):
         return self.signature_shape if index is None else self.signature_shape[index]
@@ -147,6 +169,8 @@ class Path:
         original = (start, end)
         start, end, _ = slice(start, end).indices(self._length)
         if end - start < 2:
-            raise ValueError(f"the interval {original} of a path of length {self._length} holds "
-                             f"{max(end - start, 0)} point(s); a signature needs at least 2")
+            raise ValueError(
+                f"the interval {original} of a path of length {self._length} holds "
+                f"{max(end - start, 0)} point(s); a signature needs at least 2"
+            )
         return start, end

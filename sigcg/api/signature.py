@@ -1,4 +1,5 @@
 """The public signature API (Signatory 1.2 semantics), for torch tensors and NumPy arrays."""
+
 from __future__ import annotations
 
 from typing import Optional, Union
@@ -47,9 +48,15 @@ def prepare_path(path: ArrayLike, depth: int, basepoint: Union[bool, ArrayLike])
     return path, numpy_out, unbatched
 
 
-def signature(path: ArrayLike, depth: int, stream: bool = False,
-              basepoint: Union[bool, ArrayLike] = False, inverse: bool = False,
-              initial: Optional[ArrayLike] = None, scalar_term: bool = False) -> ArrayLike:
+def signature(
+    path: ArrayLike,
+    depth: int,
+    stream: bool = False,
+    basepoint: Union[bool, ArrayLike] = False,
+    inverse: bool = False,
+    initial: Optional[ArrayLike] = None,
+    scalar_term: bool = False,
+) -> ArrayLike:
     """The signature transform of a batch of paths, truncated at ``depth``.
 
     Args:
@@ -75,8 +82,9 @@ def signature(path: ArrayLike, depth: int, stream: bool = False,
     if unbatched and isinstance(initial, Tensor):
         initial = initial.unsqueeze(0)
     batch, length, channels = path.shape
-    width = validation.check_size(batch, length - 1 if stream else 1, channels, depth,
-                                  path.element_size())
+    width = validation.check_size(
+        batch, length - 1 if stream else 1, channels, depth, path.element_size()
+    )
     if initial is not None:
         # Signatory's convention: with scalar_term the initial signature carries it too (ignored).
         validation.check_initial(initial, path, width + (1 if scalar_term else 0))
@@ -84,8 +92,11 @@ def signature(path: ArrayLike, depth: int, stream: bool = False,
         if inverse:  # S^{-1} ⊗ S0 = α(α(S0) ⊗ S)
             initial = antipode(initial, channels, depth)
 
-    pieces = 1 if stream else chunking.piece_count(batch, length - 1, channels, depth,
-                                                   chunking.parallel_width(path))
+    pieces = (
+        1
+        if stream
+        else chunking.piece_count(batch, length - 1, channels, depth, chunking.parallel_width(path))
+    )
     if pieces > 1:  # too few paths to fill the machine: sign pieces in parallel (Chen)
         result = chunking.chunked_signature(path, initial, depth, pieces)
     else:
@@ -99,13 +110,16 @@ def signature(path: ArrayLike, depth: int, stream: bool = False,
     return result.numpy() if numpy_out else result
 
 
-def extract_signature_term(sigtensor: ArrayLike, channels: int, depth: int,
-                           scalar_term: bool = False) -> ArrayLike:
+def extract_signature_term(
+    sigtensor: ArrayLike, channels: int, depth: int, scalar_term: bool = False
+) -> ArrayLike:
     """Level ``depth`` of a signature: (..., S) -> (..., channels**depth)."""
     if sigtensor.shape[-1] < signature_channels(channels, depth, scalar_term):
-        raise ValueError(f"sigtensor has {sigtensor.shape[-1]} terms, fewer than the "
-                         f"{signature_channels(channels, depth, scalar_term)} needed to hold "
-                         f"level {depth} of a {channels}-channel signature")
+        raise ValueError(
+            f"sigtensor has {sigtensor.shape[-1]} terms, fewer than the "
+            f"{signature_channels(channels, depth, scalar_term)} needed to hold "
+            f"level {depth} of a {channels}-channel signature"
+        )
     return sigtensor[..., level_slice(channels, depth, depth, scalar_term)]
 
 
@@ -113,17 +127,29 @@ class Signature(torch.nn.Module):
     """:func:`signature` as a module: ``Signature(depth, stream, inverse, scalar_term)(path,
     basepoint=False, initial=None)``; input (batch, length, channels), output as there."""
 
-    def __init__(self, depth: int, stream: bool = False, inverse: bool = False,
-                 scalar_term: bool = False):
+    def __init__(
+        self, depth: int, stream: bool = False, inverse: bool = False, scalar_term: bool = False
+    ):
         super().__init__()
         validation.check_depth(depth)
-        self.depth, self.stream, self.inverse, self.scalar_term = depth, stream, inverse, scalar_term
+        self.depth, self.stream = depth, stream
+        self.inverse, self.scalar_term = inverse, scalar_term
 
-    def forward(self, path: Tensor, basepoint: Union[bool, Tensor] = False,
-                initial: Optional[Tensor] = None) -> Tensor:
-        return signature(path, self.depth, stream=self.stream, basepoint=basepoint,
-                         inverse=self.inverse, initial=initial, scalar_term=self.scalar_term)
+    def forward(
+        self, path: Tensor, basepoint: Union[bool, Tensor] = False, initial: Optional[Tensor] = None
+    ) -> Tensor:
+        return signature(
+            path,
+            self.depth,
+            stream=self.stream,
+            basepoint=basepoint,
+            inverse=self.inverse,
+            initial=initial,
+            scalar_term=self.scalar_term,
+        )
 
     def extra_repr(self) -> str:
-        return (f"depth={self.depth}, stream={self.stream}, inverse={self.inverse}, "
-                f"scalar_term={self.scalar_term}")
+        return (
+            f"depth={self.depth}, stream={self.stream}, inverse={self.inverse}, "
+            f"scalar_term={self.scalar_term}"
+        )

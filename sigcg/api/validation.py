@@ -1,4 +1,5 @@
 """Input checks, all done before any kernel is generated or run."""
+
 from __future__ import annotations
 
 import os
@@ -32,11 +33,14 @@ def check_float(name: str, tensor: torch.Tensor) -> None:
 
 def check_same(name: str, tensor: torch.Tensor, path: torch.Tensor) -> None:
     if tensor.dtype != path.dtype:
-        raise TypeError(f"{name} has dtype {tensor.dtype} but path has {path.dtype}; "
-                        f"they must match")
+        raise TypeError(
+            f"{name} has dtype {tensor.dtype} but path has {path.dtype}; they must match"
+        )
     if tensor.device != path.device:
-        raise ValueError(f"{name} is on {tensor.device} but path is on {path.device}; "
-                         f"they must be on the same device")
+        raise ValueError(
+            f"{name} is on {tensor.device} but path is on {path.device}; "
+            f"they must be on the same device"
+        )
 
 
 def check_size(batch: int, rows: int, channels: int, depth: int, itemsize: int) -> int:
@@ -48,7 +52,8 @@ def check_size(batch: int, rows: int, channels: int, depth: int, itemsize: int) 
             f"the signature of {batch} path(s) with {channels} channels at depth {depth} has "
             f"{width:,} terms per row and {batch * rows:,} row(s): {nbytes / 2**30:,.1f} GiB, "
             f"more than this machine's {PHYSICAL_MEMORY / 2**30:,.1f} GiB of memory. "
-            f"Reduce the depth, the channels (e.g. project the path first) or the batch.")
+            f"Reduce the depth, the channels (e.g. project the path first) or the batch."
+        )
     return width
 
 
@@ -59,8 +64,10 @@ def check_path(path: torch.Tensor, depth: int, basepoint) -> None:
     check_float("path", path)
     check_depth(depth)
     if path.ndim != 3:
-        raise ValueError(f"path must have shape (batch, length, channels) or (length, channels), "
-                         f"got {tuple(path.shape)}")
+        raise ValueError(
+            f"path must have shape (batch, length, channels) or (length, channels), "
+            f"got {tuple(path.shape)}"
+        )
     batch, length, channels = path.shape
     if channels < 1:
         raise ValueError(f"path must have at least one channel, got shape {tuple(path.shape)}")
@@ -69,15 +76,20 @@ def check_path(path: torch.Tensor, depth: int, basepoint) -> None:
     if length < minimum:
         raise ValueError(
             f"path must have length >= {minimum}{' with a basepoint' if has_basepoint else ''} "
-            f"(a signature needs at least one increment), got shape {tuple(path.shape)}")
+            f"(a signature needs at least one increment), got shape {tuple(path.shape)}"
+        )
     if isinstance(basepoint, torch.Tensor):
         check_same("basepoint", basepoint, path)
         if tuple(basepoint.shape) != (batch, channels):
-            raise ValueError(f"basepoint must have shape (batch, channels) = {(batch, channels)}, "
-                             f"got {tuple(basepoint.shape)}")
+            raise ValueError(
+                f"basepoint must have shape (batch, channels) = {(batch, channels)}, "
+                f"got {tuple(basepoint.shape)}"
+            )
     elif basepoint not in (True, False, None):
-        raise TypeError(f"basepoint must be a bool or a (batch, channels) tensor, "
-                        f"got {type(basepoint).__name__}")
+        raise TypeError(
+            f"basepoint must be a bool or a (batch, channels) tensor, "
+            f"got {type(basepoint).__name__}"
+        )
 
 
 def check_initial(initial: torch.Tensor, path: torch.Tensor, width: int) -> None:
@@ -85,5 +97,7 @@ def check_initial(initial: torch.Tensor, path: torch.Tensor, width: int) -> None
         raise TypeError(f"initial must be a tensor, got {type(initial).__name__}")
     check_same("initial", initial, path)
     if tuple(initial.shape) != (path.shape[0], width):
-        raise ValueError(f"initial must have shape (batch, signature_channels) = "
-                         f"{(path.shape[0], width)}, got {tuple(initial.shape)}")
+        raise ValueError(
+            f"initial must have shape (batch, signature_channels) = "
+            f"{(path.shape[0], width)}, got {tuple(initial.shape)}"
+        )

@@ -6,6 +6,7 @@ its linear part, so its adjoint is made of P and its adjoint again: both are dif
 any order through themselves, and every other op's double backward is built on them
 (composite.py).
 """
+
 from __future__ import annotations
 
 from torch import Tensor
@@ -19,18 +20,31 @@ def _product(a: Tensor, b: Tensor, channels: int, depth: int) -> Tensor:
     """a ⊗ b (both (rows, sig) without scalar; the product's scalar 1 is implicit)."""
     a, b = contiguous(a), contiguous(b)
     out = empty(a.shape, a)
-    launch("tensor_product", "tensor_product", channels, depth,
-           dict(a=a, b=b, out=out, batch=a.shape[0]), like=a)
+    launch(
+        "tensor_product",
+        "tensor_product",
+        channels,
+        depth,
+        dict(a=a, b=b, out=out, batch=a.shape[0]),
+        like=a,
+    )
     return out
 
 
-def _product_adjoint(a: Tensor, b: Tensor, grad: Tensor, channels: int,
-                     depth: int) -> tuple[Tensor, Tensor]:
+def _product_adjoint(
+    a: Tensor, b: Tensor, grad: Tensor, channels: int, depth: int
+) -> tuple[Tensor, Tensor]:
     """(dL/da, dL/db) given grad = dL/d(a ⊗ b)."""
     a, b, grad = contiguous(a), contiguous(b), contiguous(grad)
     grad_a, grad_b = empty(a.shape, a), empty(a.shape, a)
-    launch("tensor_product", "tensor_product_backward", channels, depth,
-           dict(a=a, b=b, grad=grad, grad_a=grad_a, grad_b=grad_b, batch=a.shape[0]), like=a)
+    launch(
+        "tensor_product",
+        "tensor_product_backward",
+        channels,
+        depth,
+        dict(a=a, b=b, grad=grad, grad_a=grad_a, grad_b=grad_b, batch=a.shape[0]),
+        like=a,
+    )
     return grad_a, grad_b
 
 
@@ -66,11 +80,19 @@ def _product_adjoint_backward(args, _out, grads, needs, compiled):
 
 
 tensor_product_backward = TorchOp(
-    "tensor_product_backward", _product_adjoint, lambda a, b, g, c, n: (a.new_empty(a.shape),
-                                                                        a.new_empty(a.shape)),
-    backward=_product_adjoint_backward, differentiable_backward=True)
-tensor_product = TorchOp("tensor_product", _product, _same_shape, backward=_product_backward,
-                         differentiable_backward=True)
+    "tensor_product_backward",
+    _product_adjoint,
+    lambda a, b, g, c, n: (a.new_empty(a.shape), a.new_empty(a.shape)),
+    backward=_product_adjoint_backward,
+    differentiable_backward=True,
+)
+tensor_product = TorchOp(
+    "tensor_product",
+    _product,
+    _same_shape,
+    backward=_product_backward,
+    differentiable_backward=True,
+)
 
 
 def _unary(name: str):
@@ -85,8 +107,14 @@ def _unary(name: str):
     def adjoint(x: Tensor, grad: Tensor, channels: int, depth: int) -> Tensor:
         x, grad = contiguous(x), contiguous(grad)
         grad_x = empty(x.shape, x)
-        launch(name, f"{name}_backward", channels, depth,
-               dict(x=x, grad=grad, grad_x=grad_x, batch=x.shape[0]), like=x)
+        launch(
+            name,
+            f"{name}_backward",
+            channels,
+            depth,
+            dict(x=x, grad=grad, grad_x=grad_x, batch=x.shape[0]),
+            like=x,
+        )
         return grad_x
 
     backward_op = TorchOp(f"{name}_backward", adjoint, _same_shape)
@@ -95,13 +123,18 @@ def _unary(name: str):
         x, channels, depth = args
         return backward_op.call(compiled, x, grads[0], channels, depth), None, None
 
-    op = TorchOp(name, forward, _same_shape, backward=backward,
-                 composite=getattr(composite, name))
+    op = TorchOp(name, forward, _same_shape, backward=backward, composite=getattr(composite, name))
     return op, backward_op
 
 
 tensor_log, tensor_log_backward = _unary("tensor_log")  # log(1 + x)
 tensor_exp, tensor_exp_backward = _unary("tensor_exp")  # exp(x) - 1
 
-__all__ = ["tensor_exp", "tensor_exp_backward", "tensor_log", "tensor_log_backward",
-           "tensor_product", "tensor_product_backward"]
+__all__ = [
+    "tensor_exp",
+    "tensor_exp_backward",
+    "tensor_log",
+    "tensor_log_backward",
+    "tensor_product",
+    "tensor_product_backward",
+]

@@ -18,6 +18,7 @@ Double backward (``create_graph=True``) is declared per op, never silently dropp
     order; under ``create_graph`` the gradients come from autograd through ``f``;
   * neither: a RuntimeError naming the op.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -34,10 +35,18 @@ REGISTRY: dict[str, TorchOp] = {}
 
 
 class TorchOp:
-    def __init__(self, name: str, forward: Callable[..., Any], fake: Callable[..., Any], *,
-                 backward: Backward | None = None, save_output: bool = False,
-                 differentiable_backward: bool = False, composite: Callable[..., Any] | None = None,
-                 non_differentiable_outputs: Sequence[int] = ()):
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[..., Any],
+        fake: Callable[..., Any],
+        *,
+        backward: Backward | None = None,
+        save_output: bool = False,
+        differentiable_backward: bool = False,
+        composite: Callable[..., Any] | None = None,
+        non_differentiable_outputs: Sequence[int] = (),
+    ):
         if name in REGISTRY:
             raise RuntimeError(f"sigcg::{name} is defined twice")
         REGISTRY[name] = self
@@ -51,8 +60,9 @@ class TorchOp:
         self.custom = torch.library.custom_op(f"sigcg::{name}", forward, mutates_args=())
         self.custom.register_fake(fake)
         if backward is not None:
-            self.custom.register_autograd(self._compiled_backward,
-                                          setup_context=self._setup_context)
+            self.custom.register_autograd(
+                self._compiled_backward, setup_context=self._setup_context
+            )
             self.function = self._make_function()
 
     @property
@@ -116,7 +126,8 @@ class TorchOp:
             raise RuntimeError(
                 f"sigcg.{self.name}: double backward (create_graph=True) is not supported for "
                 f"this operation; compute this gradient without create_graph, or differentiate "
-                f"a different function")
+                f"a different function"
+            )
         return self._composite_backward(args, grads, ctx.needs_input_grad)
 
     def _composite_backward(self, args: tuple, grads: tuple, needs: Sequence[bool]) -> tuple:
@@ -124,12 +135,21 @@ class TorchOp:
         with torch.enable_grad():
             outputs = self.composite(*args)
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-        pairs = [(o, g) for i, (o, g) in enumerate(zip(outputs, grads))
-                 if i not in self.non_differentiable_outputs and g is not None]
-        wanted = [i for i, (a, need) in enumerate(zip(args, needs))
-                  if need and isinstance(a, Tensor)]
-        found = torch.autograd.grad([o for o, _ in pairs], [args[i] for i in wanted],
-                                    [g for _, g in pairs], create_graph=True, allow_unused=True)
+        pairs = [
+            (o, g)
+            for i, (o, g) in enumerate(zip(outputs, grads))
+            if i not in self.non_differentiable_outputs and g is not None
+        ]
+        wanted = [
+            i for i, (a, need) in enumerate(zip(args, needs)) if need and isinstance(a, Tensor)
+        ]
+        found = torch.autograd.grad(
+            [o for o, _ in pairs],
+            [args[i] for i in wanted],
+            [g for _, g in pairs],
+            create_graph=True,
+            allow_unused=True,
+        )
         result: list[Tensor | None] = [None] * len(args)
         for i, g in zip(wanted, found):
             result[i] = g if g is not None else torch.zeros_like(args[i])
@@ -168,7 +188,8 @@ def needs_autograd(*tensors: Tensor | None) -> bool:
     """Whether a call must go through a TorchOp's differentiable route (autograd or
     torch.compile will see it)."""
     return torch.compiler.is_compiling() or (
-        torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
+        torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    )
 
 
 __all__ = ["REGISTRY", "TorchOp", "contiguous", "empty", "needs_autograd"]

@@ -7,6 +7,7 @@ the generated kernels.  Costs: the signature takes every increment's exponential
 multiplies them in a tree of log2(L) rounds (a prefix scan with ``stream``), so it holds
 O(L * sig) memory where the kernels hold O(sig).
 """
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,9 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
         if initial is not None:
             steps = result.shape[1]
             left = initial[:, None].expand(-1, steps, -1).reshape(-1, result.shape[2])
-            result = _product(left, result.reshape(-1, result.shape[2]), channels,
-                              depth).view(result.shape)
+            result = _product(left, result.reshape(-1, result.shape[2]), channels, depth).view(
+                result.shape
+            )
         return result
     result = _tree(factors, channels, depth)
     return result if initial is None else _product(initial, result, channels, depth)
@@ -105,4 +107,3 @@ def logsignature_words(path: Tensor, depth: int) -> tuple[Tensor, Tensor]:
     log = tensor_log(sig, channels, depth)
     index = torch.as_tensor(words_index(channels, depth), device=path.device)
     return log.index_select(-1, index), sig
-

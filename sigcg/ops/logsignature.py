@@ -1,4 +1,5 @@
 """The log-signature kernel (Lyndon coordinates straight from the path) as torch operators."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -15,17 +16,37 @@ from .algebra import tensor_log_backward
 from .base import TorchOp, contiguous, empty
 
 
-def _run(path: Tensor, depth: int, want_signature: bool, proj_out: Optional[Tensor],
-         proj_in: Optional[Tensor], proj_coef: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+def _run(
+    path: Tensor,
+    depth: int,
+    want_signature: bool,
+    proj_out: Optional[Tensor],
+    proj_in: Optional[Tensor],
+    proj_coef: Optional[Tensor],
+) -> tuple[Tensor, Tensor]:
     path = contiguous(path)
     batch, length, d = path.shape
     words = empty((batch, logsignature_channels(d, depth)), path)
     sig = empty((batch, signature_channels(d, depth)) if want_signature else (0,), path)
-    launch("logsignature_words", "logsignature_words", d, depth,
-           dict(path=path, words_out=words, out=sig if want_signature else None,
-                proj_out=proj_out, proj_in=proj_in, proj_coef=proj_coef,
-                nnz=0 if proj_coef is None else proj_coef.shape[0], batch=batch, length=length),
-           like=path, steps=length - 1)
+    launch(
+        "logsignature_words",
+        "logsignature_words",
+        d,
+        depth,
+        dict(
+            path=path,
+            words_out=words,
+            out=sig if want_signature else None,
+            proj_out=proj_out,
+            proj_in=proj_in,
+            proj_coef=proj_coef,
+            nnz=0 if proj_coef is None else proj_coef.shape[0],
+            batch=batch,
+            length=length,
+        ),
+        like=path,
+        steps=length - 1,
+    )
     return words, sig
 
 
@@ -38,12 +59,15 @@ def _forward(path: Tensor, depth: int) -> tuple[Tensor, Tensor]:
 
 def _forward_fake(path, depth):
     batch, d = path.shape[0], int(path.shape[2])  # kernels are specialised per channel count
-    return (path.new_empty((batch, logsignature_channels(d, depth))),
-            path.new_empty((batch, signature_channels(d, depth))))
+    return (
+        path.new_empty((batch, logsignature_channels(d, depth))),
+        path.new_empty((batch, signature_channels(d, depth))),
+    )
 
 
-def _in_basis(path: Tensor, depth: int, proj_out: Tensor, proj_in: Tensor,
-              proj_coef: Tensor) -> Tensor:
+def _in_basis(
+    path: Tensor, depth: int, proj_out: Tensor, proj_in: Tensor, proj_coef: Tensor
+) -> Tensor:
     """The log-signature in the basis whose change from Lyndon-word coordinates is the sparse
     (out, in, coef) triples (sigcg.algebra.lyndon.words_to_basis), applied inside the kernel."""
     return _run(path, depth, False, proj_out, proj_in, proj_coef)[0]
@@ -59,15 +83,25 @@ def _signature_part_backward(path: Tensor, sig: Tensor, grad_sig: Tensor, depth:
     path, sig, grad_sig = contiguous(path), contiguous(sig), contiguous(grad_sig)
     batch, length, d = path.shape
     grad_path = empty(path.shape, path)
-    launch("logsignature_words", "logsignature_words_backward", d, depth,
-           dict(path=path, sig=sig, grad_sig=grad_sig, grad_path=grad_path, batch=batch,
-                length=length),
-           like=path, steps=length - 1)
+    launch(
+        "logsignature_words",
+        "logsignature_words_backward",
+        d,
+        depth,
+        dict(
+            path=path, sig=sig, grad_sig=grad_sig, grad_path=grad_path, batch=batch, length=length
+        ),
+        like=path,
+        steps=length - 1,
+    )
     return grad_path
 
 
-logsignature_words_backward = TorchOp("logsignature_words_backward", _signature_part_backward,
-                                      lambda path, sig, grad, depth: path.new_empty(path.shape))
+logsignature_words_backward = TorchOp(
+    "logsignature_words_backward",
+    _signature_part_backward,
+    lambda path, sig, grad, depth: path.new_empty(path.shape),
+)
 
 _positions: dict = {}
 
@@ -95,9 +129,15 @@ def _backward(args, outputs, grads, needs, compiled):
     return logsignature_words_backward.call(compiled, path, sig, grad_sig, depth), None
 
 
-logsignature_words = TorchOp("logsignature_words", _forward, _forward_fake, backward=_backward,
-                             save_output=True, composite=composite.logsignature_words,
-                             non_differentiable_outputs=(1,))
+logsignature_words = TorchOp(
+    "logsignature_words",
+    _forward,
+    _forward_fake,
+    backward=_backward,
+    save_output=True,
+    composite=composite.logsignature_words,
+    non_differentiable_outputs=(1,),
+)
 logsignature_in_basis = TorchOp("logsignature_in_basis", _in_basis, _in_basis_fake)
 
 __all__ = ["logsignature_in_basis", "logsignature_words", "logsignature_words_backward"]

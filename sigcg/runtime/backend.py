@@ -9,6 +9,7 @@ device, dtype, contiguity, presence -- before any pointer is taken, poisons the 
 asked, and hands over to the backend, which builds or loads the kernel (memory, then the disk
 cache, then generate + compile) and launches it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,8 +38,9 @@ class Backend(Protocol):
 
     target: str
 
-    def launch(self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device,
-               steps: int) -> None:
+    def launch(
+        self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device, steps: int
+    ) -> None:
         """Run ``entry`` of the kernel (op, d, N, dtype) = ``spec_args`` on checked ``args``
         (``steps``: path steps per row, for estimating the work)."""
         ...
@@ -69,8 +71,10 @@ def emulated_device():
 def has_kernel(op: str, like: torch.Tensor) -> bool:
     """Whether kernel op ``op`` has a form for the backend ``like`` would run on (the API picks
     strategies by this, e.g. the CPU-only log-signature kernel)."""
-    target = {"cpu": "cuda_emulated" if emulated_device() is not None else "cpu",
-              "cuda": "cuda"}.get(like.device.type)
+    target = {
+        "cpu": "cuda_emulated" if emulated_device() is not None else "cpu",
+        "cuda": "cuda",
+    }.get(like.device.type)
     return target is not None and codegen.REGISTRY[op].has_target(target)
 
 
@@ -78,8 +82,9 @@ _backends: dict[str, Backend] = {}
 
 
 def _backend(device: torch.device) -> Backend:
-    kind = "cuda_emulated" if device.type == "cpu" and emulated_device() is not None \
-        else device.type
+    kind = (
+        "cuda_emulated" if device.type == "cpu" and emulated_device() is not None else device.type
+    )
     backend = _backends.get(kind)
     if backend is None:
         if kind == "cpu":
@@ -89,45 +94,54 @@ def _backend(device: torch.device) -> Backend:
         elif kind == "cuda":
             from .cuda import BACKEND as backend
         else:
-            raise NotImplementedError(f"sigcg has kernels for CPU and CUDA tensors, not for "
-                                      f"{device.type!r} tensors")
+            raise NotImplementedError(
+                f"sigcg has kernels for CPU and CUDA tensors, not for {device.type!r} tensors"
+            )
         _backends[kind] = backend
     return backend
 
 
-def _argument_error(kernel: KernelOp, entry: Entry, args: dict[str, Any], device: torch.device,
-                    dtype: torch.dtype) -> KernelArgumentError:
+def _argument_error(
+    kernel: KernelOp, entry: Entry, args: dict[str, Any], device: torch.device, dtype: torch.dtype
+) -> KernelArgumentError:
     """The first thing wrong with ``args`` (check_args found something), in words."""
     where = f"{kernel.name}.{entry.name}"
     names = {p.name for p in entry.params}
     if set(args) != names:
-        return KernelArgumentError(f"{where}: missing {sorted(names - set(args))}, "
-                                   f"unexpected {sorted(set(args) - names)}")
+        return KernelArgumentError(
+            f"{where}: missing {sorted(names - set(args))}, unexpected {sorted(set(args) - names)}"
+        )
     for p in entry.params:
         value = args[p.name]
         if not p.is_pointer:
             if not isinstance(value, int):
-                return KernelArgumentError(f"{where}: {p.name} must be an int, got "
-                                           f"{type(value).__name__}")
+                return KernelArgumentError(
+                    f"{where}: {p.name} must be an int, got {type(value).__name__}"
+                )
         elif value is None:
             if not p.optional:
                 return KernelArgumentError(f"{where}: {p.name} is required")
         elif not isinstance(value, torch.Tensor):
-            return KernelArgumentError(f"{where}: {p.name} must be a tensor, got "
-                                       f"{type(value).__name__}")
+            return KernelArgumentError(
+                f"{where}: {p.name} must be a tensor, got {type(value).__name__}"
+            )
         elif value.dtype != (torch.int32 if p.kind == "index" else dtype):
-            return KernelArgumentError(f"{where}: {p.name} has dtype {value.dtype}, expected "
-                                       f"{torch.int32 if p.kind == 'index' else dtype}")
+            return KernelArgumentError(
+                f"{where}: {p.name} has dtype {value.dtype}, expected "
+                f"{torch.int32 if p.kind == 'index' else dtype}"
+            )
         elif value.device != device:
-            return KernelArgumentError(f"{where}: {p.name} is on {value.device}, the kernel "
-                                       f"runs on {device}")
+            return KernelArgumentError(
+                f"{where}: {p.name} is on {value.device}, the kernel runs on {device}"
+            )
         elif not value.is_contiguous():
             return KernelArgumentError(f"{where}: {p.name} is not contiguous")
     return KernelArgumentError(f"{where}: invalid arguments")
 
 
-def check_args(kernel: KernelOp, entry: Entry, args: dict[str, Any], device: torch.device,
-               dtype: torch.dtype) -> None:
+def check_args(
+    kernel: KernelOp, entry: Entry, args: dict[str, Any], device: torch.device, dtype: torch.dtype
+) -> None:
     """Every declared parameter present, nothing else; pointers are contiguous tensors of the
     right dtype on ``device`` (or None where the parameter is optional).  On the path of every
     kernel call, so the happy path is one pass of cheap tests; the message is built only when
@@ -139,9 +153,12 @@ def check_args(kernel: KernelOp, entry: Entry, args: dict[str, Any], device: tor
                 if value is None:
                     if optional:
                         continue
-                elif isinstance(value, torch.Tensor) and \
-                        value.dtype == (torch.int32 if index else dtype) and \
-                        value.device == device and value.is_contiguous():
+                elif (
+                    isinstance(value, torch.Tensor)
+                    and value.dtype == (torch.int32 if index else dtype)
+                    and value.device == device
+                    and value.is_contiguous()
+                ):
                     continue
             elif type(value) is int:
                 continue
@@ -158,8 +175,9 @@ def _checks(entry: Entry) -> tuple[tuple[str, bool, bool, bool], ...]:
     """(name, is pointer, optional, int32 table) per parameter, computed once per entry."""
     table = _check_tables.get(entry)
     if table is None:
-        table = _check_tables[entry] = tuple((p.name, p.is_pointer, p.optional, p.kind == "index")
-                                             for p in entry.params)
+        table = _check_tables[entry] = tuple(
+            (p.name, p.is_pointer, p.optional, p.kind == "index") for p in entry.params
+        )
     return table
 
 
@@ -172,8 +190,15 @@ def forget_bindings() -> None:
     _bindings.clear()
 
 
-def _bind(op: str, entry_name: str, d: int, N: int, dtype: torch.dtype,
-          device: torch.device, emulated: bool):
+def _bind(
+    op: str,
+    entry_name: str,
+    d: int,
+    N: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    emulated: bool,
+):
     kernel = codegen.REGISTRY[op]
     entry = kernel.entry(entry_name)
     name = DTYPE_NAMES.get(dtype)
@@ -195,16 +220,28 @@ def _bind(op: str, entry_name: str, d: int, N: int, dtype: torch.dtype,
             if run is None:  # after the first arguments passed: never build for bad ones
                 backend = _backend(device)
                 # the CPU backend binds its loaded function once; the others decide per call
-                run = backend.bind(spec_args, entry) if hasattr(backend, "bind") else \
-                    (lambda args, steps: backend.launch(spec_args, entry, args, device, steps))
+                run = (
+                    backend.bind(spec_args, entry)
+                    if hasattr(backend, "bind")
+                    else (lambda args, steps: backend.launch(spec_args, entry, args, device, steps))
+                )
             run(args, steps)
+
     if not emulated:
         _bindings[op, entry_name, d, N, dtype, device] = checked
     return checked
 
 
-def launch(op: str, entry_name: str, d: int, N: int, args: dict[str, Any], *,
-           like: torch.Tensor, steps: int = 1) -> None:
+def launch(
+    op: str,
+    entry_name: str,
+    d: int,
+    N: int,
+    args: dict[str, Any],
+    *,
+    like: torch.Tensor,
+    steps: int = 1,
+) -> None:
     """Run kernel ``op``'s entry point ``entry_name`` for (d, N) in ``like``'s dtype and on its
     device.  ``args`` maps every declared parameter to a value; ``steps`` is the number of path
     steps per row (1 for row kernels), with which the CPU backend estimates the work of the

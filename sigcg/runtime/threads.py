@@ -5,6 +5,7 @@ The pool is replaced, never shut down under a caller: a call that picked the old
 using it (it is only dropped, and its idle threads exit when it is garbage), so changing the
 thread count while other threads run kernels cannot fail their calls.
 """
+
 from __future__ import annotations
 
 import os

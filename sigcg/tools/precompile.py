@@ -1,4 +1,5 @@
 """Build kernels ahead of time (container builds, before cluster jobs) and export caches."""
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -36,10 +37,13 @@ class PrecompileReport:
     interrupted: bool = False
 
     def summary(self) -> str:
-        text = (f"{len(self.compiled)} compiled, {len(self.cached)} already cached, "
-                f"{len(self.failed)} failed")
+        text = (
+            f"{len(self.compiled)} compiled, {len(self.cached)} already cached, "
+            f"{len(self.failed)} failed"
+        )
         for name, reason in self.failed:
-            text += f"\n  FAILED {name}: {reason.strip().splitlines()[0] if reason.strip() else '?'}"
+            first_line = reason.strip().splitlines()[0] if reason.strip() else "?"
+            text += f"\n  FAILED {name}: {first_line}"
         if self.interrupted:
             text += "\n  interrupted: every kernel finished so far is in the cache; rerun to finish"
         return text
@@ -51,8 +55,14 @@ class Job:
     arch: str | None = None  # CUDA: the architecture to compile for, e.g. "sm_90"
 
 
-def plan(channels, depths, dtypes=("float32", "float64"), ops=("signature",),
-         devices=("cpu",), archs=("sm_80", "sm_90")) -> list[Job]:
+def plan(
+    channels,
+    depths,
+    dtypes=("float32", "float64"),
+    ops=("signature",),
+    devices=("cpu",),
+    archs=("sm_80", "sm_90"),
+) -> list[Job]:
     """The kernels a precompile request stands for; raises on unknown names.  On CUDA the
     launcher picks shared or global state by the device's shared memory, so kernels are built in
     every variant the op has, for every architecture in ``archs``."""
@@ -76,14 +86,21 @@ def plan(channels, depths, dtypes=("float32", "float64"), ops=("signature",),
         for dt in dtypes:
             for d in channels:
                 for n in depths:
-                    wanted = ([(None, "cpu", v) for v in kernel.cpu_variants[:1]
-                               if "cpu" in devices and kernel.has_target("cpu")] +
-                              [(arch, "cuda", v) for v in kernel.cuda_variants for arch in archs
-                               if "cuda" in devices and kernel.has_target("cuda")])
+                    wanted = [
+                        (None, "cpu", v)
+                        for v in kernel.cpu_variants[:1]
+                        if "cpu" in devices and kernel.has_target("cpu")
+                    ] + [
+                        (arch, "cuda", v)
+                        for v in kernel.cuda_variants
+                        for arch in archs
+                        if "cuda" in devices and kernel.has_target("cuda")
+                    ]
                     for arch, target, variant in wanted:
                         try:
-                            spec = codegen.KernelSpec(name, d, n, DTYPE_ALIASES[dt], target,
-                                                      variant)
+                            spec = codegen.KernelSpec(
+                                name, d, n, DTYPE_ALIASES[dt], target, variant
+                            )
                         except ValueError:
                             continue  # e.g. the Lyndon kernel below depth 2: never needed
                         jobs.append(Job(spec, arch))
@@ -100,16 +117,26 @@ def _build_in_worker(job: Job) -> tuple[bool, float, str]:
     start = time.perf_counter()
     if job.arch is not None:
         from ..runtime.cuda import find_or_build_cubin
+
         entry, built = find_or_build_cubin(job.spec, job.arch)
     else:
         from ..runtime.cpu import find_or_build
+
         entry, built = find_or_build(job.spec)
     return built, time.perf_counter() - start, str(entry.path)
 
 
-def precompile(channels, depths, dtypes=("float32", "float64"), ops=("signature",),
-               devices=("cpu",), jobs: int | None = None, export: str | os.PathLike | None = None,
-               progress: bool = True, archs=("sm_80", "sm_90")) -> PrecompileReport:
+def precompile(
+    channels,
+    depths,
+    dtypes=("float32", "float64"),
+    ops=("signature",),
+    devices=("cpu",),
+    jobs: int | None = None,
+    export: str | os.PathLike | None = None,
+    progress: bool = True,
+    archs=("sm_80", "sm_90"),
+) -> PrecompileReport:
     """Generate and compile every requested kernel into the cache, ``jobs`` processes at once.
 
     Interrupting it (Ctrl-C) leaves a valid cache: entries are published atomically, so a kernel
@@ -127,6 +154,7 @@ def precompile(channels, depths, dtypes=("float32", "float64"), ops=("signature"
     bar = None
     if progress:
         from tqdm import tqdm
+
         bar = tqdm(total=len(work), unit="kernel", desc="precompile")
     ctx = multiprocessing.get_context("spawn")  # no forking of a process that holds torch threads
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
