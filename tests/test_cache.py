@@ -97,6 +97,8 @@ def test_killed_compile_leaves_nothing_loadable_and_no_stuck_lock(tmp_path):
     out, _ = run_child(cache, SIG, log)
     assert time.time() - start < 60  # the dead holder's flock vanished with it
     assert float(out) == float(out) and len(entries(cache)) == 1
+    # its build directory went too: its builder is provably dead (its flock was free)
+    assert sorted(p.name for p in (cache / "tmp").iterdir()) == []
 
 
 def test_live_lock_holder_times_out_instead_of_hanging(tmp_path):

@@ -318,7 +318,7 @@ def _table(name: str, channels: int, depth: int, basis: str):
     computed = []
 
     def build(workdir: Path) -> Path:
-        computed.extend(_TABLE_BUILDERS[name](channels, depth, basis))
+        computed[:] = _TABLE_BUILDERS[name](channels, depth, basis)  # a retried build replaces
         target = workdir / "table.npz"
         np.savez(target, *computed)
         return target

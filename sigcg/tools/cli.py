@@ -45,16 +45,25 @@ def cmd_precompile(args) -> int:
 
 
 def cmd_cache(args) -> int:
+    from ..runtime.cache import TRUSTED_UIDS_ENV, disk_usage
     from ..runtime.cpu import cache
 
+    root = cache.root
+    untrusted_root = cache.check_root()
+    rows = [] if untrusted_root else cache.scan()
+    bad = [path for path, _, problem in rows if problem.startswith("bad")]
+    foreign = [(path, problem) for path, _, problem in rows if problem.startswith("untrusted")]
     if args.action == "info":
         from ..runtime.compiler import platform_tag, toolchain_or_none
 
-        entries = cache.entries()
         tc = toolchain_or_none()
-        print(f"cache directory: {cache.root}{'' if cache.root.exists() else ' (not created yet)'}")
-        print(f"entries: {len(entries)} ({sum(e is None for _, e in entries)} bad), "
-              f"total size {_human(_dir_size(cache.root) if cache.root.exists() else 0)}")
+        print(f"cache directory: {root}{'' if root.exists() else ' (not created yet)'}")
+        if untrusted_root:
+            print(f"NOT TRUSTED: {untrusted_root}; nothing in it is loaded (see {TRUSTED_UIDS_ENV})")
+        print(f"trusted owners: uids {', '.join(map(str, sorted(cache.uids)))} "
+              f"(this user, root, {TRUSTED_UIDS_ENV})")
+        print(f"entries: {len(rows)} ({len(bad)} bad, {len(foreign)} untrusted), "
+              f"total size {_human(disk_usage(root) if root.exists() else 0)}")
         print(f"C compiler: {tc.description if tc else 'none found'}; platform tag {platform_tag()}")
         try:
             import cupy  # noqa: F401
@@ -66,38 +75,49 @@ def cmd_cache(args) -> int:
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
         print(f"GPU: {gpu}")
         return 0
+    if untrusted_root:
+        print(f"sigcg: the kernel cache {root} is not trusted: {untrusted_root}. Nothing in it is "
+              f"loaded, and sigcg leaves it alone; fix its ownership or permissions, or list its "
+              f"owner in {TRUSTED_UIDS_ENV} if you trust that user.", file=sys.stderr)
+        return 1
     if args.action == "list":
-        rows = cache.entries()
         now = time.time()
         print(f"{'op':<20} {'d':>3} {'N':>3} {'dtype':<8} {'size':>10} {'age':>8}  compiler")
-        for path, entry in rows:
+        for path, entry, problem in rows:
             if entry is None:
-                print(f"{'BAD ENTRY':<20} {path.name}  (run: python -m sigcg cache verify)")
+                label = "UNTRUSTED" if problem.startswith("untrusted") else "BAD ENTRY"
+                print(f"{label:<20} {path.name}  ({problem}; run: python -m sigcg cache verify)")
                 continue
             spec = entry.meta["spec"]
             age_days = (now - entry.meta.get("created", now)) / 86400
-            print(f"{spec['op']:<20} {spec['d']:>3} {spec['N']:>3} {spec['dtype']:<8} "
-                  f"{_human(_dir_size(path)):>10} {age_days:>7.1f}d  {entry.meta.get('compiler', '?')}")
-        print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} in {cache.root}")
+            print(f"{spec.get('op', '?'):<20} {spec.get('d', '?'):>3} {spec.get('N', '?'):>3} "
+                  f"{spec.get('dtype', '?'):<8} {_human(disk_usage(path)):>10} {age_days:>7.1f}d  "
+                  f"{entry.meta.get('compiler', '?')}")
+        print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} in {root}")
         return 0
     if args.action == "verify":
-        entries = cache.entries()
-        bad = [path for path, entry in entries if entry is None]
         for path in bad:
-            print(f"bad entry (checksum or metadata): {path.name} -- removed")
+            problem = next(p for q, _, p in rows if q == path)
+            print(f"bad entry ({problem.removeprefix('bad: ')}): {path.name} -- removed")
             cache.remove(path)
-        good = len(entries) - len(bad)
-        print(f"verified {good} good entr{'y' if good == 1 else 'ies'}, removed {len(bad)} bad")
-        return 0
+        for path, problem in foreign:
+            print(f"untrusted entry ({problem.removeprefix('untrusted: ')}): {path.name} -- never "
+                  f"loaded, left in place (remove it, or list its owner in {TRUSTED_UIDS_ENV})")
+        good = len(rows) - len(bad) - len(foreign)
+        print(f"verified {good} good entr{'y' if good == 1 else 'ies'}, removed {len(bad)} bad"
+              + (f", {len(foreign)} untrusted" if foreign else ""))
+        cache.clean()
+        return 1 if foreign else 0
     if args.action == "clear":
         cutoff = time.time() - args.older_than * 86400 if args.older_than is not None else None
         removed = 0
-        for path, entry in cache.entries():
+        for path, entry, _ in rows:
             created = entry.meta.get("created", 0) if entry is not None else 0
             if cutoff is None or created < cutoff:
                 cache.remove(path)
                 removed += 1
-        print(f"removed {removed} entr{'y' if removed == 1 else 'ies'} from {cache.root}")
+        cache.clean()
+        print(f"removed {removed} entr{'y' if removed == 1 else 'ies'} from {root}")
         return 0
     return 2
 
