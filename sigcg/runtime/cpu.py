@@ -44,20 +44,21 @@ def find_or_build(spec: codegen.KernelSpec) -> tuple[CacheEntry, bool]:
     With a working compiler only the exact entry (same source, same compiler and flags) is
     used, else built.  Without one (a slim container reading a precompiled cache), an entry of
     the same source built for this platform with sigcg's default flags is accepted: never one
-    built with extra flags (-ffast-math, sanitizers) that would change results or abort.
+    built with extra flags (-ffast-math, sanitizers) that would change results or abort.  Either
+    way the entry must be trusted and must define the module its key names (cache.py).
     """
+    def module_of(key: CacheKey) -> str:
+        return f"_sigcg_{key.source}_{key.toolchain}"
+
     source = codegen.source_key(spec)
     tc = toolchain_or_none()
     if tc is None:
-        entry = cache.find_compatible(source, platform_tag(), default_flags())
+        entry = cache.find_compatible(source, platform_tag(), default_flags(), module=module_of)
         if entry is not None:
             return entry, False
         tc = toolchain()  # raises the "install a C compiler" error
     key = CacheKey(source, tc.key)
-    entry = cache.lookup(key)
-    if entry is not None:
-        return entry, False
-    module_name = f"_sigcg_{key.source}_{key.toolchain}"
+    module_name = module_of(key)
     meta = EntryMeta(spec=spec_dict(spec), generator_version=codegen.GENERATOR_VERSION,
                      module=module_name, platform=platform_tag(), compiler=tc.description,
                      flags=tc.all_flags)
@@ -77,16 +78,26 @@ def spec_dict(spec: codegen.KernelSpec) -> dict:
 
 
 def load(spec: codegen.KernelSpec) -> CpuKernel:
+    """Load ``spec``'s kernel.  An entry that passed the cache's checks but does not load (its
+    library misses a symbol or a dependency) is rejected and rebuilt once."""
+    def load_entry(entry: CacheEntry) -> CpuKernel:
+        module_name = entry.meta["module"]
+        loader = importlib.machinery.ExtensionFileLoader(module_name, str(entry.library))
+        module_spec = importlib.util.spec_from_file_location(module_name, entry.library,
+                                                              loader=loader)
+        if module_spec is None:
+            raise ImportError(f"cannot load the kernel library {entry.library}")
+        module = importlib.util.module_from_spec(module_spec)
+        loader.exec_module(module)
+        return CpuKernel(spec, module, entry)
+
     entry, _ = find_or_build(spec)
-    module_name = entry.meta["module"]
-    loader = importlib.machinery.ExtensionFileLoader(module_name, str(entry.library))
-    module_spec = importlib.util.spec_from_file_location(module_name, entry.library,
-                                                          loader=loader)
-    if module_spec is None:
-        raise ImportError(f"cannot load the kernel library {entry.library}")
-    module = importlib.util.module_from_spec(module_spec)
-    loader.exec_module(module)
-    return CpuKernel(spec, module, entry)
+    try:
+        return load_entry(entry)
+    except (ImportError, OSError, AttributeError) as exc:
+        cache.reject(entry, f"{type(exc).__name__}: {exc}")
+    entry, _ = find_or_build(spec)
+    return load_entry(entry)
 
 
 # Below this many multiply-adds a call is not worth handing to other threads.
