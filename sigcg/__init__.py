@@ -66,3 +66,22 @@ __all__ = [
     "signature_to_logsignature",
     "word_to_index",
 ]
+
+from .api.sigkernel import SigKernel, SigMMD, sig_kernel, sig_kernel_gram, sig_mmd, sig_score
+from .api.static_kernels import (
+    LinearKernel,
+    Matern12Kernel,
+    Matern32Kernel,
+    Matern52Kernel,
+    PolynomialKernel,
+    RationalQuadraticKernel,
+    RBFKernel,
+    ScaledLinearKernel,
+    StaticKernel,
+)
+
+__all__ += [
+    "LinearKernel", "Matern12Kernel", "Matern32Kernel", "Matern52Kernel", "PolynomialKernel",
+    "RBFKernel", "RationalQuadraticKernel", "ScaledLinearKernel", "SigKernel", "SigMMD",
+    "StaticKernel", "sig_kernel", "sig_kernel_gram", "sig_mmd", "sig_score",
+]

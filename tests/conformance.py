@@ -500,3 +500,168 @@ COVERED_ELSEWHERE = {
     "precompile": "test_cli.py",
     "__version__": "test_cli.py",
 }
+
+
+# ---- signature kernels (sigcg.api.sigkernel; reference: sigkernel_reference.py) -----------
+
+STATIC_KERNELS = {  # option -> (sigcg class or None, reference kind, reference parameter name)
+    "linear": (None, "linear", None),
+    "scaled_linear": (sigcg.ScaledLinearKernel, "scaled_linear", "scale"),
+    "rbf": (sigcg.RBFKernel, "rbf", "sigma"),
+    "matern32": (sigcg.Matern32Kernel, "matern32", "sigma"),
+    "rational_quadratic": (sigcg.RationalQuadraticKernel, "rational_quadratic", "sigma"),
+}
+
+
+def _static(option, args):
+    """(sigcg static kernel, reference kind, reference parameters) with the kernel's parameter
+    taken from the differentiable inputs (the last one) unless the kernel is linear."""
+    cls, kind, name = STATIC_KERNELS[option]
+    if cls is None:
+        return None, kind, {}
+    extra = {"alpha": 0.7} if option == "rational_quadratic" else {}
+    return cls(args[-1], **extra), kind, {name: args[-1], **extra}
+
+
+def _static_inputs(option):
+    return [] if option == "linear" else [torch.tensor(0.8, dtype=F64)]
+
+
+def _orders(lam):
+    return (lam, lam) if isinstance(lam, int) else lam
+
+
+def _sig_kernel(o):
+    import sigkernel_reference as skref
+
+    x, y = path(3, 4, 2, seed=70, scale=0.3), path(3, 5, 2, seed=71, scale=0.3)
+    lam = o["dyadic_order"]
+
+    def call(*args):
+        static = _static(o["static"], args)[0]
+        if o["form"] == "module":
+            return sigcg.SigKernel(lam, static)(args[0], args[1])
+        return sigcg.sig_kernel(args[0], args[1], lam, static, return_grid=o["form"] == "grid")
+
+    def reference(*args):
+        _, kind, params = _static(o["static"], args)
+        return skref.sig_kernel(args[0], args[1], *_orders(lam), kind,
+                                return_grid=o["form"] == "grid", **params)
+
+    return tuple([x, y] + _static_inputs(o["static"])), call, reference
+
+
+def _sig_kernel_gram(o):
+    import sigkernel_reference as skref
+
+    x, y = path(3, 4, 2, seed=72, scale=0.3), path(2, 5, 2, seed=73, scale=0.3)
+    lam, other = o["dyadic_order"], o["y"] == "other"
+    inputs = [x] + ([y] if other else []) + _static_inputs(o["static"])
+
+    def call(*args):
+        static = _static(o["static"], args)[0]
+        second = args[1] if other else None
+        if o["form"] == "module":
+            return sigcg.SigKernel(lam, static, gram=True)(args[0], second)
+        return sigcg.sig_kernel_gram(args[0], second, lam, static,
+                                     return_grid=o["form"] == "grid")
+
+    def reference(*args):
+        _, kind, params = _static(o["static"], args)
+        a = args[0]
+        b = args[1] if other else a
+        if o["form"] == "grid":
+            grids = skref.sig_kernel(a.repeat_interleave(b.shape[0], 0), b.repeat(a.shape[0], 1, 1),
+                                     lam, lam, kind, return_grid=True, **params)
+            return grids.view(a.shape[0], b.shape[0], *grids.shape[1:])
+        return skref.gram_matrix(a, b, lam, lam, kind, **params)
+
+    return tuple(inputs), call, reference
+
+
+def _sig_mmd(o):
+    import sigkernel_reference as skref
+
+    x, y = path(3, 4, 2, seed=74, scale=0.3), path(2, 5, 2, seed=75, scale=0.3)
+    lam = o["dyadic_order"]
+
+    def call(*args):
+        static = _static(o["static"], args)[0]
+        if o["module"]:
+            return sigcg.SigMMD(lam, static, o["unbiased"])(args[0], args[1])
+        return sigcg.sig_mmd(args[0], args[1], lam, static, unbiased=o["unbiased"])
+
+    def reference(*args):
+        _, kind, params = _static(o["static"], args)
+        return skref.mmd(args[0], args[1], *_orders(lam), kind, o["unbiased"], **params)
+
+    return tuple([x, y] + _static_inputs(o["static"])), call, reference
+
+
+def _sig_score(o):
+    import sigkernel_reference as skref
+
+    sample, y = path(3, 4, 2, seed=76, scale=0.3), path(2, 5, 2, seed=77, scale=0.3)
+    lam = o["dyadic_order"]
+    single = o["y"] == "single"
+
+    def call(*args):
+        static = _static(o["static"], args)[0]
+        obs = args[1][0] if single else args[1]
+        return sigcg.sig_score(args[0], obs, o["lam"], lam, static)
+
+    def reference(*args):
+        _, kind, params = _static(o["static"], args)
+        obs = args[1][:1] if single else args[1]
+        return skref.score(args[0], obs, o["lam"], *_orders(lam), kind, **params)
+
+    return tuple([sample, y] + _static_inputs(o["static"])), call, reference
+
+
+CASES += [
+    Case(
+        "sig_kernel",
+        _sig_kernel,
+        dict(
+            static=("linear", "scaled_linear", "rbf", "matern32", "rational_quadratic"),
+            dyadic_order=(0, 1, (1, 0)),
+            form=("function", "grid", "module"),
+        ),
+    ),
+    Case(
+        "sig_kernel_gram",
+        _sig_kernel_gram,
+        dict(
+            y=("none", "other"),
+            static=("linear", "rbf"),
+            dyadic_order=(0, 1),
+            form=("function", "grid", "module"),
+        ),
+    ),
+    Case(
+        "sig_mmd",
+        _sig_mmd,
+        dict(unbiased=(True, False), static=("linear", "rbf"), dyadic_order=(0, 1),
+             module=(False, True)),
+    ),
+    Case(
+        "sig_score",
+        _sig_score,
+        dict(lam=(1.0, 0.5), y=("batch", "single"), static=("linear", "rbf"),
+             dyadic_order=(0, 1)),
+    ),
+]
+
+COVERED_ELSEWHERE.update({
+    "SigKernel": "sig_kernel",
+    "SigMMD": "sig_mmd",
+    "LinearKernel": "sig_kernel",
+    "ScaledLinearKernel": "sig_kernel",
+    "RBFKernel": "sig_kernel",
+    "Matern32Kernel": "sig_kernel",
+    "RationalQuadraticKernel": "sig_kernel",
+    "Matern12Kernel": "test_sigkernel.py",
+    "Matern52Kernel": "test_sigkernel.py",
+    "PolynomialKernel": "test_sigkernel.py",
+    "StaticKernel": "test_sigkernel.py",
+})

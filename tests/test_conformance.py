@@ -163,6 +163,21 @@ def op_samples() -> dict[str, tuple]:
         "logsignature_words_backward": (x, lsig, torch.randn_like(lsig), depth),
         "logsignature_in_basis": (x, depth, *proj),
         "signature_words": (x, 2, lengths, letters, prefixes),
+        **_sigkernel_samples(),
+    }
+
+
+def _sigkernel_samples() -> dict[str, tuple]:
+    """The signature-kernel PDE ops: increments of 3 x-paths and 2 y-paths, 4 (x, y) pairs,
+    dyadic orders (1, 0); and an increment Gram of 2 pairs."""
+    dx, dy = path(3, 4, 2, seed=80).diff(dim=1), path(2, 3, 2, seed=81).diff(dim=1)
+    pairs = torch.tensor([[0, 1], [2, 0], [1, 1], [0, 0]], dtype=torch.int32)
+    gram = tensor(2, 3, 2, seed=82)
+    return {
+        "sig_kernel_linear": (dx, dy, pairs, 1, 0, False),
+        "sig_kernel_linear_backward": (dx, dy, pairs, tensor(4, seed=83), 1, 0, False),
+        "sig_kernel_from_gram": (gram, 1, 0, False),
+        "sig_kernel_from_gram_backward": (gram, tensor(2, 7, 3, seed=84), 1, 0, True),
     }
 
 

@@ -60,7 +60,7 @@ def _count(first: Tensor, pairs: Optional[Tensor]) -> int:
 
 
 def _out_shape(count: int, n1: int, n2: int, lam1: int, lam2: int, return_grid: bool):
-    return (count, (n1 << lam1) + 1, (n2 << lam2) + 1) if return_grid else (count,)
+    return (count, n1 * (1 << lam1) + 1, n2 * (1 << lam2) + 1) if return_grid else (count,)
 
 
 def _scalars(count: int, n1: int, n2: int, lam1: int, lam2: int, like: Tensor) -> dict:
