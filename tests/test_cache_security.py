@@ -338,7 +338,8 @@ def test_foreign_private_entry_is_a_miss_not_a_crash(shared_tmp):
             os.listdir(entry)  # what used to crash the victim
         got, built, warned = fetch(root, cache=cache)
         assert built and not inside(got.path, root)
-        assert len(warned) == 1 and f"uid {OTHER}" in warned[0] and "SIGCG_TRUSTED_UIDS" in warned[0]
+        assert len(warned) == 1 and f"uid {OTHER}" in warned[0]
+        assert "SIGCG_TRUSTED_UIDS" in warned[0]
         rows = cache.scan()
         assert [problem.split(":")[0] for _, _, problem in rows] == ["untrusted"]
 
@@ -424,9 +425,9 @@ def test_no_space_anywhere_is_a_clear_error(tmp_path):
     def build(workdir):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     try:
-        with pytest.warns(RuntimeWarning, match="is not writable"):
-            with pytest.raises(RuntimeError, match="cannot build kernels.*No space left"):
-                cache.get_or_build(KEY, build, META)
+        with pytest.warns(RuntimeWarning, match="is not writable"), \
+                pytest.raises(RuntimeError, match="cannot build kernels.*No space left"):
+            cache.get_or_build(KEY, build, META)
     finally:
         cache.discard_fallback()
 

@@ -67,7 +67,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -511,10 +511,8 @@ def _make_workdir(tmp_fd: int, key: str) -> tuple[str, int]:
         except FileExistsError:
             continue
         try:
-            try:
+            with suppress(OSError):  # no flock on this filesystem: removed by age only
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                pass  # no flock on this filesystem: the directory is removed by age only
             os.mkdir(name, 0o700, dir_fd=tmp_fd)
         except BaseException:
             os.close(lock)
@@ -596,10 +594,8 @@ def _remove_fallback(path: str, pid: int, owner_fd: int | None) -> None:
     except OSError:
         pass
     if owner_fd is not None:
-        try:
+        with suppress(OSError):
             os.close(owner_fd)
-        except OSError:
-            pass
 
 
 class KernelCache:
@@ -829,10 +825,8 @@ class KernelCache:
                     except FileNotFoundError:
                         if not create:
                             raise
-                        try:
+                        with suppress(FileExistsError):
                             os.mkdir(part, 0o700, dir_fd=fd)
-                        except FileExistsError:
-                            pass
                         nfd = os.open(part, flags, dir_fd=fd)
                 except OSError as exc:
                     if exc.errno in (errno.ENOTDIR, errno.ELOOP) and stat.S_ISLNK(
@@ -854,10 +848,8 @@ class KernelCache:
             except FileNotFoundError:
                 if not create:
                     raise
-                try:
+                with suppress(FileExistsError):
                     os.mkdir(name, 0o700, dir_fd=root_fd)
-                except FileExistsError:
-                    pass
                 fd = os.open(name, _DIR, dir_fd=root_fd)
         except OSError as exc:
             if exc.errno in (errno.ENOTDIR, errno.ELOOP):
@@ -1027,16 +1019,15 @@ class KernelCache:
                             os.mkdir(sub, 0o700, dir_fd=fd)
                         owner = os.open(_FALLBACK_OWNER, os.O_RDWR | os.O_CREAT | os.O_EXCL
                                         | _NOFOLLOW, 0o600, dir_fd=fd)
-                    try:
+                    with suppress(OSError):
                         fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while we live
-                    except OSError:
-                        pass
                 except OSError as exc:
                     if path is not None:
                         _remove_fallback(path, os.getpid(), owner)
                     raise RuntimeError(
-                        f"sigcg: cannot make a private kernel cache in {tmpdir} ({_describe(exc)}); "
-                        f"set SIGCG_CACHE_DIR (or TMPDIR) to a writable directory") from exc
+                        f"sigcg: cannot make a private kernel cache in {tmpdir} "
+                        f"({_describe(exc)}); set SIGCG_CACHE_DIR (or TMPDIR) to a writable "
+                        f"directory") from exc
                 self._fallback_cleanup = functools.partial(_remove_fallback, path, os.getpid(),
                                                            owner)
                 atexit.register(self._fallback_cleanup)

@@ -59,12 +59,14 @@ def cmd_cache(args) -> int:
         tc = toolchain_or_none()
         print(f"cache directory: {root}{'' if root.exists() else ' (not created yet)'}")
         if untrusted_root:
-            print(f"NOT TRUSTED: {untrusted_root}; nothing in it is loaded (see {TRUSTED_UIDS_ENV})")
+            print(f"NOT TRUSTED: {untrusted_root}; nothing in it is loaded "
+                  f"(see {TRUSTED_UIDS_ENV})")
         print(f"trusted owners: uids {', '.join(map(str, sorted(cache.uids)))} "
               f"(this user, root, {TRUSTED_UIDS_ENV})")
         print(f"entries: {len(rows)} ({len(bad)} bad, {len(foreign)} untrusted), "
               f"total size {_human(disk_usage(root) if root.exists() else 0)}")
-        print(f"C compiler: {tc.description if tc else 'none found'}; platform tag {platform_tag()}")
+        print(f"C compiler: {tc.description if tc else 'none found'}; "
+              f"platform tag {platform_tag()}")
         try:
             import cupy  # noqa: F401
             cupy_status = f"CuPy {cupy.__version__}"
