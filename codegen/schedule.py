@@ -83,11 +83,200 @@ def block_steps(spec: KernelSpec) -> int:
 
 # CUDA thread mapping
 # -------------------
-# One block per path; its threads stride over the words of a level.  A warp covers the small
-# shapes, 128 threads the rest (level N of d^N >= 128 words keeps all of them busy).
+# Row kernels (tensor product, log, exp): one block per row; its threads stride over the words
+# of a level.  A warp covers the small shapes, 128 threads the rest.
+#
+# Signature kernels (forward and backward): see SignatureBlocking below.
 def cuda_threads(spec: KernelSpec) -> int:
     """Threads per block of the CUDA kernels (and of their emulation)."""
+    if spec.op in ("signature_forward", "signature_backward"):
+        return signature_blocking(spec).threads
     return 128 if spec.d**spec.N >= 128 else 32
+
+
+# The CUDA signature kernels' blocks
+# ----------------------------------
+# A block owns the words of one *subtree* of one path: the words that start with a prefix P of
+# `split` letters (split = 0: the whole signature), plus P's proper prefixes, its "ancestors"
+# (one word on each level below `split`, recomputed by every block that needs them).  That set
+# is closed under taking prefixes, and the Horner step of a word reads only its prefixes, so a
+# block advances its words through the whole path without ever hearing from another block.
+# (The backward's cotangents flow the other way, from words to their prefixes: the blocks of
+# one path then add their shares of the ancestors' cotangents and of dL/dΔ with global atomics.)
+#
+# Inside a block, the thread owning word w of level j in the forward phases is always the same
+# (item i = tid + r * THREADS), and so is the thread owning the children of a parent in the
+# backward's reverse phases: every coefficient of the state is read and written by one thread
+# only.  The state can therefore live in that thread's registers ("registers", "splitS"), or in
+# shared memory ("shared") or global scratch ("global") when it is too large for registers.
+#
+# Registers: ptxas must see constant indices, so the per-thread item loops are unrolled; a
+# thread holds R_j = ceil(items_j / THREADS) coefficients of level j (S in the forward phases'
+# mapping; G, d per parent, in the reverse phases' mapping).  Thread counts are multiples of 32
+# between 32 and 1024, about TOP_ITEMS_PER_THREAD top-level words per thread, and a register
+# variant exists only where its modelled register count fits (register_model).
+MAX_SPLIT = 7
+SPLIT_VARIANTS = tuple(f"split{s}" for s in range(1, MAX_SPLIT + 1))
+REGISTER_VARIANTS = ("registers",) + SPLIT_VARIANTS
+MEMORY_THREADS_MAX = 512  # "shared"/"global": d^N / 8 top-level words per thread, at most 512
+TOP_ITEMS_PER_THREAD = 4  # register variants: top-level words per thread wanted
+REGISTER_FILE = 65536  # 32-bit registers per SM (sm_80, sm_90): a block may use all of them
+MAX_REGISTERS = 255  # per thread
+# Registers a thread needs besides its coefficients (pointers, indices, loop counters, the
+# loaded partial products): fitted to ptxas -v (sm_90, NVRTC 13) over 200 register variants
+# (d 1..10, N 3..8, both dtypes), rounded up so that a variant the model fits does not spill:
+#     registers ~ REGISTER_BASE + words * (1.5 coefficients + 2 N)
+# (measured: 50 + words * (1.3 coefficients + 1.6 N), within 17 registers for 90% of them).
+# tests/test_cuda_compile.py checks that the register variants it builds keep their arrays in
+# registers.
+REGISTER_BASE = 56
+# Thread counts of the register variants: ptxas allocates registers per 128 threads, so above
+# 128 a block's thread count is a multiple of 128 (and a thread gets at most
+# 65536 / threads registers, rounded down to a multiple of 8).
+REGISTER_THREADS = (32, 64, 96) + tuple(range(128, 1025, 128))
+
+
+def register_cap(threads: int) -> int:
+    """The most registers a thread of a block of ``threads`` can get (__launch_bounds__)."""
+    allocated = -(-threads // 128) * 128
+    return min(MAX_REGISTERS, REGISTER_FILE // allocated // 8 * 8)
+
+
+def split_of(variant: str) -> int:
+    """The prefix length a variant splits paths at (0: one block per path)."""
+    return int(variant[5:]) if variant.startswith("split") else 0
+
+
+@dataclass(frozen=True)
+class SignatureBlocking:
+    """The work decomposition of one CUDA signature kernel (see the comment above)."""
+
+    d: int
+    N: int
+    split: int
+    storage: str  # "registers", "shared" or "global": where the state (S, and G) lives
+    backward: bool
+    itemsize: int
+    threads: int
+
+    @property
+    def blocks_per_path(self) -> int:
+        return self.d**self.split
+
+    @property
+    def warps(self) -> int:
+        return self.threads // 32
+
+    def items(self, j: int) -> int:
+        """Words of level j (0..N) the block owns: one ancestor below the split level."""
+        return 1 if j < self.split else self.d ** (j - self.split)
+
+    def per_thread(self, j: int) -> int:
+        """Forward phase j: items of level j per thread (R_j)."""
+        return -(-self.items(j) // self.threads)
+
+    def children(self, j: int) -> int:
+        """Reverse phase j: in-block children per parent (level j - 1 -> j)."""
+        return self.d if j > self.split else 1
+
+    def parents_per_thread(self, j: int) -> int:
+        """Reverse phase j: parents (level j - 1 items) per thread."""
+        return -(-self.items(j - 1) // self.threads)
+
+    # The partial Horner products u^(k)_j (k = j+1..N) passed from phase j to phase j+1, for
+    # j = 1..N-2: level N-1's, u^(N)_{N-1}, stays in a register (the top phase fuses levels N-1
+    # and N).  The backward's cotangents dL/du^(k)_j go from reverse phase j+1 to j, j = 1..N-1.
+    def u_offsets(self, cotangents: bool = False) -> dict[int, int]:
+        out, acc = {}, 0
+        for j in range(1, self.N if cotangents else self.N - 1):
+            out[j] = acc
+            acc += (self.N - j) * self.items(j)
+        return out
+
+    @property
+    def u_size(self) -> int:
+        return sum((self.N - j) * self.items(j) for j in range(1, self.N - 1))
+
+    @property
+    def ub_size(self) -> int:
+        return sum((self.N - j) * self.items(j) for j in range(1, self.N))
+
+    @property
+    def chain_elements(self) -> int:
+        """u (forward); u, the rebuild chain's and the cotangents (backward)."""
+        return 2 * self.u_size + self.ub_size if self.backward else self.u_size
+
+    @property
+    def state_elements(self) -> int:
+        """Memory variants: S (the backward keeps levels 1..N-1) and G, per block."""
+        sig = sum(self.d**k for k in range(1, self.N + 1))
+        if not self.backward:
+            return sig
+        return sig - self.d**self.N + sig
+
+    def work_elements(self) -> int:
+        """Per-block elements of T in dynamic shared memory or scratch (state when in memory,
+        then the u arrays)."""
+        state = 0 if self.storage == "registers" else self.state_elements
+        return state + self.chain_elements
+
+    def static_elements(self) -> int:
+        """__shared__ arrays: Δ/m for two steps; the backward's per-warp sums of dL/dΔ (two
+        steps' too)."""
+        return 2 * self.N * self.d + (2 * self.warps * self.d if self.backward else 0)
+
+    def coefficients_per_thread(self) -> int:
+        """Register variants: coefficients of T a thread keeps across the time loop."""
+        # S_1..S_{N-1} by item, S_N by parent (the forward's top phase); the backward never
+        # needs S_N
+        count = sum(self.per_thread(j) for j in range(1, self.N))
+        if not self.backward:
+            count += self.parents_per_thread(self.N) * self.children(self.N)
+        if self.backward:
+            count += sum(self.parents_per_thread(j) * self.children(j)
+                         for j in range(1, self.N + 1))
+            count += self.d + 1  # dL/dΔ partial sums, the previous step's
+        return count
+
+    def register_model(self) -> int:
+        """Modelled 32-bit registers per thread of a register variant."""
+        words = self.itemsize // 4
+        return REGISTER_BASE + words * (3 * self.coefficients_per_thread() // 2 + 2 * self.N)
+
+    def registers_fit(self) -> bool:
+        return self.register_model() <= register_cap(self.threads)
+
+    def describe(self) -> str:
+        where = {"registers": "registers", "shared": "shared memory",
+                 "global": "global scratch"}[self.storage]
+        unit = "path" if self.split == 0 else f"(path, {self.split}-letter prefix)"
+        return (f"one block per {unit} ({self.blocks_per_path} per path), {self.threads} "
+                f"threads; state in {where}; partial products: {self.chain_elements} "
+                f"elements in {'global scratch' if self.storage == 'global' else 'shared memory'}")
+
+
+def _round32(n: int) -> int:
+    return max(32, -(-n // 32) * 32)
+
+
+def signature_blocking(spec: KernelSpec) -> SignatureBlocking:
+    """The blocking of a CUDA signature spec ("shared", "global", "registers", "splitS")."""
+    backward = spec.op == "signature_backward"
+    split = split_of(spec.variant)
+    storage = spec.variant if spec.variant in ("shared", "global") else "registers"
+    base = dict(d=spec.d, N=spec.N, split=split, storage=storage, backward=backward,
+                itemsize=spec.itemsize)
+    top = spec.d ** (spec.N - split)
+    if storage != "registers":
+        return SignatureBlocking(threads=min(MEMORY_THREADS_MAX, _round32(-(-top // 8))), **base)
+    wanted = min(1024, _round32(-(-top // TOP_ITEMS_PER_THREAD)))
+    # the fitting thread count nearest the wanted one (more threads first: fewer registers each)
+    candidates = sorted(REGISTER_THREADS, key=lambda t: (abs(t - wanted), -t))
+    for threads in candidates:
+        blocking = SignatureBlocking(threads=threads, **base)
+        if blocking.registers_fit():
+            return blocking
+    return SignatureBlocking(threads=wanted, **base)  # check() rejects it: registers_fit() False
 
 
 # The log-signature kernel's prefix trie

@@ -4,13 +4,10 @@
  * spec: op=signature_backward d=3 N=4 dtype=float32 target=cuda variant=shared
  * gradient of signature_forward with respect to the path (and the initial signature)
  * signature channels: 120
- * op counts per path step: fma=630
- * threads per block: 32; one block per path
- * launch: 32 threads per block, dynamic shared memory 960 B, static 192 B, global scratch elements per block: none
+ * op counts per path step: fma=564
+ * blocking: one block per path (1 per path), 32 threads; state in shared memory; partial products: 108 elements in shared memory
+ * launch: 32 threads per block, dynamic shared memory 1068 B, static 120 B, global scratch elements per block: none
  */
-typedef long long int64_t;
-#define DEVICE __device__ __forceinline__
-#define ATOMIC_ADD(p, v) atomicAdd((p), (v))
 typedef float T;
 #define D 3
 #define N 4
@@ -20,9 +17,24 @@ typedef float T;
 #define OFF2 3
 #define OFF3 12
 #define OFF4 39
+typedef long long int64_t;
+#define DEVICE __device__ __forceinline__
+#define PRIV(x) x
+#define LD(a, i) ((a)[i])
+#define ST(a, i, v) ((a)[i] = (v))
+#define ATOMIC_ADD(a, i, v) atomicAdd(&(a)[i], (v))
+
+#define DLI(buf, m, c) (((buf) * N + (m) - 1) * D + (c))
 
 /*
- * grid = (batch), block = (THREADS).  S and G: dynamic shared memory, 2 * SIG elements.
+ * grid = (batch * 1), block = (THREADS): one block per path (1 per path), 32 threads; state in shared memory; partial products: 108 elements in shared memory.
+ * The path is walked backwards.  Per step: forward phases 1..N-2 (S before the step, rebuilt
+ * with exp(-Δ) or read from the stream output, and the step's chains u^(k)_j); the top phase
+ * (forward phase N-1 and reverse phase N for the same words i of level N-1); reverse phases
+ * N-1..1: 2N-2 barriers (1 if N = 1; fewer with a split, whose ancestors are all thread 0's).
+ * G = dL/dS; gd = this thread's part of dL/dΔ, red = the warps' sums (by step parity: they are
+ * added to grad_path in the next step's first phase), gn = dL/dΔ of the step after (thread
+ * c < D).
  *   arguments as the CPU kernel's: sig/grad_sig (batch, SIG) or (batch, length-1, SIG) with stream
  */
 extern "C" __global__ void __launch_bounds__(THREADS)
@@ -37,240 +49,558 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
                               int stream,
                               T *__restrict__ scratch)
 {
-    const int64_t b = blockIdx.x;
+    const int64_t blk = blockIdx.x;
+    const int64_t b = blk;
     extern __shared__ __align__(16) unsigned char sigcg_smem[];
-    T *S = (T *)sigcg_smem;
+    T *work = (T *)sigcg_smem;
 
-    T *G = S + SIG;
-    __shared__ T dl[(N + 1) * D];
+    T *S = work;  /* levels 1..N-1 (the backward never needs S_N) */
+    T *G = work + OFF4;
+    T *u = work + 159;  /* u^(k)_j, j = 1..N-2 */
+    T *ut = work + 186;  /* the rebuild chain's (exp(-Δ)) */
+    T *ub = work + 213;  /* cotangents dL/du^(k)_j, j = 1..N-1 */
+    __shared__ T dl[24];
 
-    __shared__ T neg[(N + 1) * D];
+    __shared__ T red[6];
 
-    __shared__ T gdl[(N + 1) * D];
+    T gd[3];
 
-    __shared__ T gnext[D];
+    T gn[1];
 
     const int64_t steps = length - 1;
-    const T *x = path + b * length * D;
-    T *gx = grad_path + b * length * D;
+    /* S <- sig (levels below N; the stream reads rows instead), G <- grad_sig (stream: 0) */
     {
         const int tid = threadIdx.x;
-        for (int64_t i = tid; i < SIG; i += THREADS) {
-            S[i] = stream ? (T)0 : sig[b * SIG + i];
-            G[i] = stream ? (T)0 : grad_sig[b * SIG + i];
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 3)
+                continue;
+            if (!stream)
+                ST(S, OFF1 + i, LD(sig, b * SIG + OFF1 + i));
+
         }
-        for (int c = tid; c < D; c += THREADS)
-            gnext[c] = (T)0;
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 9)
+                continue;
+            if (!stream)
+                ST(S, OFF2 + i, LD(sig, b * SIG + OFF2 + i));
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 27)
+                continue;
+            if (!stream)
+                ST(S, OFF3 + i, LD(sig, b * SIG + OFF3 + i));
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 1)
+                continue;
+            {
+                const int ci = i * D + 0;
+                ST(G, OFF1 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF1 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(G, OFF1 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF1 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(G, OFF1 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF1 + ci));
+
+            }
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 3)
+                continue;
+            {
+                const int ci = i * D + 0;
+                ST(G, OFF2 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF2 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(G, OFF2 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF2 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(G, OFF2 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF2 + ci));
+
+            }
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 9)
+                continue;
+            {
+                const int ci = i * D + 0;
+                ST(G, OFF3 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF3 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(G, OFF3 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF3 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(G, OFF3 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF3 + ci));
+
+            }
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 27)
+                continue;
+            {
+                const int ci = i * D + 0;
+                ST(G, OFF4 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF4 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(G, OFF4 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF4 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(G, OFF4 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF4 + ci));
+
+            }
+
+        }
+            if (tid < D)
+                PRIV(gn)[0] = 0;
+            if (steps >= 1) {
+            for (int e = tid; e < N * D; e += THREADS) {
+                const int m = e / D + 1, c = e % D;
+                ST(dl, DLI((steps) & 1, m, c),
+                   (LD(path, (b * length + (steps)) * D + c) - LD(path, (b * length + (steps) - 1) * D + c)) / (T)m);
+            }
+
+            }
 
     }
     __syncthreads();
 
     for (int64_t t = steps; t >= 1; --t) {
+        const int cur = (int)(t & 1);
+        /* step t + 1's dL/dΔ to grad_path; this step's sums start from 0 */
     {
         const int tid = threadIdx.x;
-        for (int i = tid; i < N * D; i += THREADS) {
-            const int m = i / D + 1, c = i % D;
-            const T delta = (x[t * D + c] - x[(t - 1) * D + c]) / (T)m;
-            dl[m * D + c] = delta;
-            neg[m * D + c] = -delta;
-            gdl[m * D + c] = (T)0;
+            if (t < steps && tid < D)
+            {
+                T g = 0;
+                for (int w = 0; w < THREADS / 32; ++w)
+                    g += LD(red, (((t + 1) & 1) * (THREADS / 32) + w) * D + tid);
+                ST(grad_path, (b * length + (t + 1)) * D + tid, g - PRIV(gn)[0]);
+                PRIV(gn)[0] = g;
+            }
+
+            PRIV(gd)[0] = 0;
+            PRIV(gd)[1] = 0;
+            PRIV(gd)[2] = 0;
+
+    }
+        /* forward phase 1: S_1 before the step, the chains at level 1 */
+    {
+        const int tid = threadIdx.x;
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 3)
+                continue;
+            const int c = i % D;
+            T s;  /* S_1 before step t */
+            if (stream) {
+                const int64_t w = OFF1 + i;
+                s = t >= 2 ? LD(sig, (b * steps + t - 2) * SIG + w) : initial ? LD(initial, b * SIG + w) : (T)0;
+            } else {
+                const T after = LD(S, OFF1 + i);
+                ST(ut, 0 + i, after - LD(dl, DLI(cur, 2, c)));
+                ST(ut, 3 + i, after - LD(dl, DLI(cur, 3, c)));
+                s = after - LD(dl, DLI(cur, 1, c));
+                ST(S, OFF1 + i, s);
+            }
+            ST(u, 0 + i, s + LD(dl, DLI(cur, 2, c)));
+            ST(u, 3 + i, s + LD(dl, DLI(cur, 3, c)));
+            ST(u, 6 + i, s + LD(dl, DLI(cur, 4, c)));
+
         }
 
     }
     __syncthreads();
 
-        if (stream) {
+        /* forward phase 2: S_2 before the step, the chains at level 2 */
     {
         const int tid = threadIdx.x;
-        for (int64_t i = tid; i < SIG; i += THREADS) {
-            G[i] += grad_sig[(b * steps + t - 1) * SIG + i];
-            S[i] = t >= 2 ? sig[(b * steps + t - 2) * SIG + i]
-                          : (initial ? initial[b * SIG + i] : (T)0);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 9)
+                continue;
+            const int c = i % D;
+            const int q = i / D;
+            T s;  /* S_2 before step t */
+            if (stream) {
+                const int64_t w = OFF2 + i;
+                s = t >= 2 ? LD(sig, (b * steps + t - 2) * SIG + w) : initial ? LD(initial, b * SIG + w) : (T)0;
+            } else {
+                const T after = LD(S, OFF2 + i);
+                ST(ut, 9 + i, after - LD(ut, 3 + q) * LD(dl, DLI(cur, 2, c)));
+                s = after - LD(ut, 0 + q) * LD(dl, DLI(cur, 1, c));
+                ST(S, OFF2 + i, s);
+            }
+            ST(u, 9 + i, s + LD(u, 3 + q) * LD(dl, DLI(cur, 2, c)));
+            ST(u, 18 + i, s + LD(u, 6 + q) * LD(dl, DLI(cur, 3, c)));
+
         }
 
     }
     __syncthreads();
 
-        } else {
-    /* level 4: one thread per word, Horner chain over its prefixes */
+        /* forward phase 3 and reverse phase 4: level 4's cotangents -> level 3's */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 81; w += THREADS) {
-            const int64_t p4 = w;
-            const int i4 = (int)(p4 % D);
-            const int64_t p3 = p4 / D;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 27)
+                continue;
+            const int c = i % D;
+            const int q = i / D;
+            T s;  /* S_3 before step t */
+            if (stream) {
+                const int64_t w = OFF3 + i;
+                s = t >= 2 ? LD(sig, (b * steps + t - 2) * SIG + w) : initial ? LD(initial, b * SIG + w) : (T)0;
+            } else {
+                const T after = LD(S, OFF3 + i);
+                s = after - LD(ut, 9 + q) * LD(dl, DLI(cur, 1, c));
+                ST(S, OFF3 + i, s);
+            }
+            const T chain = s + LD(u, 18 + q) * LD(dl, DLI(cur, 2, c));  /* u^(N)_3[i] */
 
-            T u = S[OFF1 + p1] + neg[4 * D + i1];
-            u = S[OFF2 + p2] + u * neg[3 * D + i2];
-            u = S[OFF3 + p3] + u * neg[2 * D + i3];
-            S[OFF4 + w] += u * neg[1 * D + i4];
+            /* v_k = u^(k)_3[i] / (k-3), what a unit of a_k adds to dL/dΔ_c; w_k = dL/du^(k)_3[i] */
+            const T v4 = chain;
+            T w4 = 0;
+            {
+                const int ci = i * D + 0;
+                /* a_k = dL/du^(k)_4 at the child; a_4: G_4 after the step */
+                const T a4 = LD(G, OFF4 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF4 + ci) : (T)0);
+                ST(G, OFF4 + ci, a4);  /* G_4 before the step: S_4 enters every chain */
+                w4 += a4 * LD(dl, DLI(cur, 1, 0));
+                PRIV(gd)[0] += a4 * v4;
+            }
+            {
+                const int ci = i * D + 1;
+                /* a_k = dL/du^(k)_4 at the child; a_4: G_4 after the step */
+                const T a4 = LD(G, OFF4 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF4 + ci) : (T)0);
+                ST(G, OFF4 + ci, a4);  /* G_4 before the step: S_4 enters every chain */
+                w4 += a4 * LD(dl, DLI(cur, 1, 1));
+                PRIV(gd)[1] += a4 * v4;
+            }
+            {
+                const int ci = i * D + 2;
+                /* a_k = dL/du^(k)_4 at the child; a_4: G_4 after the step */
+                const T a4 = LD(G, OFF4 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF4 + ci) : (T)0);
+                ST(G, OFF4 + ci, a4);  /* G_4 before the step: S_4 enters every chain */
+                w4 += a4 * LD(dl, DLI(cur, 1, 2));
+                PRIV(gd)[2] += a4 * v4;
+            }
+            ST(ub, 27 + i, w4);
+
         }
 
     }
     __syncthreads();
 
-    /* level 3: one thread per word, Horner chain over its prefixes */
+        /* reverse phase 3: level 3's cotangents -> level 2's */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 27; w += THREADS) {
-            const int64_t p3 = w;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 9)
+                continue;
+            /* v_k = u^(k)_2[i] / (k-2), what a unit of a_k adds to dL/dΔ_c; w_k = dL/du^(k)_2[i] */
+            const T v3 = LD(u, 9 + i);
+            T w3 = 0;
+            const T v4 = LD(u, 18 + i) * (T)(1.0 / 2);
+            T w4 = 0;
+            {
+                const int ci = i * D + 0;
+                /* a_k = dL/du^(k)_3 at the child; a_3: G_3 after the step */
+                const T a3 = LD(G, OFF3 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF3 + ci) : (T)0);
+                const T a4 = LD(ub, 27 + ci);
+                ST(G, OFF3 + ci, a3 + a4);  /* G_3 before the step: S_3 enters every chain */
+                w3 += a3 * LD(dl, DLI(cur, 1, 0));
+                w4 += a4 * LD(dl, DLI(cur, 2, 0));
+                PRIV(gd)[0] += a3 * v3 + a4 * v4;
+            }
+            {
+                const int ci = i * D + 1;
+                /* a_k = dL/du^(k)_3 at the child; a_3: G_3 after the step */
+                const T a3 = LD(G, OFF3 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF3 + ci) : (T)0);
+                const T a4 = LD(ub, 27 + ci);
+                ST(G, OFF3 + ci, a3 + a4);  /* G_3 before the step: S_3 enters every chain */
+                w3 += a3 * LD(dl, DLI(cur, 1, 1));
+                w4 += a4 * LD(dl, DLI(cur, 2, 1));
+                PRIV(gd)[1] += a3 * v3 + a4 * v4;
+            }
+            {
+                const int ci = i * D + 2;
+                /* a_k = dL/du^(k)_3 at the child; a_3: G_3 after the step */
+                const T a3 = LD(G, OFF3 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF3 + ci) : (T)0);
+                const T a4 = LD(ub, 27 + ci);
+                ST(G, OFF3 + ci, a3 + a4);  /* G_3 before the step: S_3 enters every chain */
+                w3 += a3 * LD(dl, DLI(cur, 1, 2));
+                w4 += a4 * LD(dl, DLI(cur, 2, 2));
+                PRIV(gd)[2] += a3 * v3 + a4 * v4;
+            }
+            ST(ub, 9 + i, w3);
+            ST(ub, 18 + i, w4);
 
-            T u = S[OFF1 + p1] + neg[3 * D + i1];
-            u = S[OFF2 + p2] + u * neg[2 * D + i2];
-            S[OFF3 + w] += u * neg[1 * D + i3];
         }
 
     }
     __syncthreads();
 
-    /* level 2: one thread per word, Horner chain over its prefixes */
+        /* reverse phase 2: level 2's cotangents -> level 1's */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 9; w += THREADS) {
-            const int64_t p2 = w;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 3)
+                continue;
+            /* v_k = u^(k)_1[i] / (k-1), what a unit of a_k adds to dL/dΔ_c; w_k = dL/du^(k)_1[i] */
+            const T v2 = LD(u, 0 + i);
+            T w2 = 0;
+            const T v3 = LD(u, 3 + i) * (T)(1.0 / 2);
+            T w3 = 0;
+            const T v4 = LD(u, 6 + i) * (T)(1.0 / 3);
+            T w4 = 0;
+            {
+                const int ci = i * D + 0;
+                /* a_k = dL/du^(k)_2 at the child; a_2: G_2 after the step */
+                const T a2 = LD(G, OFF2 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF2 + ci) : (T)0);
+                const T a3 = LD(ub, 9 + ci);
+                const T a4 = LD(ub, 18 + ci);
+                ST(G, OFF2 + ci, a2 + a3 + a4);  /* G_2 before the step: S_2 enters every chain */
+                w2 += a2 * LD(dl, DLI(cur, 1, 0));
+                w3 += a3 * LD(dl, DLI(cur, 2, 0));
+                w4 += a4 * LD(dl, DLI(cur, 3, 0));
+                PRIV(gd)[0] += a2 * v2 + a3 * v3 + a4 * v4;
+            }
+            {
+                const int ci = i * D + 1;
+                /* a_k = dL/du^(k)_2 at the child; a_2: G_2 after the step */
+                const T a2 = LD(G, OFF2 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF2 + ci) : (T)0);
+                const T a3 = LD(ub, 9 + ci);
+                const T a4 = LD(ub, 18 + ci);
+                ST(G, OFF2 + ci, a2 + a3 + a4);  /* G_2 before the step: S_2 enters every chain */
+                w2 += a2 * LD(dl, DLI(cur, 1, 1));
+                w3 += a3 * LD(dl, DLI(cur, 2, 1));
+                w4 += a4 * LD(dl, DLI(cur, 3, 1));
+                PRIV(gd)[1] += a2 * v2 + a3 * v3 + a4 * v4;
+            }
+            {
+                const int ci = i * D + 2;
+                /* a_k = dL/du^(k)_2 at the child; a_2: G_2 after the step */
+                const T a2 = LD(G, OFF2 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF2 + ci) : (T)0);
+                const T a3 = LD(ub, 9 + ci);
+                const T a4 = LD(ub, 18 + ci);
+                ST(G, OFF2 + ci, a2 + a3 + a4);  /* G_2 before the step: S_2 enters every chain */
+                w2 += a2 * LD(dl, DLI(cur, 1, 2));
+                w3 += a3 * LD(dl, DLI(cur, 2, 2));
+                w4 += a4 * LD(dl, DLI(cur, 3, 2));
+                PRIV(gd)[2] += a2 * v2 + a3 * v3 + a4 * v4;
+            }
+            ST(ub, 0 + i, w2);
+            ST(ub, 3 + i, w3);
+            ST(ub, 6 + i, w4);
 
-            T u = S[OFF1 + p1] + neg[2 * D + i1];
-            S[OFF2 + w] += u * neg[1 * D + i2];
         }
 
     }
     __syncthreads();
 
-    /* level 1: S_1 += Δ */
+        /* reverse phase 1: level 1's cotangents -> level 0's */
     {
         const int tid = threadIdx.x;
-        for (int c = tid; c < D; c += THREADS)
-            S[OFF1 + c] += neg[1 * D + c];
-
-    }
-    __syncthreads();
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 1)
+                continue;
+            /* v_k = u^(k)_0[i] / (k-0), what a unit of a_k adds to dL/dΔ_c */
+            const T v1 = (T)1;
+            const T v2 = (T)(1.0 / 2);
+            const T v3 = (T)(1.0 / 3);
+            const T v4 = (T)(1.0 / 4);
+            {
+                const int ci = i * D + 0;
+                /* a_k = dL/du^(k)_1 at the child; a_1: G_1 after the step */
+                const T a1 = LD(G, OFF1 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF1 + ci) : (T)0);
+                const T a2 = LD(ub, 0 + ci);
+                const T a3 = LD(ub, 3 + ci);
+                const T a4 = LD(ub, 6 + ci);
+                ST(G, OFF1 + ci, a1 + a2 + a3 + a4);  /* G_1 before the step: S_1 enters every chain */
+                PRIV(gd)[0] += a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4;
+            }
+            {
+                const int ci = i * D + 1;
+                /* a_k = dL/du^(k)_1 at the child; a_1: G_1 after the step */
+                const T a1 = LD(G, OFF1 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF1 + ci) : (T)0);
+                const T a2 = LD(ub, 0 + ci);
+                const T a3 = LD(ub, 3 + ci);
+                const T a4 = LD(ub, 6 + ci);
+                ST(G, OFF1 + ci, a1 + a2 + a3 + a4);  /* G_1 before the step: S_1 enters every chain */
+                PRIV(gd)[1] += a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4;
+            }
+            {
+                const int ci = i * D + 2;
+                /* a_k = dL/du^(k)_1 at the child; a_1: G_1 after the step */
+                const T a1 = LD(G, OFF1 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF1 + ci) : (T)0);
+                const T a2 = LD(ub, 0 + ci);
+                const T a3 = LD(ub, 3 + ci);
+                const T a4 = LD(ub, 6 + ci);
+                ST(G, OFF1 + ci, a1 + a2 + a3 + a4);  /* G_1 before the step: S_1 enters every chain */
+                PRIV(gd)[2] += a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4;
+            }
 
         }
-    /* level 1 */
+
+    #pragma unroll
+            for (int c = 0; c < 3; ++c) {
+                T v = gd[c];
+                for (int o = 16; o > 0; o >>= 1)
+                    v += __shfl_down_sync(0xffffffffu, v, o);
+                if ((tid & 31) == 0)
+                    ST((red + cur * (THREADS / 32) * D), (tid >> 5) * 3 + c, v);
+            }
+
+    }
+        /* Δ/m of the next step (t - 1) */
     {
         const int tid = threadIdx.x;
-        for (int c = tid; c < D; c += THREADS)
-            gdl[1 * D + c] += G[OFF1 + c];
+            if (t > 1) {
+            for (int e = tid; e < N * D; e += THREADS) {
+                const int m = e / D + 1, c = e % D;
+                ST(dl, DLI((t - 1) & 1, m, c),
+                   (LD(path, (b * length + (t - 1)) * D + c) - LD(path, (b * length + (t - 1) - 1) * D + c)) / (T)m);
+            }
+
+            }
 
     }
     __syncthreads();
 
-    /* level 2 */
+    }
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 9; w += THREADS) {
-            const int64_t p2 = w;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+            if (tid < D) {
+                if (steps >= 1)
+            {
+                T g = 0;
+                for (int w = 0; w < THREADS / 32; ++w)
+                    g += LD(red, (((1) & 1) * (THREADS / 32) + w) * D + tid);
+                ST(grad_path, (b * length + (1)) * D + tid, g - PRIV(gn)[0]);
+                PRIV(gn)[0] = g;
+            }
 
-            T u[2];  /* u[j] = u_j; u[0] unused */
-            u[1] = S[OFF1 + p1] + dl[2 * D + i1];
-            T g = G[OFF2 + w];
-            ATOMIC_ADD(&gdl[1 * D + i2], g * u[1]);
-            g *= dl[1 * D + i2];
-            ATOMIC_ADD(&G[OFF1 + p1], g);
-            ATOMIC_ADD(&gdl[2 * D + i1], g);
+                ST(grad_path, (b * length + (0)) * D + tid, -PRIV(gn)[0]);
+            }
+            if (grad_initial) {
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 1)
+                continue;
+            {
+                const int ci = i * D + 0;
+        ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+        ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+        ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
+
+            }
+
         }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 3)
+                continue;
+            {
+                const int ci = i * D + 0;
+        ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
 
-    }
-    __syncthreads();
+            }
+            {
+                const int ci = i * D + 1;
+        ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
 
-    /* level 3 */
-    {
-        const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 27; w += THREADS) {
-            const int64_t p3 = w;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+            }
+            {
+                const int ci = i * D + 2;
+        ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
 
-            T u[3];  /* u[j] = u_j; u[0] unused */
-            u[1] = S[OFF1 + p1] + dl[3 * D + i1];
-            u[2] = S[OFF2 + p2] + u[1] * dl[2 * D + i2];
-            T g = G[OFF3 + w];
-            ATOMIC_ADD(&gdl[1 * D + i3], g * u[2]);
-            g *= dl[1 * D + i3];
-            ATOMIC_ADD(&G[OFF2 + p2], g);
-            ATOMIC_ADD(&gdl[2 * D + i2], g * u[1]);
-            g *= dl[2 * D + i2];
-            ATOMIC_ADD(&G[OFF1 + p1], g);
-            ATOMIC_ADD(&gdl[3 * D + i1], g);
+            }
+
         }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 9)
+                continue;
+            {
+                const int ci = i * D + 0;
+        ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
 
-    }
-    __syncthreads();
+            }
+            {
+                const int ci = i * D + 1;
+        ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
 
-    /* level 4 */
-    {
-        const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 81; w += THREADS) {
-            const int64_t p4 = w;
-            const int i4 = (int)(p4 % D);
-            const int64_t p3 = p4 / D;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+            }
+            {
+                const int ci = i * D + 2;
+        ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
 
-            T u[4];  /* u[j] = u_j; u[0] unused */
-            u[1] = S[OFF1 + p1] + dl[4 * D + i1];
-            u[2] = S[OFF2 + p2] + u[1] * dl[3 * D + i2];
-            u[3] = S[OFF3 + p3] + u[2] * dl[2 * D + i3];
-            T g = G[OFF4 + w];
-            ATOMIC_ADD(&gdl[1 * D + i4], g * u[3]);
-            g *= dl[1 * D + i4];
-            ATOMIC_ADD(&G[OFF3 + p3], g);
-            ATOMIC_ADD(&gdl[2 * D + i3], g * u[2]);
-            g *= dl[2 * D + i3];
-            ATOMIC_ADD(&G[OFF2 + p2], g);
-            ATOMIC_ADD(&gdl[3 * D + i2], g * u[1]);
-            g *= dl[3 * D + i2];
-            ATOMIC_ADD(&G[OFF1 + p1], g);
-            ATOMIC_ADD(&gdl[4 * D + i1], g);
+            }
+
         }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 27)
+                continue;
+            {
+                const int ci = i * D + 0;
+        ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
 
-    }
-    __syncthreads();
+            }
+            {
+                const int ci = i * D + 1;
+        ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
 
-        /* Δ_t = x_t - x_{t-1}: point t receives gdelta_t - gdelta_{t+1} */
-    {
-        const int tid = threadIdx.x;
-        for (int c = tid; c < D; c += THREADS) {
-            T gdelta = (T)0;
-            for (int m = 1; m <= N; ++m)
-                gdelta += gdl[m * D + c] / (T)m;
-            gx[t * D + c] = gdelta - gnext[c];
-            gnext[c] = gdelta;
+            }
+            {
+                const int ci = i * D + 2;
+        ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
+
+            }
+
         }
-
-    }
-    __syncthreads();
-
-    }
-    {
-        const int tid = threadIdx.x;
-        for (int c = tid; c < D; c += THREADS)
-            gx[c] = -gnext[c];
-        if (grad_initial)
-            for (int64_t i = tid; i < SIG; i += THREADS)
-                grad_initial[b * SIG + i] = G[i];
+            }
 
     }
 

@@ -4,27 +4,39 @@
  * spec: op=signature_backward d=4 N=6 dtype=float64 target=cuda variant=global
  * gradient of signature_forward with respect to the path (and the initial signature)
  * signature channels: 5460
- * op counts per path step: fma=25440
- * threads per block: 128; one block per path
- * launch: 128 threads per block, dynamic shared memory 0 B, static 704 B, global scratch elements per block: signature_backward 10920
+ * op counts per path step: fma=21792
+ * blocking: one block per path (1 per path), 512 threads; state in global scratch; partial products: 3388 elements in global scratch
+ * launch: 512 threads per block, dynamic shared memory 0 B, static 1408 B, global scratch elements per block: signature_backward 10212
  */
-typedef long long int64_t;
-#define DEVICE __device__ __forceinline__
-#define ATOMIC_ADD(p, v) atomicAdd((p), (v))
 typedef double T;
 #define D 4
 #define N 6
 #define SIG 5460
-#define THREADS 128
+#define THREADS 512
 #define OFF1 0
 #define OFF2 4
 #define OFF3 20
 #define OFF4 84
 #define OFF5 340
 #define OFF6 1364
+typedef long long int64_t;
+#define DEVICE __device__ __forceinline__
+#define PRIV(x) x
+#define LD(a, i) ((a)[i])
+#define ST(a, i, v) ((a)[i] = (v))
+#define ATOMIC_ADD(a, i, v) atomicAdd(&(a)[i], (v))
+
+#define DLI(buf, m, c) (((buf) * N + (m) - 1) * D + (c))
 
 /*
- * grid = (batch), block = (THREADS).  S and G: scratch[b * 2 * SIG ...] in global memory.
+ * grid = (batch * 1), block = (THREADS): one block per path (1 per path), 512 threads; state in global scratch; partial products: 3388 elements in global scratch.
+ * The path is walked backwards.  Per step: forward phases 1..N-2 (S before the step, rebuilt
+ * with exp(-Δ) or read from the stream output, and the step's chains u^(k)_j); the top phase
+ * (forward phase N-1 and reverse phase N for the same words i of level N-1); reverse phases
+ * N-1..1: 2N-2 barriers (1 if N = 1; fewer with a split, whose ancestors are all thread 0's).
+ * G = dL/dS; gd = this thread's part of dL/dΔ, red = the warps' sums (by step parity: they are
+ * added to grad_path in the next step's first phase), gn = dL/dΔ of the step after (thread
+ * c < D).
  *   arguments as the CPU kernel's: sig/grad_sig (batch, SIG) or (batch, length-1, SIG) with stream
  */
 extern "C" __global__ void __launch_bounds__(THREADS)
@@ -39,375 +51,998 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
                               int stream,
                               T *__restrict__ scratch)
 {
-    const int64_t b = blockIdx.x;
-    T *S = scratch + b * 2 * SIG;
-    T *G = S + SIG;
-    __shared__ T dl[(N + 1) * D];
+    const int64_t blk = blockIdx.x;
+    const int64_t b = blk;
+    T *work = scratch + blk * 10212;
+    T *S = work;  /* levels 1..N-1 (the backward never needs S_N) */
+    T *G = work + OFF6;
+    T *u = work + 6824;  /* u^(k)_j, j = 1..N-2 */
+    T *ut = work + 7612;  /* the rebuild chain's (exp(-Δ)) */
+    T *ub = work + 8400;  /* cotangents dL/du^(k)_j, j = 1..N-1 */
+    __shared__ T dl[48];
 
-    __shared__ T neg[(N + 1) * D];
+    __shared__ T red[128];
 
-    __shared__ T gdl[(N + 1) * D];
+    T gd[4];
 
-    __shared__ T gnext[D];
+    T gn[1];
 
     const int64_t steps = length - 1;
-    const T *x = path + b * length * D;
-    T *gx = grad_path + b * length * D;
+    /* S <- sig (levels below N; the stream reads rows instead), G <- grad_sig (stream: 0) */
     {
         const int tid = threadIdx.x;
-        for (int64_t i = tid; i < SIG; i += THREADS) {
-            S[i] = stream ? (T)0 : sig[b * SIG + i];
-            G[i] = stream ? (T)0 : grad_sig[b * SIG + i];
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 4)
+                continue;
+            if (!stream)
+                ST(S, OFF1 + i, LD(sig, b * SIG + OFF1 + i));
+
         }
-        for (int c = tid; c < D; c += THREADS)
-            gnext[c] = (T)0;
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 16)
+                continue;
+            if (!stream)
+                ST(S, OFF2 + i, LD(sig, b * SIG + OFF2 + i));
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 64)
+                continue;
+            if (!stream)
+                ST(S, OFF3 + i, LD(sig, b * SIG + OFF3 + i));
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 256)
+                continue;
+            if (!stream)
+                ST(S, OFF4 + i, LD(sig, b * SIG + OFF4 + i));
+
+        }
+        for (int r = 0; r < 2; ++r) {
+            const int i = tid + r * THREADS;
+            if (!stream)
+                ST(S, OFF5 + i, LD(sig, b * SIG + OFF5 + i));
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 1)
+                continue;
+            {
+                const int ci = i * D + 0;
+                ST(G, OFF1 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF1 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(G, OFF1 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF1 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(G, OFF1 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF1 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+                ST(G, OFF1 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF1 + ci));
+
+            }
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 4)
+                continue;
+            {
+                const int ci = i * D + 0;
+                ST(G, OFF2 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF2 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(G, OFF2 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF2 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(G, OFF2 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF2 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+                ST(G, OFF2 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF2 + ci));
+
+            }
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 16)
+                continue;
+            {
+                const int ci = i * D + 0;
+                ST(G, OFF3 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF3 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(G, OFF3 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF3 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(G, OFF3 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF3 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+                ST(G, OFF3 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF3 + ci));
+
+            }
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 64)
+                continue;
+            {
+                const int ci = i * D + 0;
+                ST(G, OFF4 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF4 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(G, OFF4 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF4 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(G, OFF4 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF4 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+                ST(G, OFF4 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF4 + ci));
+
+            }
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 256)
+                continue;
+            {
+                const int ci = i * D + 0;
+                ST(G, OFF5 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF5 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(G, OFF5 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF5 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(G, OFF5 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF5 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+                ST(G, OFF5 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF5 + ci));
+
+            }
+
+        }
+        for (int r = 0; r < 2; ++r) {
+            const int i = tid + r * THREADS;
+            {
+                const int ci = i * D + 0;
+                ST(G, OFF6 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF6 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(G, OFF6 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF6 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(G, OFF6 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF6 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+                ST(G, OFF6 + ci, stream ? (T)0 : LD(grad_sig, b * SIG + OFF6 + ci));
+
+            }
+
+        }
+            if (tid < D)
+                PRIV(gn)[0] = 0;
+            if (steps >= 1) {
+            for (int e = tid; e < N * D; e += THREADS) {
+                const int m = e / D + 1, c = e % D;
+                ST(dl, DLI((steps) & 1, m, c),
+                   (LD(path, (b * length + (steps)) * D + c) - LD(path, (b * length + (steps) - 1) * D + c)) / (T)m);
+            }
+
+            }
 
     }
     __syncthreads();
 
     for (int64_t t = steps; t >= 1; --t) {
+        const int cur = (int)(t & 1);
+        /* step t + 1's dL/dΔ to grad_path; this step's sums start from 0 */
     {
         const int tid = threadIdx.x;
-        for (int i = tid; i < N * D; i += THREADS) {
-            const int m = i / D + 1, c = i % D;
-            const T delta = (x[t * D + c] - x[(t - 1) * D + c]) / (T)m;
-            dl[m * D + c] = delta;
-            neg[m * D + c] = -delta;
-            gdl[m * D + c] = (T)0;
+            if (t < steps && tid < D)
+            {
+                T g = 0;
+                for (int w = 0; w < THREADS / 32; ++w)
+                    g += LD(red, (((t + 1) & 1) * (THREADS / 32) + w) * D + tid);
+                ST(grad_path, (b * length + (t + 1)) * D + tid, g - PRIV(gn)[0]);
+                PRIV(gn)[0] = g;
+            }
+
+            PRIV(gd)[0] = 0;
+            PRIV(gd)[1] = 0;
+            PRIV(gd)[2] = 0;
+            PRIV(gd)[3] = 0;
+
+    }
+        /* forward phase 1: S_1 before the step, the chains at level 1 */
+    {
+        const int tid = threadIdx.x;
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 4)
+                continue;
+            const int c = i % D;
+            T s;  /* S_1 before step t */
+            if (stream) {
+                const int64_t w = OFF1 + i;
+                s = t >= 2 ? LD(sig, (b * steps + t - 2) * SIG + w) : initial ? LD(initial, b * SIG + w) : (T)0;
+            } else {
+                const T after = LD(S, OFF1 + i);
+                ST(ut, 0 + i, after - LD(dl, DLI(cur, 2, c)));
+                ST(ut, 4 + i, after - LD(dl, DLI(cur, 3, c)));
+                ST(ut, 8 + i, after - LD(dl, DLI(cur, 4, c)));
+                ST(ut, 12 + i, after - LD(dl, DLI(cur, 5, c)));
+                s = after - LD(dl, DLI(cur, 1, c));
+                ST(S, OFF1 + i, s);
+            }
+            ST(u, 0 + i, s + LD(dl, DLI(cur, 2, c)));
+            ST(u, 4 + i, s + LD(dl, DLI(cur, 3, c)));
+            ST(u, 8 + i, s + LD(dl, DLI(cur, 4, c)));
+            ST(u, 12 + i, s + LD(dl, DLI(cur, 5, c)));
+            ST(u, 16 + i, s + LD(dl, DLI(cur, 6, c)));
+
         }
 
     }
     __syncthreads();
 
-        if (stream) {
+        /* forward phase 2: S_2 before the step, the chains at level 2 */
     {
         const int tid = threadIdx.x;
-        for (int64_t i = tid; i < SIG; i += THREADS) {
-            G[i] += grad_sig[(b * steps + t - 1) * SIG + i];
-            S[i] = t >= 2 ? sig[(b * steps + t - 2) * SIG + i]
-                          : (initial ? initial[b * SIG + i] : (T)0);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 16)
+                continue;
+            const int c = i % D;
+            const int q = i / D;
+            T s;  /* S_2 before step t */
+            if (stream) {
+                const int64_t w = OFF2 + i;
+                s = t >= 2 ? LD(sig, (b * steps + t - 2) * SIG + w) : initial ? LD(initial, b * SIG + w) : (T)0;
+            } else {
+                const T after = LD(S, OFF2 + i);
+                ST(ut, 20 + i, after - LD(ut, 4 + q) * LD(dl, DLI(cur, 2, c)));
+                ST(ut, 36 + i, after - LD(ut, 8 + q) * LD(dl, DLI(cur, 3, c)));
+                ST(ut, 52 + i, after - LD(ut, 12 + q) * LD(dl, DLI(cur, 4, c)));
+                s = after - LD(ut, 0 + q) * LD(dl, DLI(cur, 1, c));
+                ST(S, OFF2 + i, s);
+            }
+            ST(u, 20 + i, s + LD(u, 4 + q) * LD(dl, DLI(cur, 2, c)));
+            ST(u, 36 + i, s + LD(u, 8 + q) * LD(dl, DLI(cur, 3, c)));
+            ST(u, 52 + i, s + LD(u, 12 + q) * LD(dl, DLI(cur, 4, c)));
+            ST(u, 68 + i, s + LD(u, 16 + q) * LD(dl, DLI(cur, 5, c)));
+
         }
 
     }
     __syncthreads();
 
-        } else {
-    /* level 6: one thread per word, Horner chain over its prefixes */
+        /* forward phase 3: S_3 before the step, the chains at level 3 */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 4096; w += THREADS) {
-            const int64_t p6 = w;
-            const int i6 = (int)(p6 % D);
-            const int64_t p5 = p6 / D;
-            const int i5 = (int)(p5 % D);
-            const int64_t p4 = p5 / D;
-            const int i4 = (int)(p4 % D);
-            const int64_t p3 = p4 / D;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 64)
+                continue;
+            const int c = i % D;
+            const int q = i / D;
+            T s;  /* S_3 before step t */
+            if (stream) {
+                const int64_t w = OFF3 + i;
+                s = t >= 2 ? LD(sig, (b * steps + t - 2) * SIG + w) : initial ? LD(initial, b * SIG + w) : (T)0;
+            } else {
+                const T after = LD(S, OFF3 + i);
+                ST(ut, 84 + i, after - LD(ut, 36 + q) * LD(dl, DLI(cur, 2, c)));
+                ST(ut, 148 + i, after - LD(ut, 52 + q) * LD(dl, DLI(cur, 3, c)));
+                s = after - LD(ut, 20 + q) * LD(dl, DLI(cur, 1, c));
+                ST(S, OFF3 + i, s);
+            }
+            ST(u, 84 + i, s + LD(u, 36 + q) * LD(dl, DLI(cur, 2, c)));
+            ST(u, 148 + i, s + LD(u, 52 + q) * LD(dl, DLI(cur, 3, c)));
+            ST(u, 212 + i, s + LD(u, 68 + q) * LD(dl, DLI(cur, 4, c)));
 
-            T u = S[OFF1 + p1] + neg[6 * D + i1];
-            u = S[OFF2 + p2] + u * neg[5 * D + i2];
-            u = S[OFF3 + p3] + u * neg[4 * D + i3];
-            u = S[OFF4 + p4] + u * neg[3 * D + i4];
-            u = S[OFF5 + p5] + u * neg[2 * D + i5];
-            S[OFF6 + w] += u * neg[1 * D + i6];
         }
 
     }
     __syncthreads();
 
-    /* level 5: one thread per word, Horner chain over its prefixes */
+        /* forward phase 4: S_4 before the step, the chains at level 4 */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 1024; w += THREADS) {
-            const int64_t p5 = w;
-            const int i5 = (int)(p5 % D);
-            const int64_t p4 = p5 / D;
-            const int i4 = (int)(p4 % D);
-            const int64_t p3 = p4 / D;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 256)
+                continue;
+            const int c = i % D;
+            const int q = i / D;
+            T s;  /* S_4 before step t */
+            if (stream) {
+                const int64_t w = OFF4 + i;
+                s = t >= 2 ? LD(sig, (b * steps + t - 2) * SIG + w) : initial ? LD(initial, b * SIG + w) : (T)0;
+            } else {
+                const T after = LD(S, OFF4 + i);
+                ST(ut, 276 + i, after - LD(ut, 148 + q) * LD(dl, DLI(cur, 2, c)));
+                s = after - LD(ut, 84 + q) * LD(dl, DLI(cur, 1, c));
+                ST(S, OFF4 + i, s);
+            }
+            ST(u, 276 + i, s + LD(u, 148 + q) * LD(dl, DLI(cur, 2, c)));
+            ST(u, 532 + i, s + LD(u, 212 + q) * LD(dl, DLI(cur, 3, c)));
 
-            T u = S[OFF1 + p1] + neg[5 * D + i1];
-            u = S[OFF2 + p2] + u * neg[4 * D + i2];
-            u = S[OFF3 + p3] + u * neg[3 * D + i3];
-            u = S[OFF4 + p4] + u * neg[2 * D + i4];
-            S[OFF5 + w] += u * neg[1 * D + i5];
         }
 
     }
     __syncthreads();
 
-    /* level 4: one thread per word, Horner chain over its prefixes */
+        /* forward phase 5 and reverse phase 6: level 6's cotangents -> level 5's */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 256; w += THREADS) {
-            const int64_t p4 = w;
-            const int i4 = (int)(p4 % D);
-            const int64_t p3 = p4 / D;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 2; ++r) {
+            const int i = tid + r * THREADS;
+            const int c = i % D;
+            const int q = i / D;
+            T s;  /* S_5 before step t */
+            if (stream) {
+                const int64_t w = OFF5 + i;
+                s = t >= 2 ? LD(sig, (b * steps + t - 2) * SIG + w) : initial ? LD(initial, b * SIG + w) : (T)0;
+            } else {
+                const T after = LD(S, OFF5 + i);
+                s = after - LD(ut, 276 + q) * LD(dl, DLI(cur, 1, c));
+                ST(S, OFF5 + i, s);
+            }
+            const T chain = s + LD(u, 532 + q) * LD(dl, DLI(cur, 2, c));  /* u^(N)_5[i] */
 
-            T u = S[OFF1 + p1] + neg[4 * D + i1];
-            u = S[OFF2 + p2] + u * neg[3 * D + i2];
-            u = S[OFF3 + p3] + u * neg[2 * D + i3];
-            S[OFF4 + w] += u * neg[1 * D + i4];
+            /* v_k = u^(k)_5[i] / (k-5), what a unit of a_k adds to dL/dΔ_c; w_k = dL/du^(k)_5[i] */
+            const T v6 = chain;
+            T w6 = 0;
+            {
+                const int ci = i * D + 0;
+                /* a_k = dL/du^(k)_6 at the child; a_6: G_6 after the step */
+                const T a6 = LD(G, OFF6 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF6 + ci) : (T)0);
+                ST(G, OFF6 + ci, a6);  /* G_6 before the step: S_6 enters every chain */
+                w6 += a6 * LD(dl, DLI(cur, 1, 0));
+                PRIV(gd)[0] += a6 * v6;
+            }
+            {
+                const int ci = i * D + 1;
+                /* a_k = dL/du^(k)_6 at the child; a_6: G_6 after the step */
+                const T a6 = LD(G, OFF6 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF6 + ci) : (T)0);
+                ST(G, OFF6 + ci, a6);  /* G_6 before the step: S_6 enters every chain */
+                w6 += a6 * LD(dl, DLI(cur, 1, 1));
+                PRIV(gd)[1] += a6 * v6;
+            }
+            {
+                const int ci = i * D + 2;
+                /* a_k = dL/du^(k)_6 at the child; a_6: G_6 after the step */
+                const T a6 = LD(G, OFF6 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF6 + ci) : (T)0);
+                ST(G, OFF6 + ci, a6);  /* G_6 before the step: S_6 enters every chain */
+                w6 += a6 * LD(dl, DLI(cur, 1, 2));
+                PRIV(gd)[2] += a6 * v6;
+            }
+            {
+                const int ci = i * D + 3;
+                /* a_k = dL/du^(k)_6 at the child; a_6: G_6 after the step */
+                const T a6 = LD(G, OFF6 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF6 + ci) : (T)0);
+                ST(G, OFF6 + ci, a6);  /* G_6 before the step: S_6 enters every chain */
+                w6 += a6 * LD(dl, DLI(cur, 1, 3));
+                PRIV(gd)[3] += a6 * v6;
+            }
+            ST(ub, 788 + i, w6);
+
         }
 
     }
     __syncthreads();
 
-    /* level 3: one thread per word, Horner chain over its prefixes */
+        /* reverse phase 5: level 5's cotangents -> level 4's */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 64; w += THREADS) {
-            const int64_t p3 = w;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 256)
+                continue;
+            /* v_k = u^(k)_4[i] / (k-4), what a unit of a_k adds to dL/dΔ_c; w_k = dL/du^(k)_4[i] */
+            const T v5 = LD(u, 276 + i);
+            T w5 = 0;
+            const T v6 = LD(u, 532 + i) * (T)(1.0 / 2);
+            T w6 = 0;
+            {
+                const int ci = i * D + 0;
+                /* a_k = dL/du^(k)_5 at the child; a_5: G_5 after the step */
+                const T a5 = LD(G, OFF5 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF5 + ci) : (T)0);
+                const T a6 = LD(ub, 788 + ci);
+                ST(G, OFF5 + ci, a5 + a6);  /* G_5 before the step: S_5 enters every chain */
+                w5 += a5 * LD(dl, DLI(cur, 1, 0));
+                w6 += a6 * LD(dl, DLI(cur, 2, 0));
+                PRIV(gd)[0] += a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 1;
+                /* a_k = dL/du^(k)_5 at the child; a_5: G_5 after the step */
+                const T a5 = LD(G, OFF5 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF5 + ci) : (T)0);
+                const T a6 = LD(ub, 788 + ci);
+                ST(G, OFF5 + ci, a5 + a6);  /* G_5 before the step: S_5 enters every chain */
+                w5 += a5 * LD(dl, DLI(cur, 1, 1));
+                w6 += a6 * LD(dl, DLI(cur, 2, 1));
+                PRIV(gd)[1] += a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 2;
+                /* a_k = dL/du^(k)_5 at the child; a_5: G_5 after the step */
+                const T a5 = LD(G, OFF5 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF5 + ci) : (T)0);
+                const T a6 = LD(ub, 788 + ci);
+                ST(G, OFF5 + ci, a5 + a6);  /* G_5 before the step: S_5 enters every chain */
+                w5 += a5 * LD(dl, DLI(cur, 1, 2));
+                w6 += a6 * LD(dl, DLI(cur, 2, 2));
+                PRIV(gd)[2] += a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 3;
+                /* a_k = dL/du^(k)_5 at the child; a_5: G_5 after the step */
+                const T a5 = LD(G, OFF5 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF5 + ci) : (T)0);
+                const T a6 = LD(ub, 788 + ci);
+                ST(G, OFF5 + ci, a5 + a6);  /* G_5 before the step: S_5 enters every chain */
+                w5 += a5 * LD(dl, DLI(cur, 1, 3));
+                w6 += a6 * LD(dl, DLI(cur, 2, 3));
+                PRIV(gd)[3] += a5 * v5 + a6 * v6;
+            }
+            ST(ub, 276 + i, w5);
+            ST(ub, 532 + i, w6);
 
-            T u = S[OFF1 + p1] + neg[3 * D + i1];
-            u = S[OFF2 + p2] + u * neg[2 * D + i2];
-            S[OFF3 + w] += u * neg[1 * D + i3];
         }
 
     }
     __syncthreads();
 
-    /* level 2: one thread per word, Horner chain over its prefixes */
+        /* reverse phase 4: level 4's cotangents -> level 3's */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 16; w += THREADS) {
-            const int64_t p2 = w;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 64)
+                continue;
+            /* v_k = u^(k)_3[i] / (k-3), what a unit of a_k adds to dL/dΔ_c; w_k = dL/du^(k)_3[i] */
+            const T v4 = LD(u, 84 + i);
+            T w4 = 0;
+            const T v5 = LD(u, 148 + i) * (T)(1.0 / 2);
+            T w5 = 0;
+            const T v6 = LD(u, 212 + i) * (T)(1.0 / 3);
+            T w6 = 0;
+            {
+                const int ci = i * D + 0;
+                /* a_k = dL/du^(k)_4 at the child; a_4: G_4 after the step */
+                const T a4 = LD(G, OFF4 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF4 + ci) : (T)0);
+                const T a5 = LD(ub, 276 + ci);
+                const T a6 = LD(ub, 532 + ci);
+                ST(G, OFF4 + ci, a4 + a5 + a6);  /* G_4 before the step: S_4 enters every chain */
+                w4 += a4 * LD(dl, DLI(cur, 1, 0));
+                w5 += a5 * LD(dl, DLI(cur, 2, 0));
+                w6 += a6 * LD(dl, DLI(cur, 3, 0));
+                PRIV(gd)[0] += a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 1;
+                /* a_k = dL/du^(k)_4 at the child; a_4: G_4 after the step */
+                const T a4 = LD(G, OFF4 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF4 + ci) : (T)0);
+                const T a5 = LD(ub, 276 + ci);
+                const T a6 = LD(ub, 532 + ci);
+                ST(G, OFF4 + ci, a4 + a5 + a6);  /* G_4 before the step: S_4 enters every chain */
+                w4 += a4 * LD(dl, DLI(cur, 1, 1));
+                w5 += a5 * LD(dl, DLI(cur, 2, 1));
+                w6 += a6 * LD(dl, DLI(cur, 3, 1));
+                PRIV(gd)[1] += a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 2;
+                /* a_k = dL/du^(k)_4 at the child; a_4: G_4 after the step */
+                const T a4 = LD(G, OFF4 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF4 + ci) : (T)0);
+                const T a5 = LD(ub, 276 + ci);
+                const T a6 = LD(ub, 532 + ci);
+                ST(G, OFF4 + ci, a4 + a5 + a6);  /* G_4 before the step: S_4 enters every chain */
+                w4 += a4 * LD(dl, DLI(cur, 1, 2));
+                w5 += a5 * LD(dl, DLI(cur, 2, 2));
+                w6 += a6 * LD(dl, DLI(cur, 3, 2));
+                PRIV(gd)[2] += a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 3;
+                /* a_k = dL/du^(k)_4 at the child; a_4: G_4 after the step */
+                const T a4 = LD(G, OFF4 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF4 + ci) : (T)0);
+                const T a5 = LD(ub, 276 + ci);
+                const T a6 = LD(ub, 532 + ci);
+                ST(G, OFF4 + ci, a4 + a5 + a6);  /* G_4 before the step: S_4 enters every chain */
+                w4 += a4 * LD(dl, DLI(cur, 1, 3));
+                w5 += a5 * LD(dl, DLI(cur, 2, 3));
+                w6 += a6 * LD(dl, DLI(cur, 3, 3));
+                PRIV(gd)[3] += a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            ST(ub, 84 + i, w4);
+            ST(ub, 148 + i, w5);
+            ST(ub, 212 + i, w6);
 
-            T u = S[OFF1 + p1] + neg[2 * D + i1];
-            S[OFF2 + w] += u * neg[1 * D + i2];
         }
 
     }
     __syncthreads();
 
-    /* level 1: S_1 += Δ */
+        /* reverse phase 3: level 3's cotangents -> level 2's */
     {
         const int tid = threadIdx.x;
-        for (int c = tid; c < D; c += THREADS)
-            S[OFF1 + c] += neg[1 * D + c];
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 16)
+                continue;
+            /* v_k = u^(k)_2[i] / (k-2), what a unit of a_k adds to dL/dΔ_c; w_k = dL/du^(k)_2[i] */
+            const T v3 = LD(u, 20 + i);
+            T w3 = 0;
+            const T v4 = LD(u, 36 + i) * (T)(1.0 / 2);
+            T w4 = 0;
+            const T v5 = LD(u, 52 + i) * (T)(1.0 / 3);
+            T w5 = 0;
+            const T v6 = LD(u, 68 + i) * (T)(1.0 / 4);
+            T w6 = 0;
+            {
+                const int ci = i * D + 0;
+                /* a_k = dL/du^(k)_3 at the child; a_3: G_3 after the step */
+                const T a3 = LD(G, OFF3 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF3 + ci) : (T)0);
+                const T a4 = LD(ub, 84 + ci);
+                const T a5 = LD(ub, 148 + ci);
+                const T a6 = LD(ub, 212 + ci);
+                ST(G, OFF3 + ci, a3 + a4 + a5 + a6);  /* G_3 before the step: S_3 enters every chain */
+                w3 += a3 * LD(dl, DLI(cur, 1, 0));
+                w4 += a4 * LD(dl, DLI(cur, 2, 0));
+                w5 += a5 * LD(dl, DLI(cur, 3, 0));
+                w6 += a6 * LD(dl, DLI(cur, 4, 0));
+                PRIV(gd)[0] += a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 1;
+                /* a_k = dL/du^(k)_3 at the child; a_3: G_3 after the step */
+                const T a3 = LD(G, OFF3 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF3 + ci) : (T)0);
+                const T a4 = LD(ub, 84 + ci);
+                const T a5 = LD(ub, 148 + ci);
+                const T a6 = LD(ub, 212 + ci);
+                ST(G, OFF3 + ci, a3 + a4 + a5 + a6);  /* G_3 before the step: S_3 enters every chain */
+                w3 += a3 * LD(dl, DLI(cur, 1, 1));
+                w4 += a4 * LD(dl, DLI(cur, 2, 1));
+                w5 += a5 * LD(dl, DLI(cur, 3, 1));
+                w6 += a6 * LD(dl, DLI(cur, 4, 1));
+                PRIV(gd)[1] += a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 2;
+                /* a_k = dL/du^(k)_3 at the child; a_3: G_3 after the step */
+                const T a3 = LD(G, OFF3 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF3 + ci) : (T)0);
+                const T a4 = LD(ub, 84 + ci);
+                const T a5 = LD(ub, 148 + ci);
+                const T a6 = LD(ub, 212 + ci);
+                ST(G, OFF3 + ci, a3 + a4 + a5 + a6);  /* G_3 before the step: S_3 enters every chain */
+                w3 += a3 * LD(dl, DLI(cur, 1, 2));
+                w4 += a4 * LD(dl, DLI(cur, 2, 2));
+                w5 += a5 * LD(dl, DLI(cur, 3, 2));
+                w6 += a6 * LD(dl, DLI(cur, 4, 2));
+                PRIV(gd)[2] += a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 3;
+                /* a_k = dL/du^(k)_3 at the child; a_3: G_3 after the step */
+                const T a3 = LD(G, OFF3 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF3 + ci) : (T)0);
+                const T a4 = LD(ub, 84 + ci);
+                const T a5 = LD(ub, 148 + ci);
+                const T a6 = LD(ub, 212 + ci);
+                ST(G, OFF3 + ci, a3 + a4 + a5 + a6);  /* G_3 before the step: S_3 enters every chain */
+                w3 += a3 * LD(dl, DLI(cur, 1, 3));
+                w4 += a4 * LD(dl, DLI(cur, 2, 3));
+                w5 += a5 * LD(dl, DLI(cur, 3, 3));
+                w6 += a6 * LD(dl, DLI(cur, 4, 3));
+                PRIV(gd)[3] += a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            ST(ub, 20 + i, w3);
+            ST(ub, 36 + i, w4);
+            ST(ub, 52 + i, w5);
+            ST(ub, 68 + i, w6);
 
-    }
-    __syncthreads();
-
-        }
-    /* level 1 */
-    {
-        const int tid = threadIdx.x;
-        for (int c = tid; c < D; c += THREADS)
-            gdl[1 * D + c] += G[OFF1 + c];
-
-    }
-    __syncthreads();
-
-    /* level 2 */
-    {
-        const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 16; w += THREADS) {
-            const int64_t p2 = w;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
-
-            T u[2];  /* u[j] = u_j; u[0] unused */
-            u[1] = S[OFF1 + p1] + dl[2 * D + i1];
-            T g = G[OFF2 + w];
-            ATOMIC_ADD(&gdl[1 * D + i2], g * u[1]);
-            g *= dl[1 * D + i2];
-            ATOMIC_ADD(&G[OFF1 + p1], g);
-            ATOMIC_ADD(&gdl[2 * D + i1], g);
-        }
-
-    }
-    __syncthreads();
-
-    /* level 3 */
-    {
-        const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 64; w += THREADS) {
-            const int64_t p3 = w;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
-
-            T u[3];  /* u[j] = u_j; u[0] unused */
-            u[1] = S[OFF1 + p1] + dl[3 * D + i1];
-            u[2] = S[OFF2 + p2] + u[1] * dl[2 * D + i2];
-            T g = G[OFF3 + w];
-            ATOMIC_ADD(&gdl[1 * D + i3], g * u[2]);
-            g *= dl[1 * D + i3];
-            ATOMIC_ADD(&G[OFF2 + p2], g);
-            ATOMIC_ADD(&gdl[2 * D + i2], g * u[1]);
-            g *= dl[2 * D + i2];
-            ATOMIC_ADD(&G[OFF1 + p1], g);
-            ATOMIC_ADD(&gdl[3 * D + i1], g);
-        }
-
-    }
-    __syncthreads();
-
-    /* level 4 */
-    {
-        const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 256; w += THREADS) {
-            const int64_t p4 = w;
-            const int i4 = (int)(p4 % D);
-            const int64_t p3 = p4 / D;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
-
-            T u[4];  /* u[j] = u_j; u[0] unused */
-            u[1] = S[OFF1 + p1] + dl[4 * D + i1];
-            u[2] = S[OFF2 + p2] + u[1] * dl[3 * D + i2];
-            u[3] = S[OFF3 + p3] + u[2] * dl[2 * D + i3];
-            T g = G[OFF4 + w];
-            ATOMIC_ADD(&gdl[1 * D + i4], g * u[3]);
-            g *= dl[1 * D + i4];
-            ATOMIC_ADD(&G[OFF3 + p3], g);
-            ATOMIC_ADD(&gdl[2 * D + i3], g * u[2]);
-            g *= dl[2 * D + i3];
-            ATOMIC_ADD(&G[OFF2 + p2], g);
-            ATOMIC_ADD(&gdl[3 * D + i2], g * u[1]);
-            g *= dl[3 * D + i2];
-            ATOMIC_ADD(&G[OFF1 + p1], g);
-            ATOMIC_ADD(&gdl[4 * D + i1], g);
         }
 
     }
     __syncthreads();
 
-    /* level 5 */
+        /* reverse phase 2: level 2's cotangents -> level 1's */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 1024; w += THREADS) {
-            const int64_t p5 = w;
-            const int i5 = (int)(p5 % D);
-            const int64_t p4 = p5 / D;
-            const int i4 = (int)(p4 % D);
-            const int64_t p3 = p4 / D;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 4)
+                continue;
+            /* v_k = u^(k)_1[i] / (k-1), what a unit of a_k adds to dL/dΔ_c; w_k = dL/du^(k)_1[i] */
+            const T v2 = LD(u, 0 + i);
+            T w2 = 0;
+            const T v3 = LD(u, 4 + i) * (T)(1.0 / 2);
+            T w3 = 0;
+            const T v4 = LD(u, 8 + i) * (T)(1.0 / 3);
+            T w4 = 0;
+            const T v5 = LD(u, 12 + i) * (T)(1.0 / 4);
+            T w5 = 0;
+            const T v6 = LD(u, 16 + i) * (T)(1.0 / 5);
+            T w6 = 0;
+            {
+                const int ci = i * D + 0;
+                /* a_k = dL/du^(k)_2 at the child; a_2: G_2 after the step */
+                const T a2 = LD(G, OFF2 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF2 + ci) : (T)0);
+                const T a3 = LD(ub, 20 + ci);
+                const T a4 = LD(ub, 36 + ci);
+                const T a5 = LD(ub, 52 + ci);
+                const T a6 = LD(ub, 68 + ci);
+                ST(G, OFF2 + ci, a2 + a3 + a4 + a5 + a6);  /* G_2 before the step: S_2 enters every chain */
+                w2 += a2 * LD(dl, DLI(cur, 1, 0));
+                w3 += a3 * LD(dl, DLI(cur, 2, 0));
+                w4 += a4 * LD(dl, DLI(cur, 3, 0));
+                w5 += a5 * LD(dl, DLI(cur, 4, 0));
+                w6 += a6 * LD(dl, DLI(cur, 5, 0));
+                PRIV(gd)[0] += a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 1;
+                /* a_k = dL/du^(k)_2 at the child; a_2: G_2 after the step */
+                const T a2 = LD(G, OFF2 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF2 + ci) : (T)0);
+                const T a3 = LD(ub, 20 + ci);
+                const T a4 = LD(ub, 36 + ci);
+                const T a5 = LD(ub, 52 + ci);
+                const T a6 = LD(ub, 68 + ci);
+                ST(G, OFF2 + ci, a2 + a3 + a4 + a5 + a6);  /* G_2 before the step: S_2 enters every chain */
+                w2 += a2 * LD(dl, DLI(cur, 1, 1));
+                w3 += a3 * LD(dl, DLI(cur, 2, 1));
+                w4 += a4 * LD(dl, DLI(cur, 3, 1));
+                w5 += a5 * LD(dl, DLI(cur, 4, 1));
+                w6 += a6 * LD(dl, DLI(cur, 5, 1));
+                PRIV(gd)[1] += a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 2;
+                /* a_k = dL/du^(k)_2 at the child; a_2: G_2 after the step */
+                const T a2 = LD(G, OFF2 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF2 + ci) : (T)0);
+                const T a3 = LD(ub, 20 + ci);
+                const T a4 = LD(ub, 36 + ci);
+                const T a5 = LD(ub, 52 + ci);
+                const T a6 = LD(ub, 68 + ci);
+                ST(G, OFF2 + ci, a2 + a3 + a4 + a5 + a6);  /* G_2 before the step: S_2 enters every chain */
+                w2 += a2 * LD(dl, DLI(cur, 1, 2));
+                w3 += a3 * LD(dl, DLI(cur, 2, 2));
+                w4 += a4 * LD(dl, DLI(cur, 3, 2));
+                w5 += a5 * LD(dl, DLI(cur, 4, 2));
+                w6 += a6 * LD(dl, DLI(cur, 5, 2));
+                PRIV(gd)[2] += a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 3;
+                /* a_k = dL/du^(k)_2 at the child; a_2: G_2 after the step */
+                const T a2 = LD(G, OFF2 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF2 + ci) : (T)0);
+                const T a3 = LD(ub, 20 + ci);
+                const T a4 = LD(ub, 36 + ci);
+                const T a5 = LD(ub, 52 + ci);
+                const T a6 = LD(ub, 68 + ci);
+                ST(G, OFF2 + ci, a2 + a3 + a4 + a5 + a6);  /* G_2 before the step: S_2 enters every chain */
+                w2 += a2 * LD(dl, DLI(cur, 1, 3));
+                w3 += a3 * LD(dl, DLI(cur, 2, 3));
+                w4 += a4 * LD(dl, DLI(cur, 3, 3));
+                w5 += a5 * LD(dl, DLI(cur, 4, 3));
+                w6 += a6 * LD(dl, DLI(cur, 5, 3));
+                PRIV(gd)[3] += a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            ST(ub, 0 + i, w2);
+            ST(ub, 4 + i, w3);
+            ST(ub, 8 + i, w4);
+            ST(ub, 12 + i, w5);
+            ST(ub, 16 + i, w6);
 
-            T u[5];  /* u[j] = u_j; u[0] unused */
-            u[1] = S[OFF1 + p1] + dl[5 * D + i1];
-            u[2] = S[OFF2 + p2] + u[1] * dl[4 * D + i2];
-            u[3] = S[OFF3 + p3] + u[2] * dl[3 * D + i3];
-            u[4] = S[OFF4 + p4] + u[3] * dl[2 * D + i4];
-            T g = G[OFF5 + w];
-            ATOMIC_ADD(&gdl[1 * D + i5], g * u[4]);
-            g *= dl[1 * D + i5];
-            ATOMIC_ADD(&G[OFF4 + p4], g);
-            ATOMIC_ADD(&gdl[2 * D + i4], g * u[3]);
-            g *= dl[2 * D + i4];
-            ATOMIC_ADD(&G[OFF3 + p3], g);
-            ATOMIC_ADD(&gdl[3 * D + i3], g * u[2]);
-            g *= dl[3 * D + i3];
-            ATOMIC_ADD(&G[OFF2 + p2], g);
-            ATOMIC_ADD(&gdl[4 * D + i2], g * u[1]);
-            g *= dl[4 * D + i2];
-            ATOMIC_ADD(&G[OFF1 + p1], g);
-            ATOMIC_ADD(&gdl[5 * D + i1], g);
         }
 
     }
     __syncthreads();
 
-    /* level 6 */
+        /* reverse phase 1: level 1's cotangents -> level 0's */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 4096; w += THREADS) {
-            const int64_t p6 = w;
-            const int i6 = (int)(p6 % D);
-            const int64_t p5 = p6 / D;
-            const int i5 = (int)(p5 % D);
-            const int64_t p4 = p5 / D;
-            const int i4 = (int)(p4 % D);
-            const int64_t p3 = p4 / D;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 1)
+                continue;
+            /* v_k = u^(k)_0[i] / (k-0), what a unit of a_k adds to dL/dΔ_c */
+            const T v1 = (T)1;
+            const T v2 = (T)(1.0 / 2);
+            const T v3 = (T)(1.0 / 3);
+            const T v4 = (T)(1.0 / 4);
+            const T v5 = (T)(1.0 / 5);
+            const T v6 = (T)(1.0 / 6);
+            {
+                const int ci = i * D + 0;
+                /* a_k = dL/du^(k)_1 at the child; a_1: G_1 after the step */
+                const T a1 = LD(G, OFF1 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF1 + ci) : (T)0);
+                const T a2 = LD(ub, 0 + ci);
+                const T a3 = LD(ub, 4 + ci);
+                const T a4 = LD(ub, 8 + ci);
+                const T a5 = LD(ub, 12 + ci);
+                const T a6 = LD(ub, 16 + ci);
+                ST(G, OFF1 + ci, a1 + a2 + a3 + a4 + a5 + a6);  /* G_1 before the step: S_1 enters every chain */
+                PRIV(gd)[0] += a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 1;
+                /* a_k = dL/du^(k)_1 at the child; a_1: G_1 after the step */
+                const T a1 = LD(G, OFF1 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF1 + ci) : (T)0);
+                const T a2 = LD(ub, 0 + ci);
+                const T a3 = LD(ub, 4 + ci);
+                const T a4 = LD(ub, 8 + ci);
+                const T a5 = LD(ub, 12 + ci);
+                const T a6 = LD(ub, 16 + ci);
+                ST(G, OFF1 + ci, a1 + a2 + a3 + a4 + a5 + a6);  /* G_1 before the step: S_1 enters every chain */
+                PRIV(gd)[1] += a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 2;
+                /* a_k = dL/du^(k)_1 at the child; a_1: G_1 after the step */
+                const T a1 = LD(G, OFF1 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF1 + ci) : (T)0);
+                const T a2 = LD(ub, 0 + ci);
+                const T a3 = LD(ub, 4 + ci);
+                const T a4 = LD(ub, 8 + ci);
+                const T a5 = LD(ub, 12 + ci);
+                const T a6 = LD(ub, 16 + ci);
+                ST(G, OFF1 + ci, a1 + a2 + a3 + a4 + a5 + a6);  /* G_1 before the step: S_1 enters every chain */
+                PRIV(gd)[2] += a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6;
+            }
+            {
+                const int ci = i * D + 3;
+                /* a_k = dL/du^(k)_1 at the child; a_1: G_1 after the step */
+                const T a1 = LD(G, OFF1 + ci) + (stream ? LD(grad_sig, (b * steps + t - 1) * SIG + OFF1 + ci) : (T)0);
+                const T a2 = LD(ub, 0 + ci);
+                const T a3 = LD(ub, 4 + ci);
+                const T a4 = LD(ub, 8 + ci);
+                const T a5 = LD(ub, 12 + ci);
+                const T a6 = LD(ub, 16 + ci);
+                ST(G, OFF1 + ci, a1 + a2 + a3 + a4 + a5 + a6);  /* G_1 before the step: S_1 enters every chain */
+                PRIV(gd)[3] += a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6;
+            }
 
-            T u[6];  /* u[j] = u_j; u[0] unused */
-            u[1] = S[OFF1 + p1] + dl[6 * D + i1];
-            u[2] = S[OFF2 + p2] + u[1] * dl[5 * D + i2];
-            u[3] = S[OFF3 + p3] + u[2] * dl[4 * D + i3];
-            u[4] = S[OFF4 + p4] + u[3] * dl[3 * D + i4];
-            u[5] = S[OFF5 + p5] + u[4] * dl[2 * D + i5];
-            T g = G[OFF6 + w];
-            ATOMIC_ADD(&gdl[1 * D + i6], g * u[5]);
-            g *= dl[1 * D + i6];
-            ATOMIC_ADD(&G[OFF5 + p5], g);
-            ATOMIC_ADD(&gdl[2 * D + i5], g * u[4]);
-            g *= dl[2 * D + i5];
-            ATOMIC_ADD(&G[OFF4 + p4], g);
-            ATOMIC_ADD(&gdl[3 * D + i4], g * u[3]);
-            g *= dl[3 * D + i4];
-            ATOMIC_ADD(&G[OFF3 + p3], g);
-            ATOMIC_ADD(&gdl[4 * D + i3], g * u[2]);
-            g *= dl[4 * D + i3];
-            ATOMIC_ADD(&G[OFF2 + p2], g);
-            ATOMIC_ADD(&gdl[5 * D + i2], g * u[1]);
-            g *= dl[5 * D + i2];
-            ATOMIC_ADD(&G[OFF1 + p1], g);
-            ATOMIC_ADD(&gdl[6 * D + i1], g);
         }
+
+    #pragma unroll
+            for (int c = 0; c < 4; ++c) {
+                T v = gd[c];
+                for (int o = 16; o > 0; o >>= 1)
+                    v += __shfl_down_sync(0xffffffffu, v, o);
+                if ((tid & 31) == 0)
+                    ST((red + cur * (THREADS / 32) * D), (tid >> 5) * 4 + c, v);
+            }
+
+    }
+        /* Δ/m of the next step (t - 1) */
+    {
+        const int tid = threadIdx.x;
+            if (t > 1) {
+            for (int e = tid; e < N * D; e += THREADS) {
+                const int m = e / D + 1, c = e % D;
+                ST(dl, DLI((t - 1) & 1, m, c),
+                   (LD(path, (b * length + (t - 1)) * D + c) - LD(path, (b * length + (t - 1) - 1) * D + c)) / (T)m);
+            }
+
+            }
 
     }
     __syncthreads();
 
-        /* Δ_t = x_t - x_{t-1}: point t receives gdelta_t - gdelta_{t+1} */
+    }
     {
         const int tid = threadIdx.x;
-        for (int c = tid; c < D; c += THREADS) {
-            T gdelta = (T)0;
-            for (int m = 1; m <= N; ++m)
-                gdelta += gdl[m * D + c] / (T)m;
-            gx[t * D + c] = gdelta - gnext[c];
-            gnext[c] = gdelta;
+            if (tid < D) {
+                if (steps >= 1)
+            {
+                T g = 0;
+                for (int w = 0; w < THREADS / 32; ++w)
+                    g += LD(red, (((1) & 1) * (THREADS / 32) + w) * D + tid);
+                ST(grad_path, (b * length + (1)) * D + tid, g - PRIV(gn)[0]);
+                PRIV(gn)[0] = g;
+            }
+
+                ST(grad_path, (b * length + (0)) * D + tid, -PRIV(gn)[0]);
+            }
+            if (grad_initial) {
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 1)
+                continue;
+            {
+                const int ci = i * D + 0;
+        ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+        ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+        ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+        ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
+
+            }
+
         }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 4)
+                continue;
+            {
+                const int ci = i * D + 0;
+        ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
 
-    }
-    __syncthreads();
+            }
+            {
+                const int ci = i * D + 1;
+        ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
 
-    }
-    {
-        const int tid = threadIdx.x;
-        for (int c = tid; c < D; c += THREADS)
-            gx[c] = -gnext[c];
-        if (grad_initial)
-            for (int64_t i = tid; i < SIG; i += THREADS)
-                grad_initial[b * SIG + i] = G[i];
+            }
+            {
+                const int ci = i * D + 2;
+        ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+        ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
+
+            }
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 16)
+                continue;
+            {
+                const int ci = i * D + 0;
+        ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+        ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+        ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+        ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
+
+            }
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 64)
+                continue;
+            {
+                const int ci = i * D + 0;
+        ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+        ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+        ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+        ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
+
+            }
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 256)
+                continue;
+            {
+                const int ci = i * D + 0;
+        ST(grad_initial, b * SIG + OFF5 + ci, LD(G, OFF5 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+        ST(grad_initial, b * SIG + OFF5 + ci, LD(G, OFF5 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+        ST(grad_initial, b * SIG + OFF5 + ci, LD(G, OFF5 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+        ST(grad_initial, b * SIG + OFF5 + ci, LD(G, OFF5 + ci));
+
+            }
+
+        }
+        for (int r = 0; r < 2; ++r) {
+            const int i = tid + r * THREADS;
+            {
+                const int ci = i * D + 0;
+        ST(grad_initial, b * SIG + OFF6 + ci, LD(G, OFF6 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+        ST(grad_initial, b * SIG + OFF6 + ci, LD(G, OFF6 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+        ST(grad_initial, b * SIG + OFF6 + ci, LD(G, OFF6 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+        ST(grad_initial, b * SIG + OFF6 + ci, LD(G, OFF6 + ci));
+
+            }
+
+        }
+            }
 
     }
 

@@ -5,12 +5,9 @@
  * S(path), or every prefix's signature with stream; optionally initial ⊗ S(path)
  * signature channels: 120
  * op counts per path step: fma=174
- * threads per block: 32; one block per path
- * launch: 32 threads per block, dynamic shared memory 480 B, static 60 B, global scratch elements per block: none
+ * blocking: one block per path (1 per path), 32 threads; state in shared memory; partial products: 27 elements in shared memory
+ * launch: 32 threads per block, dynamic shared memory 588 B, static 96 B, global scratch elements per block: none
  */
-typedef long long int64_t;
-#define DEVICE __device__ __forceinline__
-#define ATOMIC_ADD(p, v) atomicAdd((p), (v))
 typedef float T;
 #define D 3
 #define N 4
@@ -20,10 +17,18 @@ typedef float T;
 #define OFF2 3
 #define OFF3 12
 #define OFF4 39
+typedef long long int64_t;
+#define DEVICE __device__ __forceinline__
+#define PRIV(x) x
+#define LD(a, i) ((a)[i])
+#define ST(a, i, v) ((a)[i] = (v))
+#define ATOMIC_ADD(a, i, v) atomicAdd(&(a)[i], (v))
 
+#define DLI(buf, m, c) (((buf) * N + (m) - 1) * D + (c))
 /*
- * grid = (batch), block = (THREADS): one block per path b, S its running signature
- * (dynamic shared memory, SIG elements), dl the current increment.
+ * grid = (batch * 1), block = (THREADS): one block per path (1 per path), 32 threads; state in shared memory; partial products: 27 elements in shared memory.
+ * Per step: phases 1..N-2 (the block's words of level j), then levels N-1 and N in one
+ * phase: N-1 barriers (1 if N = 1).
  *   path (batch, length, D); initial (batch, SIG) or NULL; out (batch, SIG) or (batch, length-1, SIG)
  */
 extern "C" __global__ void __launch_bounds__(THREADS)
@@ -35,116 +40,215 @@ sigcg_signature_forward_cuda(const T *__restrict__ path,
                              int stream,
                              T *__restrict__ scratch)
 {
-    const int64_t b = blockIdx.x;
+    const int64_t blk = blockIdx.x;
+    const int64_t b = blk;
     extern __shared__ __align__(16) unsigned char sigcg_smem[];
-    T *S = (T *)sigcg_smem;
+    T *work = (T *)sigcg_smem;
 
-    __shared__ T dl[(N + 1) * D];
+    T *S = work;
+    T *u = work + 120;  /* u^(k)_j, j = 1..N-2 */
+    __shared__ T dl[24];
 
-    /* start from the initial signature (Chen) or from 1 */
+    /* S <- the initial signature (Chen) or 1; Δ/m of step 1 */
     {
         const int tid = threadIdx.x;
-        for (int64_t i = tid; i < SIG; i += THREADS)
-            S[i] = initial ? initial[b * SIG + i] : (T)0;
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 3)
+                continue;
+            ST(S, OFF1 + i, initial ? LD(initial, b * SIG + OFF1 + i) : (T)0);
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 9)
+                continue;
+            ST(S, OFF2 + i, initial ? LD(initial, b * SIG + OFF2 + i) : (T)0);
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 27)
+                continue;
+            ST(S, OFF3 + i, initial ? LD(initial, b * SIG + OFF3 + i) : (T)0);
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 27)
+                continue;
+            {
+                const int ci = i * D + 0;
+                ST(S, OFF4 + ci, initial ? LD(initial, b * SIG + OFF4 + ci) : (T)0);
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(S, OFF4 + ci, initial ? LD(initial, b * SIG + OFF4 + ci) : (T)0);
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(S, OFF4 + ci, initial ? LD(initial, b * SIG + OFF4 + ci) : (T)0);
+
+            }
+
+        }
+            if (length > 1) {
+            for (int e = tid; e < N * D; e += THREADS) {
+                const int m = e / D + 1, c = e % D;
+                ST(dl, DLI((1) & 1, m, c),
+                   (LD(path, (b * length + (1)) * D + c) - LD(path, (b * length + (1) - 1) * D + c)) / (T)m);
+            }
+
+            }
 
     }
     __syncthreads();
 
-    const T *x = path + b * length * D;
     for (int64_t t = 1; t < length; ++t) {
-        /* dl[m][c] = (x_t - x_{t-1})[c] / m */
+        const int cur = (int)(t & 1);
+        /* level 1, and Δ/m of the next step */
     {
         const int tid = threadIdx.x;
-        for (int i = tid; i < N * D; i += THREADS) {
-            const int m = i / D + 1, c = i % D;
-            dl[m * D + c] = (x[t * D + c] - x[(t - 1) * D + c]) / (T)m;
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 3)
+                continue;
+            const int c = i % D;
+            const T s = LD(S, OFF1 + i);
+            ST(u, 0 + i, s + LD(dl, DLI(cur, 2, c)));
+            ST(u, 3 + i, s + LD(dl, DLI(cur, 3, c)));
+            ST(u, 6 + i, s + LD(dl, DLI(cur, 4, c)));
+            const T v = s + LD(dl, DLI(cur, 1, c));
+            ST(S, OFF1 + i, v);
+            if (stream)
+                ST(out, (b * (length - 1) + t - 1) * SIG + OFF1 + i, v);
+
+        }
+
+            if (t + 1 < length) {
+            for (int e = tid; e < N * D; e += THREADS) {
+                const int m = e / D + 1, c = e % D;
+                ST(dl, DLI((t + 1) & 1, m, c),
+                   (LD(path, (b * length + (t + 1)) * D + c) - LD(path, (b * length + (t + 1) - 1) * D + c)) / (T)m);
+            }
+
+            }
+
+    }
+    __syncthreads();
+
+        /* level 2 */
+    {
+        const int tid = threadIdx.x;
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 9)
+                continue;
+            const int c = i % D;
+            const int q = i / D;
+            const T s = LD(S, OFF2 + i);
+            ST(u, 9 + i, s + LD(u, 3 + q) * LD(dl, DLI(cur, 2, c)));
+            ST(u, 18 + i, s + LD(u, 6 + q) * LD(dl, DLI(cur, 3, c)));
+            const T v = s + LD(u, 0 + q) * LD(dl, DLI(cur, 1, c));
+            ST(S, OFF2 + i, v);
+            if (stream)
+                ST(out, (b * (length - 1) + t - 1) * SIG + OFF2 + i, v);
+
         }
 
     }
     __syncthreads();
 
-    /* level 4: one thread per word, Horner chain over its prefixes */
+        /* levels 3 and 4 */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 81; w += THREADS) {
-            const int64_t p4 = w;
-            const int i4 = (int)(p4 % D);
-            const int64_t p3 = p4 / D;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 27)
+                continue;
+            const int c = i % D;
+            const int q = i / D;
+            const T s = LD(S, OFF3 + i);
+            const T chain = s + LD(u, 18 + q) * LD(dl, DLI(cur, 2, c));  /* u^(N)_3[i] */
+            const T v = s + LD(u, 9 + q) * LD(dl, DLI(cur, 1, c));
+            ST(S, OFF3 + i, v);
+            if (stream)
+                ST(out, (b * (length - 1) + t - 1) * SIG + OFF3 + i, v);
+            {
+                const int ci = i * D + 0;
+                const T w = LD(S, OFF4 + ci) + chain * LD(dl, DLI(cur, 1, 0));
+                ST(S, OFF4 + ci, w);
+                if (stream)
+                    ST(out, (b * (length - 1) + t - 1) * SIG + OFF4 + ci, w);
+            }
+            {
+                const int ci = i * D + 1;
+                const T w = LD(S, OFF4 + ci) + chain * LD(dl, DLI(cur, 1, 1));
+                ST(S, OFF4 + ci, w);
+                if (stream)
+                    ST(out, (b * (length - 1) + t - 1) * SIG + OFF4 + ci, w);
+            }
+            {
+                const int ci = i * D + 2;
+                const T w = LD(S, OFF4 + ci) + chain * LD(dl, DLI(cur, 1, 2));
+                ST(S, OFF4 + ci, w);
+                if (stream)
+                    ST(out, (b * (length - 1) + t - 1) * SIG + OFF4 + ci, w);
+            }
 
-            T u = S[OFF1 + p1] + dl[4 * D + i1];
-            u = S[OFF2 + p2] + u * dl[3 * D + i2];
-            u = S[OFF3 + p3] + u * dl[2 * D + i3];
-            S[OFF4 + w] += u * dl[1 * D + i4];
         }
 
     }
     __syncthreads();
 
-    /* level 3: one thread per word, Horner chain over its prefixes */
-    {
-        const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 27; w += THREADS) {
-            const int64_t p3 = w;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
-
-            T u = S[OFF1 + p1] + dl[3 * D + i1];
-            u = S[OFF2 + p2] + u * dl[2 * D + i2];
-            S[OFF3 + w] += u * dl[1 * D + i3];
-        }
-
-    }
-    __syncthreads();
-
-    /* level 2: one thread per word, Horner chain over its prefixes */
-    {
-        const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 9; w += THREADS) {
-            const int64_t p2 = w;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
-
-            T u = S[OFF1 + p1] + dl[2 * D + i1];
-            S[OFF2 + w] += u * dl[1 * D + i2];
-        }
-
-    }
-    __syncthreads();
-
-    /* level 1: S_1 += Δ */
-    {
-        const int tid = threadIdx.x;
-        for (int c = tid; c < D; c += THREADS)
-            S[OFF1 + c] += dl[1 * D + c];
-
-    }
-    __syncthreads();
-
-        if (stream) {
-    {
-        const int tid = threadIdx.x;
-        for (int64_t i = tid; i < SIG; i += THREADS)
-            out[(b * (length - 1) + t - 1) * SIG + i] = S[i];
-
-    }
-    __syncthreads();
-
-        }
     }
     if (!stream) {
     {
         const int tid = threadIdx.x;
-        for (int64_t i = tid; i < SIG; i += THREADS)
-            out[b * SIG + i] = S[i];
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 3)
+                continue;
+            ST(out, b * SIG + OFF1 + i, LD(S, OFF1 + i));
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 9)
+                continue;
+            ST(out, b * SIG + OFF2 + i, LD(S, OFF2 + i));
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 27)
+                continue;
+            ST(out, b * SIG + OFF3 + i, LD(S, OFF3 + i));
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 27)
+                continue;
+            {
+                const int ci = i * D + 0;
+                ST(out, b * SIG + OFF4 + ci, LD(S, OFF4 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(out, b * SIG + OFF4 + ci, LD(S, OFF4 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(out, b * SIG + OFF4 + ci, LD(S, OFF4 + ci));
+
+            }
+
+        }
 
     }
     }

@@ -5,27 +5,32 @@
  * S(path), or every prefix's signature with stream; optionally initial ⊗ S(path)
  * signature channels: 5460
  * op counts per path step: fma=7272
- * threads per block: 128; one block per path
- * launch: 128 threads per block, dynamic shared memory 0 B, static 224 B, global scratch elements per block: signature_forward 5460
+ * blocking: one block per path (1 per path), 512 threads; state in global scratch; partial products: 788 elements in global scratch
+ * launch: 512 threads per block, dynamic shared memory 0 B, static 384 B, global scratch elements per block: signature_forward 6248
  */
-typedef long long int64_t;
-#define DEVICE __device__ __forceinline__
-#define ATOMIC_ADD(p, v) atomicAdd((p), (v))
 typedef double T;
 #define D 4
 #define N 6
 #define SIG 5460
-#define THREADS 128
+#define THREADS 512
 #define OFF1 0
 #define OFF2 4
 #define OFF3 20
 #define OFF4 84
 #define OFF5 340
 #define OFF6 1364
+typedef long long int64_t;
+#define DEVICE __device__ __forceinline__
+#define PRIV(x) x
+#define LD(a, i) ((a)[i])
+#define ST(a, i, v) ((a)[i] = (v))
+#define ATOMIC_ADD(a, i, v) atomicAdd(&(a)[i], (v))
 
+#define DLI(buf, m, c) (((buf) * N + (m) - 1) * D + (c))
 /*
- * grid = (batch), block = (THREADS): one block per path b, S its running signature
- * (scratch[b * SIG ...] in global memory), dl the current increment.
+ * grid = (batch * 1), block = (THREADS): one block per path (1 per path), 512 threads; state in global scratch; partial products: 788 elements in global scratch.
+ * Per step: phases 1..N-2 (the block's words of level j), then levels N-1 and N in one
+ * phase: N-1 barriers (1 if N = 1).
  *   path (batch, length, D); initial (batch, SIG) or NULL; out (batch, SIG) or (batch, length-1, SIG)
  */
 extern "C" __global__ void __launch_bounds__(THREADS)
@@ -37,167 +42,297 @@ sigcg_signature_forward_cuda(const T *__restrict__ path,
                              int stream,
                              T *__restrict__ scratch)
 {
-    const int64_t b = blockIdx.x;
-    T *S = scratch + b * SIG;
-    __shared__ T dl[(N + 1) * D];
+    const int64_t blk = blockIdx.x;
+    const int64_t b = blk;
+    T *work = scratch + blk * 6248;
+    T *S = work;
+    T *u = work + 5460;  /* u^(k)_j, j = 1..N-2 */
+    __shared__ T dl[48];
 
-    /* start from the initial signature (Chen) or from 1 */
+    /* S <- the initial signature (Chen) or 1; Δ/m of step 1 */
     {
         const int tid = threadIdx.x;
-        for (int64_t i = tid; i < SIG; i += THREADS)
-            S[i] = initial ? initial[b * SIG + i] : (T)0;
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 4)
+                continue;
+            ST(S, OFF1 + i, initial ? LD(initial, b * SIG + OFF1 + i) : (T)0);
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 16)
+                continue;
+            ST(S, OFF2 + i, initial ? LD(initial, b * SIG + OFF2 + i) : (T)0);
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 64)
+                continue;
+            ST(S, OFF3 + i, initial ? LD(initial, b * SIG + OFF3 + i) : (T)0);
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 256)
+                continue;
+            ST(S, OFF4 + i, initial ? LD(initial, b * SIG + OFF4 + i) : (T)0);
+
+        }
+        for (int r = 0; r < 2; ++r) {
+            const int i = tid + r * THREADS;
+            ST(S, OFF5 + i, initial ? LD(initial, b * SIG + OFF5 + i) : (T)0);
+
+        }
+        for (int r = 0; r < 2; ++r) {
+            const int i = tid + r * THREADS;
+            {
+                const int ci = i * D + 0;
+                ST(S, OFF6 + ci, initial ? LD(initial, b * SIG + OFF6 + ci) : (T)0);
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(S, OFF6 + ci, initial ? LD(initial, b * SIG + OFF6 + ci) : (T)0);
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(S, OFF6 + ci, initial ? LD(initial, b * SIG + OFF6 + ci) : (T)0);
+
+            }
+            {
+                const int ci = i * D + 3;
+                ST(S, OFF6 + ci, initial ? LD(initial, b * SIG + OFF6 + ci) : (T)0);
+
+            }
+
+        }
+            if (length > 1) {
+            for (int e = tid; e < N * D; e += THREADS) {
+                const int m = e / D + 1, c = e % D;
+                ST(dl, DLI((1) & 1, m, c),
+                   (LD(path, (b * length + (1)) * D + c) - LD(path, (b * length + (1) - 1) * D + c)) / (T)m);
+            }
+
+            }
 
     }
     __syncthreads();
 
-    const T *x = path + b * length * D;
     for (int64_t t = 1; t < length; ++t) {
-        /* dl[m][c] = (x_t - x_{t-1})[c] / m */
+        const int cur = (int)(t & 1);
+        /* level 1, and Δ/m of the next step */
     {
         const int tid = threadIdx.x;
-        for (int i = tid; i < N * D; i += THREADS) {
-            const int m = i / D + 1, c = i % D;
-            dl[m * D + c] = (x[t * D + c] - x[(t - 1) * D + c]) / (T)m;
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 4)
+                continue;
+            const int c = i % D;
+            const T s = LD(S, OFF1 + i);
+            ST(u, 0 + i, s + LD(dl, DLI(cur, 2, c)));
+            ST(u, 4 + i, s + LD(dl, DLI(cur, 3, c)));
+            ST(u, 8 + i, s + LD(dl, DLI(cur, 4, c)));
+            ST(u, 12 + i, s + LD(dl, DLI(cur, 5, c)));
+            ST(u, 16 + i, s + LD(dl, DLI(cur, 6, c)));
+            const T v = s + LD(dl, DLI(cur, 1, c));
+            ST(S, OFF1 + i, v);
+            if (stream)
+                ST(out, (b * (length - 1) + t - 1) * SIG + OFF1 + i, v);
+
+        }
+
+            if (t + 1 < length) {
+            for (int e = tid; e < N * D; e += THREADS) {
+                const int m = e / D + 1, c = e % D;
+                ST(dl, DLI((t + 1) & 1, m, c),
+                   (LD(path, (b * length + (t + 1)) * D + c) - LD(path, (b * length + (t + 1) - 1) * D + c)) / (T)m);
+            }
+
+            }
+
+    }
+    __syncthreads();
+
+        /* level 2 */
+    {
+        const int tid = threadIdx.x;
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 16)
+                continue;
+            const int c = i % D;
+            const int q = i / D;
+            const T s = LD(S, OFF2 + i);
+            ST(u, 20 + i, s + LD(u, 4 + q) * LD(dl, DLI(cur, 2, c)));
+            ST(u, 36 + i, s + LD(u, 8 + q) * LD(dl, DLI(cur, 3, c)));
+            ST(u, 52 + i, s + LD(u, 12 + q) * LD(dl, DLI(cur, 4, c)));
+            ST(u, 68 + i, s + LD(u, 16 + q) * LD(dl, DLI(cur, 5, c)));
+            const T v = s + LD(u, 0 + q) * LD(dl, DLI(cur, 1, c));
+            ST(S, OFF2 + i, v);
+            if (stream)
+                ST(out, (b * (length - 1) + t - 1) * SIG + OFF2 + i, v);
+
         }
 
     }
     __syncthreads();
 
-    /* level 6: one thread per word, Horner chain over its prefixes */
+        /* level 3 */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 4096; w += THREADS) {
-            const int64_t p6 = w;
-            const int i6 = (int)(p6 % D);
-            const int64_t p5 = p6 / D;
-            const int i5 = (int)(p5 % D);
-            const int64_t p4 = p5 / D;
-            const int i4 = (int)(p4 % D);
-            const int64_t p3 = p4 / D;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 64)
+                continue;
+            const int c = i % D;
+            const int q = i / D;
+            const T s = LD(S, OFF3 + i);
+            ST(u, 84 + i, s + LD(u, 36 + q) * LD(dl, DLI(cur, 2, c)));
+            ST(u, 148 + i, s + LD(u, 52 + q) * LD(dl, DLI(cur, 3, c)));
+            ST(u, 212 + i, s + LD(u, 68 + q) * LD(dl, DLI(cur, 4, c)));
+            const T v = s + LD(u, 20 + q) * LD(dl, DLI(cur, 1, c));
+            ST(S, OFF3 + i, v);
+            if (stream)
+                ST(out, (b * (length - 1) + t - 1) * SIG + OFF3 + i, v);
 
-            T u = S[OFF1 + p1] + dl[6 * D + i1];
-            u = S[OFF2 + p2] + u * dl[5 * D + i2];
-            u = S[OFF3 + p3] + u * dl[4 * D + i3];
-            u = S[OFF4 + p4] + u * dl[3 * D + i4];
-            u = S[OFF5 + p5] + u * dl[2 * D + i5];
-            S[OFF6 + w] += u * dl[1 * D + i6];
         }
 
     }
     __syncthreads();
 
-    /* level 5: one thread per word, Horner chain over its prefixes */
+        /* level 4 */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 1024; w += THREADS) {
-            const int64_t p5 = w;
-            const int i5 = (int)(p5 % D);
-            const int64_t p4 = p5 / D;
-            const int i4 = (int)(p4 % D);
-            const int64_t p3 = p4 / D;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 256)
+                continue;
+            const int c = i % D;
+            const int q = i / D;
+            const T s = LD(S, OFF4 + i);
+            ST(u, 276 + i, s + LD(u, 148 + q) * LD(dl, DLI(cur, 2, c)));
+            ST(u, 532 + i, s + LD(u, 212 + q) * LD(dl, DLI(cur, 3, c)));
+            const T v = s + LD(u, 84 + q) * LD(dl, DLI(cur, 1, c));
+            ST(S, OFF4 + i, v);
+            if (stream)
+                ST(out, (b * (length - 1) + t - 1) * SIG + OFF4 + i, v);
 
-            T u = S[OFF1 + p1] + dl[5 * D + i1];
-            u = S[OFF2 + p2] + u * dl[4 * D + i2];
-            u = S[OFF3 + p3] + u * dl[3 * D + i3];
-            u = S[OFF4 + p4] + u * dl[2 * D + i4];
-            S[OFF5 + w] += u * dl[1 * D + i5];
         }
 
     }
     __syncthreads();
 
-    /* level 4: one thread per word, Horner chain over its prefixes */
+        /* levels 5 and 6 */
     {
         const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 256; w += THREADS) {
-            const int64_t p4 = w;
-            const int i4 = (int)(p4 % D);
-            const int64_t p3 = p4 / D;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
+        for (int r = 0; r < 2; ++r) {
+            const int i = tid + r * THREADS;
+            const int c = i % D;
+            const int q = i / D;
+            const T s = LD(S, OFF5 + i);
+            const T chain = s + LD(u, 532 + q) * LD(dl, DLI(cur, 2, c));  /* u^(N)_5[i] */
+            const T v = s + LD(u, 276 + q) * LD(dl, DLI(cur, 1, c));
+            ST(S, OFF5 + i, v);
+            if (stream)
+                ST(out, (b * (length - 1) + t - 1) * SIG + OFF5 + i, v);
+            {
+                const int ci = i * D + 0;
+                const T w = LD(S, OFF6 + ci) + chain * LD(dl, DLI(cur, 1, 0));
+                ST(S, OFF6 + ci, w);
+                if (stream)
+                    ST(out, (b * (length - 1) + t - 1) * SIG + OFF6 + ci, w);
+            }
+            {
+                const int ci = i * D + 1;
+                const T w = LD(S, OFF6 + ci) + chain * LD(dl, DLI(cur, 1, 1));
+                ST(S, OFF6 + ci, w);
+                if (stream)
+                    ST(out, (b * (length - 1) + t - 1) * SIG + OFF6 + ci, w);
+            }
+            {
+                const int ci = i * D + 2;
+                const T w = LD(S, OFF6 + ci) + chain * LD(dl, DLI(cur, 1, 2));
+                ST(S, OFF6 + ci, w);
+                if (stream)
+                    ST(out, (b * (length - 1) + t - 1) * SIG + OFF6 + ci, w);
+            }
+            {
+                const int ci = i * D + 3;
+                const T w = LD(S, OFF6 + ci) + chain * LD(dl, DLI(cur, 1, 3));
+                ST(S, OFF6 + ci, w);
+                if (stream)
+                    ST(out, (b * (length - 1) + t - 1) * SIG + OFF6 + ci, w);
+            }
 
-            T u = S[OFF1 + p1] + dl[4 * D + i1];
-            u = S[OFF2 + p2] + u * dl[3 * D + i2];
-            u = S[OFF3 + p3] + u * dl[2 * D + i3];
-            S[OFF4 + w] += u * dl[1 * D + i4];
         }
 
     }
     __syncthreads();
 
-    /* level 3: one thread per word, Horner chain over its prefixes */
-    {
-        const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 64; w += THREADS) {
-            const int64_t p3 = w;
-            const int i3 = (int)(p3 % D);
-            const int64_t p2 = p3 / D;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
-
-            T u = S[OFF1 + p1] + dl[3 * D + i1];
-            u = S[OFF2 + p2] + u * dl[2 * D + i2];
-            S[OFF3 + w] += u * dl[1 * D + i3];
-        }
-
-    }
-    __syncthreads();
-
-    /* level 2: one thread per word, Horner chain over its prefixes */
-    {
-        const int tid = threadIdx.x;
-        for (int64_t w = tid; w < 16; w += THREADS) {
-            const int64_t p2 = w;
-            const int i2 = (int)(p2 % D);
-            const int64_t p1 = p2 / D;
-            const int i1 = (int)(p1 % D);
-
-            T u = S[OFF1 + p1] + dl[2 * D + i1];
-            S[OFF2 + w] += u * dl[1 * D + i2];
-        }
-
-    }
-    __syncthreads();
-
-    /* level 1: S_1 += Δ */
-    {
-        const int tid = threadIdx.x;
-        for (int c = tid; c < D; c += THREADS)
-            S[OFF1 + c] += dl[1 * D + c];
-
-    }
-    __syncthreads();
-
-        if (stream) {
-    {
-        const int tid = threadIdx.x;
-        for (int64_t i = tid; i < SIG; i += THREADS)
-            out[(b * (length - 1) + t - 1) * SIG + i] = S[i];
-
-    }
-    __syncthreads();
-
-        }
     }
     if (!stream) {
     {
         const int tid = threadIdx.x;
-        for (int64_t i = tid; i < SIG; i += THREADS)
-            out[b * SIG + i] = S[i];
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 4)
+                continue;
+            ST(out, b * SIG + OFF1 + i, LD(S, OFF1 + i));
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 16)
+                continue;
+            ST(out, b * SIG + OFF2 + i, LD(S, OFF2 + i));
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 64)
+                continue;
+            ST(out, b * SIG + OFF3 + i, LD(S, OFF3 + i));
+
+        }
+        for (int r = 0; r < 1; ++r) {
+            const int i = tid + r * THREADS;
+            if (i >= 256)
+                continue;
+            ST(out, b * SIG + OFF4 + i, LD(S, OFF4 + i));
+
+        }
+        for (int r = 0; r < 2; ++r) {
+            const int i = tid + r * THREADS;
+            ST(out, b * SIG + OFF5 + i, LD(S, OFF5 + i));
+
+        }
+        for (int r = 0; r < 2; ++r) {
+            const int i = tid + r * THREADS;
+            {
+                const int ci = i * D + 0;
+                ST(out, b * SIG + OFF6 + ci, LD(S, OFF6 + ci));
+
+            }
+            {
+                const int ci = i * D + 1;
+                ST(out, b * SIG + OFF6 + ci, LD(S, OFF6 + ci));
+
+            }
+            {
+                const int ci = i * D + 2;
+                ST(out, b * SIG + OFF6 + ci, LD(S, OFF6 + ci));
+
+            }
+            {
+                const int ci = i * D + 3;
+                ST(out, b * SIG + OFF6 + ci, LD(S, OFF6 + ci));
+
+            }
+
+        }
 
     }
     }

@@ -8,9 +8,6 @@
  * threads per block: 32; one block per row, one thread per output coefficient
  * launch: 32 threads per block, dynamic shared memory 0 B, static 0 B, global scratch elements per block: tensor_exp 480, tensor_exp_backward 720
  */
-typedef long long int64_t;
-#define DEVICE __device__ __forceinline__
-#define ATOMIC_ADD(p, v) atomicAdd((p), (v))
 typedef float T;
 #define D 3
 #define N 4
@@ -20,6 +17,12 @@ typedef float T;
 #define OFF2 3
 #define OFF3 12
 #define OFF4 39
+typedef long long int64_t;
+#define DEVICE __device__ __forceinline__
+#define PRIV(x) x
+#define LD(a, i) ((a)[i])
+#define ST(a, i, v) ((a)[i] = (v))
+#define ATOMIC_ADD(a, i, v) atomicAdd(&(a)[i], (v))
 
 /*
  * Truncated tensor exponential on the GPU, one block per row, the recursion of tensor_exp.c.j2:
@@ -42,7 +45,7 @@ sigcg_tensor_exp_cuda(const T *__restrict__ x,
     {
         const int tid = threadIdx.x;
         for (int64_t i = tid; i < SIG; i += THREADS)
-            ts[(N - 1) * SIG + i] = xp[i] * (T)(1.0 / N);
+            ST(ts, (N - 1) * SIG + i, LD(xp, i) * (T)(1.0 / N));
 
     }
 
@@ -54,32 +57,32 @@ sigcg_tensor_exp_cuda(const T *__restrict__ x,
         const int tid = threadIdx.x;
         if (N - n + 1 >= 1) {
             for (int64_t w = tid; w < 3; w += THREADS) {
-                T v = (T)1 * xp[0 + w];
-                ts[(n - 1) * SIG + 0 + w] = v * (T)(1.0 / n);
+                T v = (T)1 * LD(xp, 0 + w);
+                ST(ts, (n - 1) * SIG + 0 + w, v * (T)(1.0 / n));
             }
         }
         if (N - n + 1 >= 2) {
             for (int64_t w = tid; w < 9; w += THREADS) {
-                T v = (T)1 * xp[3 + w];
-                v += xp[0 + w / 3] * (ts + n * SIG)[0 + w % 3];
-                ts[(n - 1) * SIG + 3 + w] = v * (T)(1.0 / n);
+                T v = (T)1 * LD(xp, 3 + w);
+                v += LD(xp, 0 + w / 3) * LD((ts + n * SIG), 0 + w % 3);
+                ST(ts, (n - 1) * SIG + 3 + w, v * (T)(1.0 / n));
             }
         }
         if (N - n + 1 >= 3) {
             for (int64_t w = tid; w < 27; w += THREADS) {
-                T v = (T)1 * xp[12 + w];
-                v += xp[0 + w / 9] * (ts + n * SIG)[3 + w % 9];
-                v += xp[3 + w / 3] * (ts + n * SIG)[0 + w % 3];
-                ts[(n - 1) * SIG + 12 + w] = v * (T)(1.0 / n);
+                T v = (T)1 * LD(xp, 12 + w);
+                v += LD(xp, 0 + w / 9) * LD((ts + n * SIG), 3 + w % 9);
+                v += LD(xp, 3 + w / 3) * LD((ts + n * SIG), 0 + w % 3);
+                ST(ts, (n - 1) * SIG + 12 + w, v * (T)(1.0 / n));
             }
         }
         if (N - n + 1 >= 4) {
             for (int64_t w = tid; w < 81; w += THREADS) {
-                T v = (T)1 * xp[39 + w];
-                v += xp[0 + w / 27] * (ts + n * SIG)[12 + w % 27];
-                v += xp[3 + w / 9] * (ts + n * SIG)[3 + w % 9];
-                v += xp[12 + w / 3] * (ts + n * SIG)[0 + w % 3];
-                ts[(n - 1) * SIG + 39 + w] = v * (T)(1.0 / n);
+                T v = (T)1 * LD(xp, 39 + w);
+                v += LD(xp, 0 + w / 27) * LD((ts + n * SIG), 12 + w % 27);
+                v += LD(xp, 3 + w / 9) * LD((ts + n * SIG), 3 + w % 9);
+                v += LD(xp, 12 + w / 3) * LD((ts + n * SIG), 0 + w % 3);
+                ST(ts, (n - 1) * SIG + 39 + w, v * (T)(1.0 / n));
             }
         }
 
@@ -91,7 +94,7 @@ sigcg_tensor_exp_cuda(const T *__restrict__ x,
     {
         const int tid = threadIdx.x;
         for (int64_t i = tid; i < SIG; i += THREADS)
-            op[i] = ts[i];
+            ST(op, i, LD(ts, i));
 
     }
 
@@ -113,7 +116,7 @@ sigcg_tensor_exp_backward_cuda(const T *__restrict__ x,
     {
         const int tid = threadIdx.x;
         for (int64_t i = tid; i < SIG; i += THREADS)
-            ts[(N - 1) * SIG + i] = xp[i] * (T)(1.0 / N);
+            ST(ts, (N - 1) * SIG + i, LD(xp, i) * (T)(1.0 / N));
 
     }
 
@@ -125,32 +128,32 @@ sigcg_tensor_exp_backward_cuda(const T *__restrict__ x,
         const int tid = threadIdx.x;
         if (N - n + 1 >= 1) {
             for (int64_t w = tid; w < 3; w += THREADS) {
-                T v = (T)1 * xp[0 + w];
-                ts[(n - 1) * SIG + 0 + w] = v * (T)(1.0 / n);
+                T v = (T)1 * LD(xp, 0 + w);
+                ST(ts, (n - 1) * SIG + 0 + w, v * (T)(1.0 / n));
             }
         }
         if (N - n + 1 >= 2) {
             for (int64_t w = tid; w < 9; w += THREADS) {
-                T v = (T)1 * xp[3 + w];
-                v += xp[0 + w / 3] * (ts + n * SIG)[0 + w % 3];
-                ts[(n - 1) * SIG + 3 + w] = v * (T)(1.0 / n);
+                T v = (T)1 * LD(xp, 3 + w);
+                v += LD(xp, 0 + w / 3) * LD((ts + n * SIG), 0 + w % 3);
+                ST(ts, (n - 1) * SIG + 3 + w, v * (T)(1.0 / n));
             }
         }
         if (N - n + 1 >= 3) {
             for (int64_t w = tid; w < 27; w += THREADS) {
-                T v = (T)1 * xp[12 + w];
-                v += xp[0 + w / 9] * (ts + n * SIG)[3 + w % 9];
-                v += xp[3 + w / 3] * (ts + n * SIG)[0 + w % 3];
-                ts[(n - 1) * SIG + 12 + w] = v * (T)(1.0 / n);
+                T v = (T)1 * LD(xp, 12 + w);
+                v += LD(xp, 0 + w / 9) * LD((ts + n * SIG), 3 + w % 9);
+                v += LD(xp, 3 + w / 3) * LD((ts + n * SIG), 0 + w % 3);
+                ST(ts, (n - 1) * SIG + 12 + w, v * (T)(1.0 / n));
             }
         }
         if (N - n + 1 >= 4) {
             for (int64_t w = tid; w < 81; w += THREADS) {
-                T v = (T)1 * xp[39 + w];
-                v += xp[0 + w / 27] * (ts + n * SIG)[12 + w % 27];
-                v += xp[3 + w / 9] * (ts + n * SIG)[3 + w % 9];
-                v += xp[12 + w / 3] * (ts + n * SIG)[0 + w % 3];
-                ts[(n - 1) * SIG + 39 + w] = v * (T)(1.0 / n);
+                T v = (T)1 * LD(xp, 39 + w);
+                v += LD(xp, 0 + w / 27) * LD((ts + n * SIG), 12 + w % 27);
+                v += LD(xp, 3 + w / 9) * LD((ts + n * SIG), 3 + w % 9);
+                v += LD(xp, 12 + w / 3) * LD((ts + n * SIG), 0 + w % 3);
+                ST(ts, (n - 1) * SIG + 39 + w, v * (T)(1.0 / n));
             }
         }
 
@@ -162,7 +165,7 @@ sigcg_tensor_exp_backward_cuda(const T *__restrict__ x,
     {
         const int tid = threadIdx.x;
         for (int64_t i = tid; i < SIG; i += THREADS)
-            { gx[i] = 0; gt[i] = gp[i]; }
+            { ST(gx, i, (T)0); ST(gt, i, LD(gp, i)); }
 
     }
 
@@ -173,7 +176,7 @@ sigcg_tensor_exp_backward_cuda(const T *__restrict__ x,
     {
         const int tid = threadIdx.x;
         for (int64_t i = tid; i < SIG; i += THREADS)
-            { gt[i] *= (T)(1.0 / n); gnext[i] = 0; }
+            { ST(gt, i, LD(gt, i) * (T)(1.0 / n)); ST(gnext, i, (T)0); }
 
     }
 
@@ -183,56 +186,56 @@ sigcg_tensor_exp_backward_cuda(const T *__restrict__ x,
         const int tid = threadIdx.x;
         if (N - n + 1 >= 1) {
             for (int64_t u = tid; u < 3; u += THREADS) {
-                T acc = (T)1 * gt[0 + u];
+                T acc = (T)1 * LD(gt, 0 + u);
                 if (N - n + 1 >= 2) {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 3; ++v)
-                        acc += gt[3 + u * 3 + v] * (ts + n * SIG)[0 + v];
+                        acc += LD(gt, 3 + u * 3 + v) * LD((ts + n * SIG), 0 + v);
                 }
                 if (N - n + 1 >= 3) {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 9; ++v)
-                        acc += gt[12 + u * 9 + v] * (ts + n * SIG)[3 + v];
+                        acc += LD(gt, 12 + u * 9 + v) * LD((ts + n * SIG), 3 + v);
                 }
                 if (N - n + 1 >= 4) {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 27; ++v)
-                        acc += gt[39 + u * 27 + v] * (ts + n * SIG)[12 + v];
+                        acc += LD(gt, 39 + u * 27 + v) * LD((ts + n * SIG), 12 + v);
                 }
-                gx[0 + u] += acc;
+                ST(gx, 0 + u, LD(gx, 0 + u) + acc);
             }
         }
         if (N - n + 1 >= 2) {
             for (int64_t u = tid; u < 9; u += THREADS) {
-                T acc = (T)1 * gt[3 + u];
+                T acc = (T)1 * LD(gt, 3 + u);
                 if (N - n + 1 >= 3) {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 3; ++v)
-                        acc += gt[12 + u * 3 + v] * (ts + n * SIG)[0 + v];
+                        acc += LD(gt, 12 + u * 3 + v) * LD((ts + n * SIG), 0 + v);
                 }
                 if (N - n + 1 >= 4) {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 9; ++v)
-                        acc += gt[39 + u * 9 + v] * (ts + n * SIG)[3 + v];
+                        acc += LD(gt, 39 + u * 9 + v) * LD((ts + n * SIG), 3 + v);
                 }
-                gx[3 + u] += acc;
+                ST(gx, 3 + u, LD(gx, 3 + u) + acc);
             }
         }
         if (N - n + 1 >= 3) {
             for (int64_t u = tid; u < 27; u += THREADS) {
-                T acc = (T)1 * gt[12 + u];
+                T acc = (T)1 * LD(gt, 12 + u);
                 if (N - n + 1 >= 4) {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 3; ++v)
-                        acc += gt[39 + u * 3 + v] * (ts + n * SIG)[0 + v];
+                        acc += LD(gt, 39 + u * 3 + v) * LD((ts + n * SIG), 0 + v);
                 }
-                gx[12 + u] += acc;
+                ST(gx, 12 + u, LD(gx, 12 + u) + acc);
             }
         }
         if (N - n + 1 >= 4) {
             for (int64_t u = tid; u < 81; u += THREADS) {
-                T acc = (T)1 * gt[39 + u];
-                gx[39 + u] += acc;
+                T acc = (T)1 * LD(gt, 39 + u);
+                ST(gx, 39 + u, LD(gx, 39 + u) + acc);
             }
         }
         if (N - n + 1 >= 2) {
@@ -241,19 +244,19 @@ sigcg_tensor_exp_backward_cuda(const T *__restrict__ x,
                 if (N - n + 1 >= 2) {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 3; ++u)
-                        acc += gt[3 + u * 3 + v] * xp[0 + u];
+                        acc += LD(gt, 3 + u * 3 + v) * LD(xp, 0 + u);
                 }
                 if (N - n + 1 >= 3) {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 9; ++u)
-                        acc += gt[12 + u * 3 + v] * xp[3 + u];
+                        acc += LD(gt, 12 + u * 3 + v) * LD(xp, 3 + u);
                 }
                 if (N - n + 1 >= 4) {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 27; ++u)
-                        acc += gt[39 + u * 3 + v] * xp[12 + u];
+                        acc += LD(gt, 39 + u * 3 + v) * LD(xp, 12 + u);
                 }
-                gnext[0 + v] += acc;
+                ST(gnext, 0 + v, LD(gnext, 0 + v) + acc);
             }
         }
         if (N - n + 1 >= 3) {
@@ -262,14 +265,14 @@ sigcg_tensor_exp_backward_cuda(const T *__restrict__ x,
                 if (N - n + 1 >= 3) {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 3; ++u)
-                        acc += gt[12 + u * 9 + v] * xp[0 + u];
+                        acc += LD(gt, 12 + u * 9 + v) * LD(xp, 0 + u);
                 }
                 if (N - n + 1 >= 4) {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 9; ++u)
-                        acc += gt[39 + u * 9 + v] * xp[3 + u];
+                        acc += LD(gt, 39 + u * 9 + v) * LD(xp, 3 + u);
                 }
-                gnext[3 + v] += acc;
+                ST(gnext, 3 + v, LD(gnext, 3 + v) + acc);
             }
         }
         if (N - n + 1 >= 4) {
@@ -278,9 +281,9 @@ sigcg_tensor_exp_backward_cuda(const T *__restrict__ x,
                 if (N - n + 1 >= 4) {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 3; ++u)
-                        acc += gt[39 + u * 27 + v] * xp[0 + u];
+                        acc += LD(gt, 39 + u * 27 + v) * LD(xp, 0 + u);
                 }
-                gnext[12 + v] += acc;
+                ST(gnext, 12 + v, LD(gnext, 12 + v) + acc);
             }
         }
 
@@ -294,7 +297,7 @@ sigcg_tensor_exp_backward_cuda(const T *__restrict__ x,
     {
         const int tid = threadIdx.x;
         for (int64_t i = tid; i < SIG; i += THREADS)
-            gx[i] += gt[i] * (T)(1.0 / N);
+            ST(gx, i, LD(gx, i) + LD(gt, i) * (T)(1.0 / N));
 
     }
 

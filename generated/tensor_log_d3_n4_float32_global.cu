@@ -8,9 +8,6 @@
  * threads per block: 32; one block per row, one thread per output coefficient
  * launch: 32 threads per block, dynamic shared memory 0 B, static 0 B, global scratch elements per block: tensor_log 480, tensor_log_backward 720
  */
-typedef long long int64_t;
-#define DEVICE __device__ __forceinline__
-#define ATOMIC_ADD(p, v) atomicAdd((p), (v))
 typedef float T;
 #define D 3
 #define N 4
@@ -20,6 +17,12 @@ typedef float T;
 #define OFF2 3
 #define OFF3 12
 #define OFF4 39
+typedef long long int64_t;
+#define DEVICE __device__ __forceinline__
+#define PRIV(x) x
+#define LD(a, i) ((a)[i])
+#define ST(a, i, v) ((a)[i] = (v))
+#define ATOMIC_ADD(a, i, v) atomicAdd(&(a)[i], (v))
 
 /*
  * Truncated tensor logarithm on the GPU, one block per row, the recursion of tensor_log.c.j2:
@@ -43,7 +46,7 @@ sigcg_tensor_log_cuda(const T *__restrict__ x,
     {
         const int tid = threadIdx.x;
         for (int64_t i = tid; i < SIG; i += THREADS)
-            ts[(N - 1) * SIG + i] = 0;
+            ST(ts, (N - 1) * SIG + i, (T)0);
 
     }
 
@@ -55,32 +58,32 @@ sigcg_tensor_log_cuda(const T *__restrict__ x,
         const int tid = threadIdx.x;
         if (N - n >= 1) {
             for (int64_t w = tid; w < 3; w += THREADS) {
-                T v = (T)(1.0 / (n + 1)) * xp[0 + w];
-                ts[(n - 1) * SIG + 0 + w] = -v;
+                T v = (T)(1.0 / (n + 1)) * LD(xp, 0 + w);
+                ST(ts, (n - 1) * SIG + 0 + w, -v);
             }
         }
         if (N - n >= 2) {
             for (int64_t w = tid; w < 9; w += THREADS) {
-                T v = (T)(1.0 / (n + 1)) * xp[3 + w];
-                v += xp[0 + w / 3] * (ts + n * SIG)[0 + w % 3];
-                ts[(n - 1) * SIG + 3 + w] = -v;
+                T v = (T)(1.0 / (n + 1)) * LD(xp, 3 + w);
+                v += LD(xp, 0 + w / 3) * LD((ts + n * SIG), 0 + w % 3);
+                ST(ts, (n - 1) * SIG + 3 + w, -v);
             }
         }
         if (N - n >= 3) {
             for (int64_t w = tid; w < 27; w += THREADS) {
-                T v = (T)(1.0 / (n + 1)) * xp[12 + w];
-                v += xp[0 + w / 9] * (ts + n * SIG)[3 + w % 9];
-                v += xp[3 + w / 3] * (ts + n * SIG)[0 + w % 3];
-                ts[(n - 1) * SIG + 12 + w] = -v;
+                T v = (T)(1.0 / (n + 1)) * LD(xp, 12 + w);
+                v += LD(xp, 0 + w / 9) * LD((ts + n * SIG), 3 + w % 9);
+                v += LD(xp, 3 + w / 3) * LD((ts + n * SIG), 0 + w % 3);
+                ST(ts, (n - 1) * SIG + 12 + w, -v);
             }
         }
         if (N - n >= 4) {
             for (int64_t w = tid; w < 81; w += THREADS) {
-                T v = (T)(1.0 / (n + 1)) * xp[39 + w];
-                v += xp[0 + w / 27] * (ts + n * SIG)[12 + w % 27];
-                v += xp[3 + w / 9] * (ts + n * SIG)[3 + w % 9];
-                v += xp[12 + w / 3] * (ts + n * SIG)[0 + w % 3];
-                ts[(n - 1) * SIG + 39 + w] = -v;
+                T v = (T)(1.0 / (n + 1)) * LD(xp, 39 + w);
+                v += LD(xp, 0 + w / 27) * LD((ts + n * SIG), 12 + w % 27);
+                v += LD(xp, 3 + w / 9) * LD((ts + n * SIG), 3 + w % 9);
+                v += LD(xp, 12 + w / 3) * LD((ts + n * SIG), 0 + w % 3);
+                ST(ts, (n - 1) * SIG + 39 + w, -v);
             }
         }
 
@@ -94,32 +97,32 @@ sigcg_tensor_log_cuda(const T *__restrict__ x,
         const int tid = threadIdx.x;
         {
             for (int64_t w = tid; w < 3; w += THREADS) {
-                T v = (T)1 * xp[0 + w];
-                op[0 + w] = v;
+                T v = (T)1 * LD(xp, 0 + w);
+                ST(op, 0 + w, v);
             }
         }
         {
             for (int64_t w = tid; w < 9; w += THREADS) {
-                T v = (T)1 * xp[3 + w];
-                v += xp[0 + w / 3] * ts[0 + w % 3];
-                op[3 + w] = v;
+                T v = (T)1 * LD(xp, 3 + w);
+                v += LD(xp, 0 + w / 3) * LD(ts, 0 + w % 3);
+                ST(op, 3 + w, v);
             }
         }
         {
             for (int64_t w = tid; w < 27; w += THREADS) {
-                T v = (T)1 * xp[12 + w];
-                v += xp[0 + w / 9] * ts[3 + w % 9];
-                v += xp[3 + w / 3] * ts[0 + w % 3];
-                op[12 + w] = v;
+                T v = (T)1 * LD(xp, 12 + w);
+                v += LD(xp, 0 + w / 9) * LD(ts, 3 + w % 9);
+                v += LD(xp, 3 + w / 3) * LD(ts, 0 + w % 3);
+                ST(op, 12 + w, v);
             }
         }
         {
             for (int64_t w = tid; w < 81; w += THREADS) {
-                T v = (T)1 * xp[39 + w];
-                v += xp[0 + w / 27] * ts[12 + w % 27];
-                v += xp[3 + w / 9] * ts[3 + w % 9];
-                v += xp[12 + w / 3] * ts[0 + w % 3];
-                op[39 + w] = v;
+                T v = (T)1 * LD(xp, 39 + w);
+                v += LD(xp, 0 + w / 27) * LD(ts, 12 + w % 27);
+                v += LD(xp, 3 + w / 9) * LD(ts, 3 + w % 9);
+                v += LD(xp, 12 + w / 3) * LD(ts, 0 + w % 3);
+                ST(op, 39 + w, v);
             }
         }
 
@@ -144,7 +147,7 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
     {
         const int tid = threadIdx.x;
         for (int64_t i = tid; i < SIG; i += THREADS)
-            ts[(N - 1) * SIG + i] = 0;
+            ST(ts, (N - 1) * SIG + i, (T)0);
 
     }
 
@@ -156,32 +159,32 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
         const int tid = threadIdx.x;
         if (N - n >= 1) {
             for (int64_t w = tid; w < 3; w += THREADS) {
-                T v = (T)(1.0 / (n + 1)) * xp[0 + w];
-                ts[(n - 1) * SIG + 0 + w] = -v;
+                T v = (T)(1.0 / (n + 1)) * LD(xp, 0 + w);
+                ST(ts, (n - 1) * SIG + 0 + w, -v);
             }
         }
         if (N - n >= 2) {
             for (int64_t w = tid; w < 9; w += THREADS) {
-                T v = (T)(1.0 / (n + 1)) * xp[3 + w];
-                v += xp[0 + w / 3] * (ts + n * SIG)[0 + w % 3];
-                ts[(n - 1) * SIG + 3 + w] = -v;
+                T v = (T)(1.0 / (n + 1)) * LD(xp, 3 + w);
+                v += LD(xp, 0 + w / 3) * LD((ts + n * SIG), 0 + w % 3);
+                ST(ts, (n - 1) * SIG + 3 + w, -v);
             }
         }
         if (N - n >= 3) {
             for (int64_t w = tid; w < 27; w += THREADS) {
-                T v = (T)(1.0 / (n + 1)) * xp[12 + w];
-                v += xp[0 + w / 9] * (ts + n * SIG)[3 + w % 9];
-                v += xp[3 + w / 3] * (ts + n * SIG)[0 + w % 3];
-                ts[(n - 1) * SIG + 12 + w] = -v;
+                T v = (T)(1.0 / (n + 1)) * LD(xp, 12 + w);
+                v += LD(xp, 0 + w / 9) * LD((ts + n * SIG), 3 + w % 9);
+                v += LD(xp, 3 + w / 3) * LD((ts + n * SIG), 0 + w % 3);
+                ST(ts, (n - 1) * SIG + 12 + w, -v);
             }
         }
         if (N - n >= 4) {
             for (int64_t w = tid; w < 81; w += THREADS) {
-                T v = (T)(1.0 / (n + 1)) * xp[39 + w];
-                v += xp[0 + w / 27] * (ts + n * SIG)[12 + w % 27];
-                v += xp[3 + w / 9] * (ts + n * SIG)[3 + w % 9];
-                v += xp[12 + w / 3] * (ts + n * SIG)[0 + w % 3];
-                ts[(n - 1) * SIG + 39 + w] = -v;
+                T v = (T)(1.0 / (n + 1)) * LD(xp, 39 + w);
+                v += LD(xp, 0 + w / 27) * LD((ts + n * SIG), 12 + w % 27);
+                v += LD(xp, 3 + w / 9) * LD((ts + n * SIG), 3 + w % 9);
+                v += LD(xp, 12 + w / 3) * LD((ts + n * SIG), 0 + w % 3);
+                ST(ts, (n - 1) * SIG + 39 + w, -v);
             }
         }
 
@@ -193,7 +196,7 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
     {
         const int tid = threadIdx.x;
         for (int64_t i = tid; i < SIG; i += THREADS)
-            { gx[i] = 0; gt[i] = 0; }
+            { ST(gx, i, (T)0); ST(gt, i, (T)0); }
 
     }
 
@@ -203,56 +206,56 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
         const int tid = threadIdx.x;
         {
             for (int64_t u = tid; u < 3; u += THREADS) {
-                T acc = (T)1 * gp[0 + u];
+                T acc = (T)1 * LD(gp, 0 + u);
                 {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 3; ++v)
-                        acc += gp[3 + u * 3 + v] * ts[0 + v];
+                        acc += LD(gp, 3 + u * 3 + v) * LD(ts, 0 + v);
                 }
                 {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 9; ++v)
-                        acc += gp[12 + u * 9 + v] * ts[3 + v];
+                        acc += LD(gp, 12 + u * 9 + v) * LD(ts, 3 + v);
                 }
                 {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 27; ++v)
-                        acc += gp[39 + u * 27 + v] * ts[12 + v];
+                        acc += LD(gp, 39 + u * 27 + v) * LD(ts, 12 + v);
                 }
-                gx[0 + u] += acc;
+                ST(gx, 0 + u, LD(gx, 0 + u) + acc);
             }
         }
         {
             for (int64_t u = tid; u < 9; u += THREADS) {
-                T acc = (T)1 * gp[3 + u];
+                T acc = (T)1 * LD(gp, 3 + u);
                 {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 3; ++v)
-                        acc += gp[12 + u * 3 + v] * ts[0 + v];
+                        acc += LD(gp, 12 + u * 3 + v) * LD(ts, 0 + v);
                 }
                 {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 9; ++v)
-                        acc += gp[39 + u * 9 + v] * ts[3 + v];
+                        acc += LD(gp, 39 + u * 9 + v) * LD(ts, 3 + v);
                 }
-                gx[3 + u] += acc;
+                ST(gx, 3 + u, LD(gx, 3 + u) + acc);
             }
         }
         {
             for (int64_t u = tid; u < 27; u += THREADS) {
-                T acc = (T)1 * gp[12 + u];
+                T acc = (T)1 * LD(gp, 12 + u);
                 {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 3; ++v)
-                        acc += gp[39 + u * 3 + v] * ts[0 + v];
+                        acc += LD(gp, 39 + u * 3 + v) * LD(ts, 0 + v);
                 }
-                gx[12 + u] += acc;
+                ST(gx, 12 + u, LD(gx, 12 + u) + acc);
             }
         }
         {
             for (int64_t u = tid; u < 81; u += THREADS) {
-                T acc = (T)1 * gp[39 + u];
-                gx[39 + u] += acc;
+                T acc = (T)1 * LD(gp, 39 + u);
+                ST(gx, 39 + u, LD(gx, 39 + u) + acc);
             }
         }
         {
@@ -261,19 +264,19 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
                 {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 3; ++u)
-                        acc += gp[3 + u * 3 + v] * xp[0 + u];
+                        acc += LD(gp, 3 + u * 3 + v) * LD(xp, 0 + u);
                 }
                 {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 9; ++u)
-                        acc += gp[12 + u * 3 + v] * xp[3 + u];
+                        acc += LD(gp, 12 + u * 3 + v) * LD(xp, 3 + u);
                 }
                 {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 27; ++u)
-                        acc += gp[39 + u * 3 + v] * xp[12 + u];
+                        acc += LD(gp, 39 + u * 3 + v) * LD(xp, 12 + u);
                 }
-                gt[0 + v] += acc;
+                ST(gt, 0 + v, LD(gt, 0 + v) + acc);
             }
         }
         {
@@ -282,14 +285,14 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
                 {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 3; ++u)
-                        acc += gp[12 + u * 9 + v] * xp[0 + u];
+                        acc += LD(gp, 12 + u * 9 + v) * LD(xp, 0 + u);
                 }
                 {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 9; ++u)
-                        acc += gp[39 + u * 9 + v] * xp[3 + u];
+                        acc += LD(gp, 39 + u * 9 + v) * LD(xp, 3 + u);
                 }
-                gt[3 + v] += acc;
+                ST(gt, 3 + v, LD(gt, 3 + v) + acc);
             }
         }
         {
@@ -298,9 +301,9 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
                 {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 3; ++u)
-                        acc += gp[39 + u * 27 + v] * xp[0 + u];
+                        acc += LD(gp, 39 + u * 27 + v) * LD(xp, 0 + u);
                 }
-                gt[12 + v] += acc;
+                ST(gt, 12 + v, LD(gt, 12 + v) + acc);
             }
         }
 
@@ -313,7 +316,7 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
     {
         const int tid = threadIdx.x;
         for (int64_t i = tid; i < SIG; i += THREADS)
-            { gt[i] = -gt[i]; gnext[i] = 0; }
+            { ST(gt, i, -LD(gt, i)); ST(gnext, i, (T)0); }
 
     }
 
@@ -323,56 +326,56 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
         const int tid = threadIdx.x;
         if (N - n >= 1) {
             for (int64_t u = tid; u < 3; u += THREADS) {
-                T acc = (T)(1.0 / (n + 1)) * gt[0 + u];
+                T acc = (T)(1.0 / (n + 1)) * LD(gt, 0 + u);
                 if (N - n >= 2) {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 3; ++v)
-                        acc += gt[3 + u * 3 + v] * (ts + n * SIG)[0 + v];
+                        acc += LD(gt, 3 + u * 3 + v) * LD((ts + n * SIG), 0 + v);
                 }
                 if (N - n >= 3) {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 9; ++v)
-                        acc += gt[12 + u * 9 + v] * (ts + n * SIG)[3 + v];
+                        acc += LD(gt, 12 + u * 9 + v) * LD((ts + n * SIG), 3 + v);
                 }
                 if (N - n >= 4) {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 27; ++v)
-                        acc += gt[39 + u * 27 + v] * (ts + n * SIG)[12 + v];
+                        acc += LD(gt, 39 + u * 27 + v) * LD((ts + n * SIG), 12 + v);
                 }
-                gx[0 + u] += acc;
+                ST(gx, 0 + u, LD(gx, 0 + u) + acc);
             }
         }
         if (N - n >= 2) {
             for (int64_t u = tid; u < 9; u += THREADS) {
-                T acc = (T)(1.0 / (n + 1)) * gt[3 + u];
+                T acc = (T)(1.0 / (n + 1)) * LD(gt, 3 + u);
                 if (N - n >= 3) {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 3; ++v)
-                        acc += gt[12 + u * 3 + v] * (ts + n * SIG)[0 + v];
+                        acc += LD(gt, 12 + u * 3 + v) * LD((ts + n * SIG), 0 + v);
                 }
                 if (N - n >= 4) {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 9; ++v)
-                        acc += gt[39 + u * 9 + v] * (ts + n * SIG)[3 + v];
+                        acc += LD(gt, 39 + u * 9 + v) * LD((ts + n * SIG), 3 + v);
                 }
-                gx[3 + u] += acc;
+                ST(gx, 3 + u, LD(gx, 3 + u) + acc);
             }
         }
         if (N - n >= 3) {
             for (int64_t u = tid; u < 27; u += THREADS) {
-                T acc = (T)(1.0 / (n + 1)) * gt[12 + u];
+                T acc = (T)(1.0 / (n + 1)) * LD(gt, 12 + u);
                 if (N - n >= 4) {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 3; ++v)
-                        acc += gt[39 + u * 3 + v] * (ts + n * SIG)[0 + v];
+                        acc += LD(gt, 39 + u * 3 + v) * LD((ts + n * SIG), 0 + v);
                 }
-                gx[12 + u] += acc;
+                ST(gx, 12 + u, LD(gx, 12 + u) + acc);
             }
         }
         if (N - n >= 4) {
             for (int64_t u = tid; u < 81; u += THREADS) {
-                T acc = (T)(1.0 / (n + 1)) * gt[39 + u];
-                gx[39 + u] += acc;
+                T acc = (T)(1.0 / (n + 1)) * LD(gt, 39 + u);
+                ST(gx, 39 + u, LD(gx, 39 + u) + acc);
             }
         }
         if (N - n >= 2) {
@@ -381,19 +384,19 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
                 if (N - n >= 2) {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 3; ++u)
-                        acc += gt[3 + u * 3 + v] * xp[0 + u];
+                        acc += LD(gt, 3 + u * 3 + v) * LD(xp, 0 + u);
                 }
                 if (N - n >= 3) {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 9; ++u)
-                        acc += gt[12 + u * 3 + v] * xp[3 + u];
+                        acc += LD(gt, 12 + u * 3 + v) * LD(xp, 3 + u);
                 }
                 if (N - n >= 4) {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 27; ++u)
-                        acc += gt[39 + u * 3 + v] * xp[12 + u];
+                        acc += LD(gt, 39 + u * 3 + v) * LD(xp, 12 + u);
                 }
-                gnext[0 + v] += acc;
+                ST(gnext, 0 + v, LD(gnext, 0 + v) + acc);
             }
         }
         if (N - n >= 3) {
@@ -402,14 +405,14 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
                 if (N - n >= 3) {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 3; ++u)
-                        acc += gt[12 + u * 9 + v] * xp[0 + u];
+                        acc += LD(gt, 12 + u * 9 + v) * LD(xp, 0 + u);
                 }
                 if (N - n >= 4) {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 9; ++u)
-                        acc += gt[39 + u * 9 + v] * xp[3 + u];
+                        acc += LD(gt, 39 + u * 9 + v) * LD(xp, 3 + u);
                 }
-                gnext[3 + v] += acc;
+                ST(gnext, 3 + v, LD(gnext, 3 + v) + acc);
             }
         }
         if (N - n >= 4) {
@@ -418,9 +421,9 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
                 if (N - n >= 4) {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 3; ++u)
-                        acc += gt[39 + u * 27 + v] * xp[0 + u];
+                        acc += LD(gt, 39 + u * 27 + v) * LD(xp, 0 + u);
                 }
-                gnext[12 + v] += acc;
+                ST(gnext, 12 + v, LD(gnext, 12 + v) + acc);
             }
         }
 

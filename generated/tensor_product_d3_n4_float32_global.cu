@@ -8,9 +8,6 @@
  * threads per block: 32; one block per row, one thread per output coefficient
  * launch: 32 threads per block, dynamic shared memory 0 B, static 0 B, global scratch elements per block: none
  */
-typedef long long int64_t;
-#define DEVICE __device__ __forceinline__
-#define ATOMIC_ADD(p, v) atomicAdd((p), (v))
 typedef float T;
 #define D 3
 #define N 4
@@ -20,6 +17,12 @@ typedef float T;
 #define OFF2 3
 #define OFF3 12
 #define OFF4 39
+typedef long long int64_t;
+#define DEVICE __device__ __forceinline__
+#define PRIV(x) x
+#define LD(a, i) ((a)[i])
+#define ST(a, i, v) ((a)[i] = (v))
+#define ATOMIC_ADD(a, i, v) atomicAdd(&(a)[i], (v))
 
 /*
  * Chen's identity on the GPU, one block per pair of rows: with the implicit scalar 1 of both
@@ -40,32 +43,32 @@ sigcg_tensor_product_cuda(const T *__restrict__ a,
         const int tid = threadIdx.x;
         {
             for (int64_t w = tid; w < 3; w += THREADS) {
-                T v = (T)1 * ap[0 + w];
-                op[0 + w] = v + bp[0 + w];
+                T v = (T)1 * LD(ap, 0 + w);
+                ST(op, 0 + w, v + LD(bp, 0 + w));
             }
         }
         {
             for (int64_t w = tid; w < 9; w += THREADS) {
-                T v = (T)1 * ap[3 + w];
-                v += ap[0 + w / 3] * bp[0 + w % 3];
-                op[3 + w] = v + bp[3 + w];
+                T v = (T)1 * LD(ap, 3 + w);
+                v += LD(ap, 0 + w / 3) * LD(bp, 0 + w % 3);
+                ST(op, 3 + w, v + LD(bp, 3 + w));
             }
         }
         {
             for (int64_t w = tid; w < 27; w += THREADS) {
-                T v = (T)1 * ap[12 + w];
-                v += ap[0 + w / 9] * bp[3 + w % 9];
-                v += ap[3 + w / 3] * bp[0 + w % 3];
-                op[12 + w] = v + bp[12 + w];
+                T v = (T)1 * LD(ap, 12 + w);
+                v += LD(ap, 0 + w / 9) * LD(bp, 3 + w % 9);
+                v += LD(ap, 3 + w / 3) * LD(bp, 0 + w % 3);
+                ST(op, 12 + w, v + LD(bp, 12 + w));
             }
         }
         {
             for (int64_t w = tid; w < 81; w += THREADS) {
-                T v = (T)1 * ap[39 + w];
-                v += ap[0 + w / 27] * bp[12 + w % 27];
-                v += ap[3 + w / 9] * bp[3 + w % 9];
-                v += ap[12 + w / 3] * bp[0 + w % 3];
-                op[39 + w] = v + bp[39 + w];
+                T v = (T)1 * LD(ap, 39 + w);
+                v += LD(ap, 0 + w / 27) * LD(bp, 12 + w % 27);
+                v += LD(ap, 3 + w / 9) * LD(bp, 3 + w % 9);
+                v += LD(ap, 12 + w / 3) * LD(bp, 0 + w % 3);
+                ST(op, 39 + w, v + LD(bp, 39 + w));
             }
         }
 
@@ -90,7 +93,7 @@ sigcg_tensor_product_backward_cuda(const T *__restrict__ a,
     {
         const int tid = threadIdx.x;
         for (int64_t i = tid; i < SIG; i += THREADS)
-            { gap[i] = 0; gbp[i] = gp[i]; }
+            { ST(gap, i, (T)0); ST(gbp, i, LD(gp, i)); }
 
     }
 
@@ -100,56 +103,56 @@ sigcg_tensor_product_backward_cuda(const T *__restrict__ a,
         const int tid = threadIdx.x;
         {
             for (int64_t u = tid; u < 3; u += THREADS) {
-                T acc = (T)1 * gp[0 + u];
+                T acc = (T)1 * LD(gp, 0 + u);
                 {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 3; ++v)
-                        acc += gp[3 + u * 3 + v] * bp[0 + v];
+                        acc += LD(gp, 3 + u * 3 + v) * LD(bp, 0 + v);
                 }
                 {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 9; ++v)
-                        acc += gp[12 + u * 9 + v] * bp[3 + v];
+                        acc += LD(gp, 12 + u * 9 + v) * LD(bp, 3 + v);
                 }
                 {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 27; ++v)
-                        acc += gp[39 + u * 27 + v] * bp[12 + v];
+                        acc += LD(gp, 39 + u * 27 + v) * LD(bp, 12 + v);
                 }
-                gap[0 + u] += acc;
+                ST(gap, 0 + u, LD(gap, 0 + u) + acc);
             }
         }
         {
             for (int64_t u = tid; u < 9; u += THREADS) {
-                T acc = (T)1 * gp[3 + u];
+                T acc = (T)1 * LD(gp, 3 + u);
                 {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 3; ++v)
-                        acc += gp[12 + u * 3 + v] * bp[0 + v];
+                        acc += LD(gp, 12 + u * 3 + v) * LD(bp, 0 + v);
                 }
                 {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 9; ++v)
-                        acc += gp[39 + u * 9 + v] * bp[3 + v];
+                        acc += LD(gp, 39 + u * 9 + v) * LD(bp, 3 + v);
                 }
-                gap[3 + u] += acc;
+                ST(gap, 3 + u, LD(gap, 3 + u) + acc);
             }
         }
         {
             for (int64_t u = tid; u < 27; u += THREADS) {
-                T acc = (T)1 * gp[12 + u];
+                T acc = (T)1 * LD(gp, 12 + u);
                 {
                     #pragma unroll 4
                     for (int64_t v = 0; v < 3; ++v)
-                        acc += gp[39 + u * 3 + v] * bp[0 + v];
+                        acc += LD(gp, 39 + u * 3 + v) * LD(bp, 0 + v);
                 }
-                gap[12 + u] += acc;
+                ST(gap, 12 + u, LD(gap, 12 + u) + acc);
             }
         }
         {
             for (int64_t u = tid; u < 81; u += THREADS) {
-                T acc = (T)1 * gp[39 + u];
-                gap[39 + u] += acc;
+                T acc = (T)1 * LD(gp, 39 + u);
+                ST(gap, 39 + u, LD(gap, 39 + u) + acc);
             }
         }
         {
@@ -158,19 +161,19 @@ sigcg_tensor_product_backward_cuda(const T *__restrict__ a,
                 {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 3; ++u)
-                        acc += gp[3 + u * 3 + v] * ap[0 + u];
+                        acc += LD(gp, 3 + u * 3 + v) * LD(ap, 0 + u);
                 }
                 {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 9; ++u)
-                        acc += gp[12 + u * 3 + v] * ap[3 + u];
+                        acc += LD(gp, 12 + u * 3 + v) * LD(ap, 3 + u);
                 }
                 {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 27; ++u)
-                        acc += gp[39 + u * 3 + v] * ap[12 + u];
+                        acc += LD(gp, 39 + u * 3 + v) * LD(ap, 12 + u);
                 }
-                gbp[0 + v] += acc;
+                ST(gbp, 0 + v, LD(gbp, 0 + v) + acc);
             }
         }
         {
@@ -179,14 +182,14 @@ sigcg_tensor_product_backward_cuda(const T *__restrict__ a,
                 {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 3; ++u)
-                        acc += gp[12 + u * 9 + v] * ap[0 + u];
+                        acc += LD(gp, 12 + u * 9 + v) * LD(ap, 0 + u);
                 }
                 {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 9; ++u)
-                        acc += gp[39 + u * 9 + v] * ap[3 + u];
+                        acc += LD(gp, 39 + u * 9 + v) * LD(ap, 3 + u);
                 }
-                gbp[3 + v] += acc;
+                ST(gbp, 3 + v, LD(gbp, 3 + v) + acc);
             }
         }
         {
@@ -195,9 +198,9 @@ sigcg_tensor_product_backward_cuda(const T *__restrict__ a,
                 {
                     #pragma unroll 4
                     for (int64_t u = 0; u < 3; ++u)
-                        acc += gp[39 + u * 27 + v] * ap[0 + u];
+                        acc += LD(gp, 39 + u * 27 + v) * LD(ap, 0 + u);
                 }
-                gbp[12 + v] += acc;
+                ST(gbp, 12 + v, LD(gbp, 12 + v) + acc);
             }
         }
 

@@ -11,26 +11,70 @@ SHOWCASE = (
     (2, 3, "float64", "cpu", "auto"), (3, 4, "float32", "cpu", "auto"),
     (4, 6, "float64", "cpu", "auto"),
     (3, 4, "float32", "cuda", "shared"), (4, 6, "float64", "cuda", "global"),
+    (3, 4, "float32", "cuda", "registers"), (4, 6, "float64", "cuda", "split2"),
 )
+
+
+def cuda_backward_fmas(d: int, N: int) -> int:
+    """Multiply-adds per step of the CUDA backward (one block per path, no stream): the rebuild
+    S <- S (x) exp(-Δ) fused with the recomputed chains (2 (N - j) per word of level j < N),
+    then the reverse phases: per word of level j, N - j + 1 products into the parent's
+    cotangents, as many into dL/dΔ and N - j additions into G; per parent, N - j + 1 scalings
+    of its partial products by 1/m."""
+    rebuild = sum(2 * (N - j) * d**j for j in range(1, N))
+    reverse = sum((3 * (N - j) + 2) * d**j for j in range(1, N + 1))
+    scale = sum((N - j + 1) * d ** (j - 1) for j in range(2, N + 1))
+    return rebuild + reverse + scale
 
 
 class _SignatureKernel(KernelOp):
     cpu_variants = ("auto", "loops", "unrolled")
-    cuda_variants = ("shared", "global")
+    # one block per path with the state in shared memory or global scratch; in registers, one
+    # block per path or per (path, prefix of 1..MAX_SPLIT letters): codegen/schedule.py
+    cuda_variants = ("shared", "global") + schedule.REGISTER_VARIANTS
     stepped = True
     precompile = ("signature", "logsignature")
     showcase = SHOWCASE
+
+    def check(self, spec) -> None:
+        if spec.target == "cpu":
+            return
+        split = schedule.split_of(spec.variant)
+        if split and (spec.d < 2 or split > spec.N - 1):
+            raise ValueError(f"{spec.op} variant {spec.variant}: a split needs d >= 2 and at "
+                             f"most N - 1 = {spec.N - 1} letters")
+        blocking = schedule.signature_blocking(spec)
+        if blocking.storage == "registers" and not blocking.registers_fit():
+            raise ValueError(f"{spec.op} variant {spec.variant} for d={spec.d}, N={spec.N}, "
+                             f"{spec.dtype}: the state does not fit in registers "
+                             f"({blocking.register_model()} modelled per thread)")
 
     def code_shape(self, spec) -> list[str]:
         if spec.target == "cpu":
             return [f"unrolling: {schedule.plan_for(spec).describe()}",
                     f"top-level block (forward, no stream): {schedule.block_steps(spec)} step(s)"]
-        return [f"threads per block: {schedule.cuda_threads(spec)}; one block per path"]
+        blocking = schedule.signature_blocking(spec)
+        lines = [f"blocking: {blocking.describe()}"]
+        if blocking.storage == "registers":
+            lines.append(f"registers: {blocking.coefficients_per_thread()} coefficients per "
+                         f"thread, {blocking.register_model()} registers modelled")
+        return lines
 
     def context(self, spec) -> dict[str, Any]:
         if spec.target == "cpu":
             return {"plan": schedule.plan_for(spec), "block": schedule.block_steps(spec)}
-        return {"threads": schedule.cuda_threads(spec)}
+        blocking = schedule.signature_blocking(spec)
+        return {"threads": blocking.threads, "geo": blocking,
+                "offsets": dict(enumerate(spec.level_offsets, start=1))}
+
+    def cuda_layout(self, spec) -> CudaLayout:
+        blocking = schedule.signature_blocking(spec)
+        work = blocking.work_elements() * spec.itemsize
+        static = blocking.static_elements() * spec.itemsize
+        if blocking.storage == "global":
+            return CudaLayout(blocking.threads, static_smem=static,
+                              scratch={self.entries[0].name: blocking.work_elements()})
+        return CudaLayout(blocking.threads, dynamic_smem=work, static_smem=static)
 
 
 class SignatureForward(_SignatureKernel):
@@ -41,16 +85,8 @@ class SignatureForward(_SignatureKernel):
     templates = {"cpu": "cpu/signature_forward.c.j2", "cuda": "cuda/signature_forward.cu.j2"}
 
     def op_counts(self, spec) -> dict[str, int]:
+        # the CUDA forward runs the same Horner scheme level by level: the same count
         return {"fma": horner_fmas(spec.d, spec.N)}
-
-    def cuda_layout(self, spec) -> CudaLayout:
-        sig, item = spec.sig_channels, spec.itemsize
-        static = (spec.N + 1) * spec.d * item  # dl
-        if spec.variant == "shared":
-            return CudaLayout(schedule.cuda_threads(spec), dynamic_smem=sig * item,
-                              static_smem=static)
-        return CudaLayout(schedule.cuda_threads(spec), static_smem=static,
-                          scratch={"signature_forward": sig})
 
 
 class SignatureBackward(_SignatureKernel):
@@ -62,16 +98,9 @@ class SignatureBackward(_SignatureKernel):
     templates = {"cpu": "cpu/signature_backward.c.j2", "cuda": "cuda/signature_backward.cu.j2"}
 
     def op_counts(self, spec) -> dict[str, int]:
+        if spec.target != "cpu":
+            return {"fma": cuda_backward_fmas(spec.d, spec.N)}
         return {"fma": horner_fmas(spec.d, spec.N) + adjoint_fmas(spec.d, spec.N)}
-
-    def cuda_layout(self, spec) -> CudaLayout:
-        sig, item = spec.sig_channels, spec.itemsize
-        static = (3 * (spec.N + 1) * spec.d + spec.d) * item  # dl, neg, gdl, gnext
-        if spec.variant == "shared":
-            return CudaLayout(schedule.cuda_threads(spec), dynamic_smem=2 * sig * item,
-                              static_smem=static)
-        return CudaLayout(schedule.cuda_threads(spec), static_smem=static,
-                          scratch={"signature_backward": 2 * sig})
 
 
 KERNELS = (SignatureForward(), SignatureBackward())

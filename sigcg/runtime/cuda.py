@@ -92,9 +92,17 @@ def device_info(index: int) -> cuda_launch.DeviceInfo:
 
     props = torch.cuda.get_device_properties(index)
     with cupy.cuda.Device(index) as dev:
-        optin = dev.attributes["MaxSharedMemoryPerBlockOptin"]
-    return cuda_launch.DeviceInfo(props.name, f"sm_{props.major}{props.minor}", optin,
-                                  props.multi_processor_count)
+        attributes = dev.attributes
+    default = cuda_launch.DeviceInfo("", "", 0, 0)
+    return cuda_launch.DeviceInfo(
+        props.name, f"sm_{props.major}{props.minor}",
+        attributes["MaxSharedMemoryPerBlockOptin"], props.multi_processor_count,
+        smem_per_sm=attributes.get("MaxSharedMemoryPerMultiprocessor", default.smem_per_sm),
+        regs_per_sm=attributes.get("MaxRegistersPerMultiprocessor", default.regs_per_sm),
+        max_threads_per_sm=attributes.get("MaxThreadsPerMultiProcessor",
+                                          default.max_threads_per_sm),
+        max_blocks_per_sm=attributes.get("MaxBlocksPerMultiprocessor",
+                                         default.max_blocks_per_sm))
 
 
 class _StreamRef:
@@ -109,14 +117,52 @@ class _StreamRef:
 class CudaModule:
     """A loaded CUDA module: its spec and its ``__global__`` functions by entry name."""
 
-    def __init__(self, spec: codegen.KernelSpec, module: Any, layout):
+    def __init__(self, spec: codegen.KernelSpec, module: Any):
         self.spec = spec
-        self.functions = {}
-        for e in spec.kernel.entries:
-            fn = module.get_function(f"sigcg_{e.name}_cuda")
-            if layout.dynamic_smem + layout.static_smem > cuda_launch.DEFAULT_SMEM:
-                fn.max_dynamic_shared_size_bytes = layout.dynamic_smem
-            self.functions[e.name] = fn
+        self.functions = {e.name: module.get_function(f"sigcg_{e.name}_cuda")
+                          for e in spec.kernel.entries}
+        self._optin: dict[str, int] = {}
+
+    def function(self, plan: cuda_launch.LaunchPlan):
+        """The entry's function, opted in to the plan's dynamic shared memory above 48 KiB."""
+        fn = self.functions[plan.entry]
+        if plan.needs_optin and self._optin.get(plan.entry, 0) < plan.dynamic_smem:
+            fn.max_dynamic_shared_size_bytes = plan.dynamic_smem
+            self._optin[plan.entry] = plan.dynamic_smem
+        return fn
+
+
+def ptxas_resources(spec: codegen.KernelSpec, arch: str = "sm_90") -> dict[str, dict[str, int]]:
+    """Per entry point: registers, spill stores and loads (bytes), stack frame (bytes) as ptxas
+    reports them (NVRTC with -Xptxas -v; no GPU needed).  cuda_launch.describe can model the
+    occupancy with these instead of its estimate.  A warning raises CompileError."""
+    import re
+
+    bindings = nvrtc()
+    prog = bindings.createProgram(codegen.render(spec), f"{spec.name}.cu", [], [])
+    try:
+        try:
+            bindings.compileProgram(prog, [f"--gpu-architecture={arch}", *NVRTC_OPTIONS,
+                                           "-Xptxas=-v"])
+        except bindings.NVRTCError as exc:
+            raise CompileError(f"NVRTC could not compile {spec.name} for {arch}: {exc}\n"
+                               f"{bindings.getProgramLog(prog)}") from None
+        log = bindings.getProgramLog(prog).rstrip("\x00")
+    finally:
+        bindings.destroyProgram(prog)
+    other = [line for line in log.splitlines() if line.strip() and not line.startswith("ptxas")]
+    if other:
+        raise CompileError(f"NVRTC warned compiling {spec.name} for {arch}:\n{log}")
+    out = {}
+    for name, body in re.findall(r"Function properties for sigcg_(\w+)_cuda\n(.*?)(?=Function "
+                                 r"properties|\Z)", log, re.S):
+        stack, stores, loads = map(int, re.search(
+            r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads",
+            body).groups())
+        registers = int(re.search(r"Used (\d+) registers", body).group(1))
+        out[name] = {"registers": registers, "spill_stores": stores, "spill_loads": loads,
+                     "stack": stack}
+    return out
 
 
 class CudaBackend:
@@ -137,22 +183,23 @@ class CudaBackend:
 
                     entry, _ = find_or_build_cubin(spec, device_info(index).arch)
                     with cupy.cuda.Device(index):
-                        module = cupy.RawModule(path=str(entry.library))
-                        loaded = CudaModule(spec, module, spec.kernel.cuda_layout(spec))
+                        loaded = CudaModule(spec, cupy.RawModule(path=str(entry.library)))
                     self._loaded[key] = loaded
         return loaded
 
     def launch(self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device,
                steps: int) -> None:
+        """Launch the launcher's plan (cuda_launch.prepare, the emulation's too) on torch's
+        current stream: zero the outputs it names, allocate its scratch, opt in, launch."""
         import cupy
 
         index = device.index if device.index is not None else torch.cuda.current_device()
-        gpu = device_info(index)
         op, d, N, dtype = spec_args
-        variant = cuda_launch.choose_variant(op, d, N, dtype, gpu)
-        spec = codegen.KernelSpec(op, d, N, dtype, target="cuda", variant=variant)
-        plan = cuda_launch.plan(spec, entry, args[entry.rows], gpu)
-        fn = self.module(spec, index).functions[entry.name]
+        plan = cuda_launch.prepare(op, d, N, dtype, entry, args[entry.rows], device_info(index))
+        for name in plan.zero_outputs:
+            if args.get(name) is not None:
+                args[name].zero_()  # on the current stream, before the kernel
+        fn = self.module(plan.spec, index).function(plan)
         scratch = None
         if plan.scratch_elements:
             scratch = torch.empty(plan.scratch_elements, dtype=torch.float32
