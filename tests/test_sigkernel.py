@@ -354,3 +354,24 @@ def test_exhaustive_sweep(lam, length):
     close(sigcg.sig_kernel(x, y, lam, return_grid=True), expected, 1e-11)
     with emulate_cuda():
         close(sigcg.sig_kernel(x, y, lam, return_grid=True), expected, 1e-11)
+
+
+# ---- on a GPU (make gpu-check; skipped without CUDA) ------------------------------------------
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("static", [None, sigcg.RBFKernel(0.7)], ids=["linear", "gram"])
+def test_cuda_matches_the_dense_scheme(static):
+    x, y = paths(6, 40, 2, seed=36, scale=0.1), paths(6, 23, 2, seed=37, scale=0.1)
+    xs, ys = x.clone().requires_grad_(), y.clone().requires_grad_()
+    g = (sk.linear_gram(xs.diff(dim=1), ys.diff(dim=1), None) if static is None
+         else static.increment_gram(xs, ys))
+    dense = sk.dense_solve(g, 1, 2, True)
+    expected = torch.autograd.grad(dense.sum(), (xs, ys))
+    xc, yc = x.cuda().requires_grad_(), y.cuda().requires_grad_()
+    grid = sigcg.sig_kernel(xc, yc, (1, 2), static, return_grid=True)
+    close(grid.cpu(), dense.detach(), 1e-11)
+    for got, e in zip(torch.autograd.grad(grid.sum(), (xc, yc)), expected):
+        close(got.cpu(), e, 1e-10)
+    gram = sigcg.sig_kernel_gram(xc, dyadic_order=1, static_kernel=static)
+    assert torch.equal(gram, gram.T)
