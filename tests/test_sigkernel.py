@@ -267,6 +267,18 @@ def test_emulated_cuda_matches_the_cpu(static):
         close(g, e, 1e-11)
 
 
+@pytest.mark.parametrize("static", [None, sigcg.RBFKernel(0.7)], ids=["linear", "gram"])
+def test_emulated_cuda_workspace_of_a_full_block(static):
+    """Exactly PAIRS_PER_BLOCK pairs: the workspace has no slack, so the checker sees any access
+    past the planned size (the Gram family's accumulators are R1 x n2 per pair)."""
+    x, y = paths(4, 9, 2, seed=38), paths(4, 30, 2, seed=39)
+    xs = x.clone().requires_grad_()
+    expected = torch.autograd.grad(sigcg.sig_kernel(xs, y, (2, 0), static).sum(), xs)[0]
+    with emulate_cuda():
+        got = torch.autograd.grad(sigcg.sig_kernel(xs, y, (2, 0), static).sum(), xs)[0]
+    close(got, expected, 1e-11)
+
+
 def test_emulated_cuda_gram_with_pairs():
     x = paths(5, 7, 3, seed=26)
     expected = sigcg.sig_kernel_gram(x, dyadic_order=1)

@@ -48,12 +48,13 @@ SWEEP_ROWS = 4  # CPU: rows advanced together as a wavefront (independent FMA ch
 _COMMON = ("int64 units", "int64 count", "int64 n1", "int64 n2", "int64 lam1", "int64 lam2")
 
 
-def workspace_elements(target: str, backward: bool, n1: int, n2: int, lam1: int, lam2: int,
-                       d: int) -> int:
+def workspace_elements(family: str, target: str, backward: bool, n1: int, n2: int, lam1: int,
+                       lam2: int, d: int) -> int:
     """Elements of T of the CUDA workspace per pair (0 on the CPU, whose kernels allocate
     their own O(R2) rows): the strip's boundary row (forward); the strip boundary rows
-    (checkpoints), the strip's cells, the adjoint's boundary row and the per-refined-row and
-    per-refined-column gradient accumulators (backward)."""
+    (checkpoints), the strip's cells, the adjoint's boundary row and the gradient accumulators:
+    per refined row and column (linear family, (R1 + R2) D), or per refined row and original
+    column (Gram family, R1 n2) (backward)."""
     if target == "cpu":
         return 0
     r1, r2 = n1 << lam1, n2 << lam2
@@ -61,7 +62,8 @@ def workspace_elements(target: str, backward: bool, n1: int, n2: int, lam1: int,
     if not backward:
         return width
     strips = -(-r1 // ROWS)
-    return strips * width + ROWS * width + width + (r1 + r2) * d
+    accumulators = (r1 + r2) * d if family == "linear" else r1 * n2
+    return strips * width + ROWS * width + width + accumulators
 
 
 class _SigKernelPDE(KernelOp):

@@ -126,7 +126,8 @@ def _check_memory(what: str, nbytes: int, advice: str) -> None:
 
 
 def _check_solve(count: int, n1: int, n2: int, lam1: int, lam2: int, itemsize: int,
-                 return_grid: bool, gram_family: bool, device: torch.device) -> None:
+                 return_grid: bool, gram_family: bool, device: torch.device,
+                 channels: int) -> None:
     """Everything the solve will materialise, before any of it is made."""
     r1, r2 = n1 << lam1, n2 << lam2
     if return_grid:
@@ -138,7 +139,8 @@ def _check_solve(count: int, n1: int, n2: int, lam1: int, lam2: int, itemsize: i
                       "Use the linear static kernel (solved without a Gram) or shorter paths.")
     if device.type == "cuda":
         from ..codegen.kernels.sigkernel import workspace_elements
-        per_pair = workspace_elements("cuda", True, n1, n2, lam1, lam2, 1)
+        family = "gram" if gram_family else "linear"
+        per_pair = workspace_elements(family, "cuda", True, n1, n2, lam1, lam2, channels)
         _check_memory(f"the CUDA backward's checkpoints for {count} pair(s)",
                       count * per_pair * itemsize, "Use fewer pairs per call.")
     # the CPU kernels keep O(R2) vectors per thread; their backward fits its own row budget
@@ -155,7 +157,7 @@ def _solve(x: Tensor, y: Tensor, pairs: Optional[Tensor], lam1: int, lam2: int, 
     n1, n2 = x.shape[1] - 1, y.shape[1] - 1
     scale = _linear_scale(static_kernel)
     _check_solve(count, n1, n2, lam1, lam2, x.element_size(), return_grid, scale is None,
-                 x.device)
+                 x.device, x.shape[2])
     if scale is not None:
         dx, dy = x.diff(dim=1), y.diff(dim=1)
         if not (isinstance(scale, float) and scale == 1.0):

@@ -42,10 +42,10 @@ def _units(count: int, like: Tensor) -> int:
 
 
 def _work(like: Tensor, backward: bool, count: int, n1: int, n2: int, lam1: int, lam2: int,
-          d: int) -> Optional[Tensor]:
+          d: int, family: str) -> Optional[Tensor]:
     if not _on_gpu(like):
         return None
-    per_pair = workspace_elements("cuda", backward, n1, n2, lam1, lam2, d)
+    per_pair = workspace_elements(family, "cuda", backward, n1, n2, lam1, lam2, d)
     blocks = -(-count // PAIRS_PER_BLOCK)
     return empty((blocks * PAIRS_PER_BLOCK * per_pair,), like)
 
@@ -129,7 +129,7 @@ def _linear(dx: Tensor, dy: Tensor, pairs: Optional[Tensor], lam1: int, lam2: in
     grid = empty(_out_shape(count, n1, n2, lam1, lam2, True), dx) if return_grid else None
     launch("sig_kernel_linear", "sig_kernel_linear", d, 1,
            dict(dx=dx, dy=dy, pairs=pairs, out=out, grid=grid,
-                work=_work(dx, False, count, n1, n2, lam1, lam2, d),
+                work=_work(dx, False, count, n1, n2, lam1, lam2, d, "linear"),
                 **_scalars(count, n1, n2, lam1, lam2, dx)),
            like=dx, steps=(n1 << lam1) * (n2 << lam2))
     return grid if return_grid else out
@@ -149,7 +149,7 @@ def _linear_adjoint(dx: Tensor, dy: Tensor, pairs: Optional[Tensor], grad: Tenso
     launch("sig_kernel_linear", "sig_kernel_linear_backward", d, 1,
            dict(dx=dx, dy=dy, pairs=pairs, grad=None if return_grid else grad,
                 grad_grid=grad if return_grid else None, grad_dx=grad_dx, grad_dy=grad_dy,
-                work=_work(dx, True, count, n1, n2, lam1, lam2, d),
+                work=_work(dx, True, count, n1, n2, lam1, lam2, d, "linear"),
                 **_scalars(count, n1, n2, lam1, lam2, dx), row_budget=_row_budget(n2, lam2)),
            like=dx, steps=3 * (n1 << lam1) * (n2 << lam2))
     return grad_dx, grad_dy
@@ -188,7 +188,7 @@ def _from_gram(gram: Tensor, lam1: int, lam2: int, return_grid: bool) -> Tensor:
     grid = empty(_out_shape(count, n1, n2, lam1, lam2, True), gram) if return_grid else None
     launch("sig_kernel_from_gram", "sig_kernel_from_gram", 1, 1,
            dict(gram=gram, out=out, grid=grid, work=_work(gram, False, count, n1, n2, lam1,
-                                                           lam2, 1),
+                                                           lam2, 1, "gram"),
                 **_scalars(count, n1, n2, lam1, lam2, gram)),
            like=gram, steps=(n1 << lam1) * (n2 << lam2))
     return grid if return_grid else out
@@ -206,7 +206,7 @@ def _from_gram_adjoint(gram: Tensor, grad: Tensor, lam1: int, lam2: int,
     launch("sig_kernel_from_gram", "sig_kernel_from_gram_backward", 1, 1,
            dict(gram=gram, grad=None if return_grid else grad,
                 grad_grid=grad if return_grid else None, grad_gram=grad_gram,
-                work=_work(gram, True, count, n1, n2, lam1, lam2, 1),
+                work=_work(gram, True, count, n1, n2, lam1, lam2, 1, "gram"),
                 **_scalars(count, n1, n2, lam1, lam2, gram), row_budget=_row_budget(n2, lam2)),
            like=gram, steps=3 * (n1 << lam1) * (n2 << lam2))
     return grad_gram
