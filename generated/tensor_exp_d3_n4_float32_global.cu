@@ -169,8 +169,7 @@ sigcg_tensor_exp_backward_cuda(const T *__restrict__ x,
 
     }
 
-    __syncthreads();
-
+    /* no barrier: the next phase touches gt[i] and gnext[i] in the thread that wrote gt[i] */
     for (int n = 1; n <= N - 1; ++n) {
         /* t_n = 1 + (x (x) t_{n+1}) / n */
     {

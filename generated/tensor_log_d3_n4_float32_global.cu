@@ -6,7 +6,7 @@
  * signature channels: 120
  * op counts per row: fma=1704
  * threads per block: 32; one block per row, one thread per output coefficient
- * launch: 32 threads per block, dynamic shared memory 0 B, static 0 B, global scratch elements per block: tensor_log 480, tensor_log_backward 720
+ * launch: 32 threads per block, dynamic shared memory 0 B, static 0 B, global scratch elements per block: tensor_log 360, tensor_log_backward 600
  */
 typedef float T;
 #define D 3
@@ -28,10 +28,10 @@ typedef long long int64_t;
  * Truncated tensor logarithm on the GPU, one block per row, the recursion of tensor_log.c.j2:
  *     log(1 + x) = x (x) t_1,   t_N = 1/N,   t_n = 1/n - x (x) t_{n+1}  (needed up to level N-n),
  * each product one phase with a thread per output coefficient.  The Horner tensors live in the
- * row's scratch: t_n at ts + (n - 1) * SIG.
+ * row's scratch: t_n at ts + (n - 1) * SIG, n < N (t_N = 1/N has no levels).
  */
 
-/* grid = (rows), block = (THREADS); scratch: 4 x SIG per row, global memory */
+/* grid = (rows), block = (THREADS); scratch: 3 x SIG per row, global memory */
 extern "C" __global__ void __launch_bounds__(THREADS)
 sigcg_tensor_log_cuda(const T *__restrict__ x,
                       T *__restrict__ out,
@@ -39,19 +39,11 @@ sigcg_tensor_log_cuda(const T *__restrict__ x,
                       T *__restrict__ scratch)
 {
     const int64_t p = blockIdx.x;
-    T *ts = scratch + p * 4 * SIG;
+    T *ts = scratch + p * 3 * SIG;
     const T *xp = x + p * SIG;
     T *op = out + p * SIG;
-    /* t_N = 1/N: no levels */
-    {
-        const int tid = threadIdx.x;
-        for (int64_t i = tid; i < SIG; i += THREADS)
-            ST(ts, (N - 1) * SIG + i, (T)0);
-
-    }
-
-    __syncthreads();
-
+    /* t_N = 1/N has no levels: t_{N-1} = 1/(N-1) - x/N needs none of it (and nothing reads
+       the scratch row of t_N) */
     for (int n = N - 1; n >= 1; --n) {
         /* t_n = 1/n - x (x) t_{n+1}, up to level N - n */
     {
@@ -131,7 +123,7 @@ sigcg_tensor_log_cuda(const T *__restrict__ x,
 }
 
 /* grad_x from grad = dL/dlog(1 + x): the recursion walked backwards, gt = dL/dt_n. */
-/* grid = (rows), block = (THREADS); scratch: 6 x SIG per row, global memory */
+/* grid = (rows), block = (THREADS); scratch: 5 x SIG per row, global memory */
 extern "C" __global__ void __launch_bounds__(THREADS)
 sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
                                const T *__restrict__ grad,
@@ -140,19 +132,11 @@ sigcg_tensor_log_backward_cuda(const T *__restrict__ x,
                                T *__restrict__ scratch)
 {
     const int64_t p = blockIdx.x;
-    T *ts = scratch + p * 6 * SIG;
+    T *ts = scratch + p * 5 * SIG;
     const T *xp = x + p * SIG, *gp = grad + p * SIG;
-    T *gx = grad_x + p * SIG, *gt = ts + N * SIG, *gnext = ts + (N + 1) * SIG;
-    /* t_N = 1/N: no levels */
-    {
-        const int tid = threadIdx.x;
-        for (int64_t i = tid; i < SIG; i += THREADS)
-            ST(ts, (N - 1) * SIG + i, (T)0);
-
-    }
-
-    __syncthreads();
-
+    T *gx = grad_x + p * SIG, *gt = ts + (N - 1) * SIG, *gnext = ts + N * SIG;
+    /* t_N = 1/N has no levels: t_{N-1} = 1/(N-1) - x/N needs none of it (and nothing reads
+       the scratch row of t_N) */
     for (int n = N - 1; n >= 1; --n) {
         /* t_n = 1/n - x (x) t_{n+1}, up to level N - n */
     {

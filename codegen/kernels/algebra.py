@@ -78,6 +78,10 @@ class TensorLog(_HornerRowKernel):
     templates = {"cpu": "cpu/tensor_log.c.j2", "cuda": "cuda/tensor_log.cu.j2"}
     precompile = ("logsignature",)
 
+    def scratch_rows(self, spec) -> dict[str, int]:
+        # t_1..t_{N-1} (t_N = 1/N has no levels); the backward's two cotangent rows
+        return {self.name: max(1, spec.N - 1), f"{self.name}_backward": spec.N + 1}
+
 
 class TensorExp(_HornerRowKernel):
     name = "tensor_exp"

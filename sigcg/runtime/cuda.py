@@ -200,10 +200,7 @@ class CudaBackend:
             if args.get(name) is not None:
                 args[name].zero_()  # on the current stream, before the kernel
         fn = self.module(plan.spec, index).function(plan)
-        scratch = None
-        if plan.scratch_elements:
-            scratch = torch.empty(plan.scratch_elements, dtype=torch.float32
-                                  if dtype == "float32" else torch.float64, device=device)
+        scratch = self.scratch(plan, device)
         values = []
         for p in entry.params:
             value = args[p.name]
@@ -216,6 +213,15 @@ class CudaBackend:
         with cupy.cuda.Device(index):
             fn.kernel((plan.blocks,), (plan.threads,), tuple(values),
                       shared_mem=plan.dynamic_smem, stream=_StreamRef(stream.cuda_stream))
+
+
+    @staticmethod
+    def scratch(plan: cuda_launch.LaunchPlan, device: torch.device) -> torch.Tensor | None:
+        """The plan's global scratch, from torch's caching allocator on ``device``."""
+        if not plan.scratch_elements:
+            return None
+        dtype = torch.float32 if plan.spec.dtype == "float32" else torch.float64
+        return torch.empty(plan.scratch_elements, dtype=dtype, device=device)
 
 
 BACKEND = CudaBackend()
