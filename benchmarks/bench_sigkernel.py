@@ -14,6 +14,7 @@ order 0 (forward, then backward), measured in a fresh process from /proc (VmHWM 
 it, minus VmRSS before).  pySigLib is not run there: its increment Gram alone would be
 8 * 19999^2 * 8 bytes = 25.6 GB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,7 +88,8 @@ def case_functions(what, batch, length, d, lam, dtype):
         "pySigLib forward": lambda: pysiglib.sig_kernel(x, y, dyadic_order=lam),
         "sigcg backward": ours_bwd,
         "pySigLib backward": lambda: pysiglib.sig_kernel_backprop(
-            cot, x, y, dyadic_order=lam, left_deriv=True, right_deriv=True),
+            cot, x, y, dyadic_order=lam, left_deriv=True, right_deriv=True
+        ),
     }
 
 
@@ -112,12 +114,13 @@ def run_table(repeats: int) -> list[dict]:
         row = {"case": label, **med}
         rows.append(row)
         fwd = f"{med['pySigLib forward'] / med['sigcg forward']:.1f}x"
-        line = (f"| {label} | {med['sigcg forward']:.2f} | {med['pySigLib forward']:.2f} | "
-                f"{fwd} |")
+        line = f"| {label} | {med['sigcg forward']:.2f} | {med['pySigLib forward']:.2f} | {fwd} |"
         if "sigcg backward" in med:
             bwd_ratio = med["pySigLib backward"] / med["sigcg backward"]
-            line += (f" {med['sigcg backward']:.2f} | {med['pySigLib backward']:.2f} | "
-                     f"{bwd_ratio:.1f}x |")
+            line += (
+                f" {med['sigcg backward']:.2f} | {med['pySigLib backward']:.2f} | "
+                f"{bwd_ratio:.1f}x |"
+            )
         else:
             line += " - | - | - |"
         print(line, flush=True)
@@ -153,12 +156,15 @@ print(json.dumps(out))
 
 
 def run_memory() -> dict:
-    proc = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True, check=True
+    )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for phase, r in result.items():
-        print(f"(8, 20000, 3, 0) f64 {phase}: {r['seconds']:.2f} s, peak memory added "
-              f"{r['peak_extra_MB']:.1f} MB")
+        print(
+            f"(8, 20000, 3, 0) f64 {phase}: {r['seconds']:.2f} s, peak memory added "
+            f"{r['peak_extra_MB']:.1f} MB"
+        )
     return result
 
 
@@ -182,8 +188,12 @@ def run_gpu() -> None:
         return sk.dense_solve(g, lam1, lam2, grid)
 
     checks = [  # (B, Lx, Ly, d, lam, static)
-        (6, 20, 11, 2, (1, 2), None), (9, 70, 40, 3, 0, None), (5, 33, 33, 2, 1, "rbf"),
-        (3, 5, 4, 1, 3, None), (4, 9, 130, 2, (2, 0), "rbf")]
+        (6, 20, 11, 2, (1, 2), None),
+        (9, 70, 40, 3, 0, None),
+        (5, 33, 33, 2, 1, "rbf"),
+        (3, 5, 4, 1, 3, None),
+        (4, 9, 130, 2, (2, 0), "rbf"),
+    ]
     worst = 0.0
     for batch, lx, ly, d, lam, static in checks:
         try:
@@ -199,23 +209,33 @@ def run_gpu() -> None:
                 yc = y.to(dev, dtype).requires_grad_()
                 grid = sigcg.sig_kernel(xc, yc, lam, kern, return_grid=True)
                 value = sigcg.sig_kernel(xc, yc, lam, kern)
-                grads = torch.autograd.grad((value * cot.to(dev, dtype)).sum() + grid.sum(),
-                                            (xc, yc))
-                errs = [(grid.double().cpu() - ref).abs().max().item(),
-                        (value.double().cpu() - ref[:, -1, -1]).abs().max().item()]
-                errs += [(g.double().cpu() - e).abs().max().item() / max(1.0, e.abs().max().item())
-                         for g, e in zip(grads, ref_g)]
+                grads = torch.autograd.grad(
+                    (value * cot.to(dev, dtype)).sum() + grid.sum(), (xc, yc)
+                )
+                errs = [
+                    (grid.double().cpu() - ref).abs().max().item(),
+                    (value.double().cpu() - ref[:, -1, -1]).abs().max().item(),
+                ]
+                errs += [
+                    (g.double().cpu() - e).abs().max().item() / max(1.0, e.abs().max().item())
+                    for g, e in zip(grads, ref_g)
+                ]
                 scale = max(1.0, ref.abs().max().item())
                 err = max(errs[:2]) / scale
                 worst = max(worst, err) if dtype == torch.float64 else worst
                 status = "ok" if max(err, *errs[2:]) < tol else "MISMATCH"
-                print(f"check {(batch, lx, ly, d, lam, static)} {str(dtype)[6:]}: "
-                      f"value/grid {err:.1e}, grads {errs[2]:.1e} {errs[3]:.1e} {status}",
-                      flush=True)
+                print(
+                    f"check {(batch, lx, ly, d, lam, static)} {str(dtype)[6:]}: "
+                    f"value/grid {err:.1e}, grads {errs[2]:.1e} {errs[3]:.1e} {status}",
+                    flush=True,
+                )
             xg = x.to(dev)
             gram = sigcg.sig_kernel_gram(xg, dyadic_order=1, static_kernel=kern)
-            exp = sigcg.sig_kernel_gram(x, dyadic_order=1, static_kernel=kern) \
-                if _cpu_kernels() else None
+            exp = (
+                sigcg.sig_kernel_gram(x, dyadic_order=1, static_kernel=kern)
+                if _cpu_kernels()
+                else None
+            )
             sym = torch.equal(gram, gram.T)
             diff = (gram.cpu() - exp).abs().max().item() if exp is not None else float("nan")
             print(f"  gram symmetric {sym}, vs CPU kernels {diff:.1e}", flush=True)
@@ -235,22 +255,31 @@ def run_gpu() -> None:
             times.append((time.perf_counter() - t0) * 1e3)
         return statistics.median(times)
 
-    for what, batch, length, d, lam, dtype in CASES + [("sig_kernel", 1024, 100, 4, 0,
-                                                         torch.float32)]:
+    for what, batch, length, d, lam, dtype in CASES + [
+        ("sig_kernel", 1024, 100, 4, 0, torch.float32)
+    ]:
         try:
             x = paths(batch, length, d, dtype, 1).to(dev)
             y = paths(batch, length, d, dtype, 2).to(dev)
             if what == "gram":
                 fwd = cuda_median(lambda: sigcg.sig_kernel_gram(x, dyadic_order=lam))
-                print(f"GPU gram ({batch}, {length}, {d}, {lam}) {str(dtype)[6:]}: "
-                      f"{fwd:.2f} ms", flush=True)
+                print(
+                    f"GPU gram ({batch}, {length}, {d}, {lam}) {str(dtype)[6:]}: {fwd:.2f} ms",
+                    flush=True,
+                )
                 continue
             xs, ys = x.clone().requires_grad_(), y.clone().requires_grad_()
             fwd = cuda_median(lambda: sigcg.sig_kernel(x, y, lam))
-            both = cuda_median(lambda: torch.autograd.grad(sigcg.sig_kernel(xs, ys, lam),
-                                                           (xs, ys), torch.ones_like(x[:, 0, 0])))
-            print(f"GPU sig_kernel ({batch}, {length}, {d}, {lam}) {str(dtype)[6:]}: forward "
-                  f"{fwd:.2f} ms, forward+backward {both:.2f} ms", flush=True)
+            both = cuda_median(
+                lambda: torch.autograd.grad(
+                    sigcg.sig_kernel(xs, ys, lam), (xs, ys), torch.ones_like(x[:, 0, 0])
+                )
+            )
+            print(
+                f"GPU sig_kernel ({batch}, {length}, {d}, {lam}) {str(dtype)[6:]}: forward "
+                f"{fwd:.2f} ms, forward+backward {both:.2f} ms",
+                flush=True,
+            )
         except Exception:
             traceback.print_exc()
     for length in (2000, 5000):
@@ -269,16 +298,21 @@ def run_gpu() -> None:
             torch.cuda.synchronize()
             t2 = time.perf_counter()
             peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-            print(f"GPU (8, {length}, 3, 0) f64: forward {t1 - t0:.2f} s (peak +{fwd_peak:.1f} "
-                  f"MB), backward {t2 - t1:.2f} s (peak +{peak:.1f} MB)", flush=True)
+            print(
+                f"GPU (8, {length}, 3, 0) f64: forward {t1 - t0:.2f} s (peak +{fwd_peak:.1f} "
+                f"MB), backward {t2 - t1:.2f} s (peak +{peak:.1f} MB)",
+                flush=True,
+            )
         except Exception:
             traceback.print_exc()
 
 
 def _cpu_kernels() -> bool:
     try:
-        from sigcg.runtime.compiler import toolchain_or_none
         import cffi  # noqa: F401
+
+        from sigcg.runtime.compiler import toolchain_or_none
+
         return toolchain_or_none() is not None
     except Exception:
         return False
@@ -303,8 +337,10 @@ def main() -> None:
     if not args.memory:
         clock = "wall-clock" if args.wall else "thread CPU time"
         print(f"single thread; medians of {clock} in ms; speed-up = pySigLib / sigcg")
-        print("| case (B, L, d, dyadic order) | sigcg fwd | pySigLib fwd | speed-up | "
-              "sigcg bwd | pySigLib bwd | speed-up |")
+        print(
+            "| case (B, L, d, dyadic order) | sigcg fwd | pySigLib fwd | speed-up | "
+            "sigcg bwd | pySigLib bwd | speed-up |"
+        )
         print("|---|---|---|---|---|---|---|")
         run_table(args.repeats or (5 if args.quick else 15))
     if args.memory or not args.quick:

@@ -81,7 +81,19 @@ from .api.static_kernels import (
 )
 
 __all__ += [
-    "LinearKernel", "Matern12Kernel", "Matern32Kernel", "Matern52Kernel", "PolynomialKernel",
-    "RBFKernel", "RationalQuadraticKernel", "ScaledLinearKernel", "SigKernel", "SigMMD",
-    "StaticKernel", "sig_kernel", "sig_kernel_gram", "sig_mmd", "sig_score",
+    "LinearKernel",
+    "Matern12Kernel",
+    "Matern32Kernel",
+    "Matern52Kernel",
+    "PolynomialKernel",
+    "RBFKernel",
+    "RationalQuadraticKernel",
+    "ScaledLinearKernel",
+    "SigKernel",
+    "SigMMD",
+    "StaticKernel",
+    "sig_kernel",
+    "sig_kernel_gram",
+    "sig_mmd",
+    "sig_score",
 ]

@@ -545,8 +545,9 @@ def _sig_kernel(o):
 
     def reference(*args):
         _, kind, params = _static(o["static"], args)
-        return skref.sig_kernel(args[0], args[1], *_orders(lam), kind,
-                                return_grid=o["form"] == "grid", **params)
+        return skref.sig_kernel(
+            args[0], args[1], *_orders(lam), kind, return_grid=o["form"] == "grid", **params
+        )
 
     return tuple([x, y] + _static_inputs(o["static"])), call, reference
 
@@ -563,16 +564,22 @@ def _sig_kernel_gram(o):
         second = args[1] if other else None
         if o["form"] == "module":
             return sigcg.SigKernel(lam, static, gram=True)(args[0], second)
-        return sigcg.sig_kernel_gram(args[0], second, lam, static,
-                                     return_grid=o["form"] == "grid")
+        return sigcg.sig_kernel_gram(args[0], second, lam, static, return_grid=o["form"] == "grid")
 
     def reference(*args):
         _, kind, params = _static(o["static"], args)
         a = args[0]
         b = args[1] if other else a
         if o["form"] == "grid":
-            grids = skref.sig_kernel(a.repeat_interleave(b.shape[0], 0), b.repeat(a.shape[0], 1, 1),
-                                     lam, lam, kind, return_grid=True, **params)
+            grids = skref.sig_kernel(
+                a.repeat_interleave(b.shape[0], 0),
+                b.repeat(a.shape[0], 1, 1),
+                lam,
+                lam,
+                kind,
+                return_grid=True,
+                **params,
+            )
             return grids.view(a.shape[0], b.shape[0], *grids.shape[1:])
         return skref.gram_matrix(a, b, lam, lam, kind, **params)
 
@@ -641,27 +648,32 @@ CASES += [
     Case(
         "sig_mmd",
         _sig_mmd,
-        dict(unbiased=(True, False), static=("linear", "rbf"), dyadic_order=(0, 1),
-             module=(False, True)),
+        dict(
+            unbiased=(True, False),
+            static=("linear", "rbf"),
+            dyadic_order=(0, 1),
+            module=(False, True),
+        ),
     ),
     Case(
         "sig_score",
         _sig_score,
-        dict(lam=(1.0, 0.5), y=("batch", "single"), static=("linear", "rbf"),
-             dyadic_order=(0, 1)),
+        dict(lam=(1.0, 0.5), y=("batch", "single"), static=("linear", "rbf"), dyadic_order=(0, 1)),
     ),
 ]
 
-COVERED_ELSEWHERE.update({
-    "SigKernel": "sig_kernel",
-    "SigMMD": "sig_mmd",
-    "LinearKernel": "sig_kernel",
-    "ScaledLinearKernel": "sig_kernel",
-    "RBFKernel": "sig_kernel",
-    "Matern32Kernel": "sig_kernel",
-    "RationalQuadraticKernel": "sig_kernel",
-    "Matern12Kernel": "test_sigkernel.py",
-    "Matern52Kernel": "test_sigkernel.py",
-    "PolynomialKernel": "test_sigkernel.py",
-    "StaticKernel": "test_sigkernel.py",
-})
+COVERED_ELSEWHERE.update(
+    {
+        "SigKernel": "sig_kernel",
+        "SigMMD": "sig_mmd",
+        "LinearKernel": "sig_kernel",
+        "ScaledLinearKernel": "sig_kernel",
+        "RBFKernel": "sig_kernel",
+        "Matern32Kernel": "sig_kernel",
+        "RationalQuadraticKernel": "sig_kernel",
+        "Matern12Kernel": "test_sigkernel.py",
+        "Matern52Kernel": "test_sigkernel.py",
+        "PolynomialKernel": "test_sigkernel.py",
+        "StaticKernel": "test_sigkernel.py",
+    }
+)

@@ -5,6 +5,7 @@ explicit point differences, the increment Gram is the double difference over eve
 PDE is the scheme written cell by cell on the refined grid (a double loop, vectorised over
 pairs only).
 """
+
 from __future__ import annotations
 
 import math
@@ -81,8 +82,11 @@ def mmd(x, y, lam1=0, lam2=0, kind="linear", unbiased=True, **p):
     kxy = gram_matrix(x, y, lam1, lam2, kind, **p)
     m, n = x.shape[0], y.shape[0]
     if unbiased:
-        return ((kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
-                + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1)) - 2 * kxy.mean())
+        return (
+            (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
+            + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
+            - 2 * kxy.mean()
+        )
     return kxx.mean() + kyy.mean() - 2 * kxy.mean()
 
 

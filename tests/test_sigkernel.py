@@ -2,16 +2,17 @@
 (sigkernel_reference.py) and pySigLib, the limit <S(x), S(y)>, Gram/MMD/score identities,
 gradients (kernel, static-kernel parameters, checkpointed recomputation), the CUDA kernels under
 emulation and NVRTC, and the errors raised before any kernel runs."""
+
 from __future__ import annotations
 
 import os
 
 import numpy as np
 import pytest
+import sigkernel_reference as ref
 import torch
 
 import sigcg
-import sigkernel_reference as ref
 from sigcg.api import sigkernel as api
 from sigcg.ops import sigkernel as sk
 from sigcg.runtime import emulate_cuda
@@ -23,13 +24,19 @@ KERNELS = {  # name -> (sigcg static kernel, reference kind, parameters)
     "linear": (None, "linear", {}),
     "scaled_linear": (sigcg.ScaledLinearKernel(0.7), "scaled_linear", {"scale": 0.7}),
     "rbf": (sigcg.RBFKernel(0.8), "rbf", {"sigma": 0.8}),
-    "polynomial": (sigcg.PolynomialKernel(2.0, 1.0, 0.5), "polynomial",
-                   {"degree": 2, "gamma": 1.0, "scale": 0.5}),
+    "polynomial": (
+        sigcg.PolynomialKernel(2.0, 1.0, 0.5),
+        "polynomial",
+        {"degree": 2, "gamma": 1.0, "scale": 0.5},
+    ),
     "matern12": (sigcg.Matern12Kernel(1.3), "matern12", {"sigma": 1.3}),
     "matern32": (sigcg.Matern32Kernel(1.3), "matern32", {"sigma": 1.3}),
     "matern52": (sigcg.Matern52Kernel(1.3), "matern52", {"sigma": 1.3}),
-    "rational_quadratic": (sigcg.RationalQuadraticKernel(1.1, 0.7), "rational_quadratic",
-                           {"sigma": 1.1, "alpha": 0.7}),
+    "rational_quadratic": (
+        sigcg.RationalQuadraticKernel(1.1, 0.7),
+        "rational_quadratic",
+        {"sigma": 1.1, "alpha": 0.7},
+    ),
 }
 
 
@@ -43,6 +50,7 @@ def close(got, expected, tol=1e-12):
 
 
 # ---- against the dense reference -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(KERNELS))
 @pytest.mark.parametrize("lam", [0, 1, (2, 0), (0, 2)])
@@ -62,8 +70,10 @@ def test_gram_mmd_score_match_the_reference(name):
     close(sigcg.sig_kernel_gram(x, y, 1, static), ref.gram_matrix(x, y, 1, 1, kind, **params))
     close(sigcg.sig_kernel_gram(x, None, 1, static), ref.gram_matrix(x, x, 1, 1, kind, **params))
     for unbiased in (True, False):
-        close(sigcg.sig_mmd(x, y, 1, static, unbiased=unbiased),
-              ref.mmd(x, y, 1, 1, kind, unbiased, **params))
+        close(
+            sigcg.sig_mmd(x, y, 1, static, unbiased=unbiased),
+            ref.mmd(x, y, 1, 1, kind, unbiased, **params),
+        )
     close(sigcg.sig_score(x, y, 0.5, 1, static), ref.score(x, y, 0.5, 1, 1, kind, **params))
 
 
@@ -72,8 +82,7 @@ def test_long_rows_and_many_lanes_match_the_reference():
     x, y = paths(9, 11, 3, seed=5, scale=0.2), paths(9, 14, 3, seed=6, scale=0.2)
     expected = ref.sig_kernel(x, y, 1, 0, return_grid=True)
     close(sigcg.sig_kernel(x, y, (1, 0), return_grid=True), expected)
-    close(sigcg.sig_kernel(x.float(), y.float(), (1, 0)).double(), expected[:, -1, -1],
-          tol=2e-5)
+    close(sigcg.sig_kernel(x.float(), y.float(), (1, 0)).double(), expected[:, -1, -1], tol=2e-5)
 
 
 # ---- against pySigLib ---------------------------------------------------------------------------
@@ -85,7 +94,8 @@ except ImportError:  # pragma: no cover
 needs_pysiglib = pytest.mark.skipif(pysiglib is None, reason="pysiglib cannot be imported")
 
 PYSIGLIB_KERNELS = {
-    "linear": lambda: None, "scaled_linear": lambda: pysiglib.ScaledLinearKernel(0.7),
+    "linear": lambda: None,
+    "scaled_linear": lambda: pysiglib.ScaledLinearKernel(0.7),
     "rbf": lambda: pysiglib.RBFKernel(0.8),
     "polynomial": lambda: pysiglib.PolynomialKernel(2.0, 1.0, 0.5),
     "matern12": lambda: pysiglib.Matern12Kernel(1.3),
@@ -104,23 +114,27 @@ def test_agrees_with_pysiglib(name, lam):
     opts = dict(dyadic_order=lam, static_kernel=theirs)
     tol = 1e-11
     close(sigcg.sig_kernel(x, y, lam, static), pysiglib.sig_kernel(x, y, **opts), tol)
-    close(sigcg.sig_kernel(x, y, lam, static, return_grid=True),
-          pysiglib.sig_kernel(x, y, return_grid=True, **opts), tol)
+    close(
+        sigcg.sig_kernel(x, y, lam, static, return_grid=True),
+        pysiglib.sig_kernel(x, y, return_grid=True, **opts),
+        tol,
+    )
     close(sigcg.sig_kernel_gram(x, y, lam, static), pysiglib.sig_kernel_gram(x, y, **opts), tol)
     close(sigcg.sig_mmd(x, y, lam, static), pysiglib.sig_mmd(x, y, **opts), tol)
-    close(sigcg.sig_score(x, y, 0.5, lam, static), pysiglib.sig_score(x, y, lam=0.5, **opts),
-          tol)
+    close(sigcg.sig_score(x, y, 0.5, lam, static), pysiglib.sig_score(x, y, lam=0.5, **opts), tol)
     if isinstance(lam, int):  # pySigLib mirrors its x-with-x Gram (exact only for equal orders)
-        close(sigcg.sig_kernel_gram(x, None, lam, static),
-              pysiglib.sig_kernel_gram(x, x, **opts), tol)
+        close(
+            sigcg.sig_kernel_gram(x, None, lam, static), pysiglib.sig_kernel_gram(x, x, **opts), tol
+        )
 
 
 @needs_pysiglib
 def test_gradients_agree_with_pysiglib():
     x, y = paths(3, 7, 2, seed=9), paths(3, 6, 2, seed=10)
     derivs = torch.tensor([0.3, -1.2, 0.8], dtype=F64)
-    gx, gy = pysiglib.sig_kernel_backprop(derivs, x, y, dyadic_order=1, left_deriv=True,
-                                          right_deriv=True)
+    gx, gy = pysiglib.sig_kernel_backprop(
+        derivs, x, y, dyadic_order=1, left_deriv=True, right_deriv=True
+    )
     xs, ys = x.clone().requires_grad_(), y.clone().requires_grad_()
     ours = torch.autograd.grad(sigcg.sig_kernel(xs, ys, 1), (xs, ys), derivs)
     close(ours[0], gx, 1e-11)
@@ -128,6 +142,7 @@ def test_gradients_agree_with_pysiglib():
 
 
 # ---- mathematical identities ----------------------------------------------------------------
+
 
 def test_converges_to_the_inner_product_of_signatures():
     """Linear static kernel: k -> <S(x), S(y)> (scalar term included) as the dyadic order grows;
@@ -164,8 +179,9 @@ def test_mmd_of_a_sample_with_itself_and_the_unbiased_formula():
     assert abs(sigcg.sig_mmd(x, x, 1, unbiased=False).item()) < 1e-12
     k = sigcg.sig_kernel_gram(torch.cat([x, torch.cat([y, y[:, -1:]], 1)]), dyadic_order=1)
     kxx, kyy, kxy = k[:5, :5], k[5:, 5:], k[:5, 5:]
-    unbiased = ((kxx.sum() - kxx.trace()) / 20 + (kyy.sum() - kyy.trace()) / 12
-                - 2 * kxy.mean())  # y with a repeated last point: the same signatures
+    unbiased = (
+        (kxx.sum() - kxx.trace()) / 20 + (kyy.sum() - kyy.trace()) / 12 - 2 * kxy.mean()
+    )  # y with a repeated last point: the same signatures
     close(sigcg.sig_mmd(x, y, 1), unbiased, 1e-11)
     expected = (kxx.sum() - kxx.trace()) / 20 - 2 * kxy.mean(0)
     close(sigcg.sig_score(x, y, dyadic_order=1), expected, 1e-11)
@@ -189,13 +205,18 @@ def test_numpy_unbatched_modules_and_user_static_kernels():
         def gram(self, a, b):
             return (1 + torch.bmm(a, b.transpose(1, 2))) ** 3
 
-    close(sigcg.sig_kernel(x, y, 1, Cubic()),
-          sigcg.sig_kernel(x, y, 1, sigcg.PolynomialKernel(3.0, 1.0, 1.0)))
-    close(sigcg.sig_kernel(x, y, 1, lambda a, b: sigcg.RBFKernel(0.8).increment_gram(a, b)),
-          sigcg.sig_kernel(x, y, 1, sigcg.RBFKernel(0.8)))
+    close(
+        sigcg.sig_kernel(x, y, 1, Cubic()),
+        sigcg.sig_kernel(x, y, 1, sigcg.PolynomialKernel(3.0, 1.0, 1.0)),
+    )
+    close(
+        sigcg.sig_kernel(x, y, 1, lambda a, b: sigcg.RBFKernel(0.8).increment_gram(a, b)),
+        sigcg.sig_kernel(x, y, 1, sigcg.RBFKernel(0.8)),
+    )
 
 
 # ---- gradients -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["linear", "scaled_linear", "rbf", "rational_quadratic"])
 def test_gradcheck_paths_and_static_kernel_parameters(name):
@@ -204,8 +225,11 @@ def test_gradcheck_paths_and_static_kernel_parameters(name):
         inputs, make = (x, y), lambda a, b: sigcg.sig_kernel(a, b, (1, 0))
     else:
         p = torch.tensor(0.8, dtype=F64)
-        cls = {"scaled_linear": sigcg.ScaledLinearKernel, "rbf": sigcg.RBFKernel,
-               "rational_quadratic": sigcg.RationalQuadraticKernel}[name]
+        cls = {
+            "scaled_linear": sigcg.ScaledLinearKernel,
+            "rbf": sigcg.RBFKernel,
+            "rational_quadratic": sigcg.RationalQuadraticKernel,
+        }[name]
         inputs, make = (x, y, p), lambda a, b, s: sigcg.sig_kernel(a, b, (1, 0), cls(s))
     inputs = tuple(t.clone().requires_grad_() for t in inputs)
     assert torch.autograd.gradcheck(make, inputs, eps=1e-6, atol=1e-8, rtol=1e-6)
@@ -224,8 +248,7 @@ def test_checkpointed_backward_is_the_exact_adjoint(budget, monkeypatch):
         weights = cot if grid else cot[:, 0, 0]
         got = torch.autograd.grad(out, (xs, ys), weights)
         if static is None:
-            dense = sk.dense_solve(sk.linear_gram(xs.diff(dim=1), ys.diff(dim=1), None), 1, 2,
-                                   grid)
+            dense = sk.dense_solve(sk.linear_gram(xs.diff(dim=1), ys.diff(dim=1), None), 1, 2, grid)
         else:
             dense = sk.dense_solve(static.increment_gram(xs, ys), 1, 2, grid)
         expected = torch.autograd.grad(dense, (xs, ys), weights)
@@ -244,6 +267,7 @@ def test_gram_gradients_sum_over_shared_paths():
 
 
 # ---- CUDA kernels: emulated and compiled ------------------------------------------------------
+
 
 @pytest.mark.parametrize("static", [None, sigcg.RBFKernel(0.7)], ids=["linear", "gram"])
 def test_emulated_cuda_matches_the_cpu(static):
@@ -287,10 +311,15 @@ def test_emulated_cuda_gram_with_pairs():
 
 
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
-@pytest.mark.parametrize("op,d,dtype", [("sig_kernel_linear", 3, "float64"),
-                                        ("sig_kernel_linear", 1, "float32"),
-                                        ("sig_kernel_from_gram", 1, "float64"),
-                                        ("sig_kernel_from_gram", 1, "float32")])
+@pytest.mark.parametrize(
+    "op,d,dtype",
+    [
+        ("sig_kernel_linear", 3, "float64"),
+        ("sig_kernel_linear", 1, "float32"),
+        ("sig_kernel_from_gram", 1, "float64"),
+        ("sig_kernel_from_gram", 1, "float32"),
+    ],
+)
 def test_cuda_kernels_compile_cleanly_with_nvrtc(op, d, dtype, arch):
     pytest.importorskip("cupy_backends.cuda.libs.nvrtc", reason="NVRTC (CuPy) not installed")
     from sigcg.codegen import KernelSpec
@@ -305,34 +334,43 @@ def test_cuda_kernels_compile_cleanly_with_nvrtc(op, d, dtype, arch):
 
 # ---- bad input ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def no_kernels(monkeypatch):
     """Any kernel launch fails the test: errors must come first."""
+
     def fail(*args, **kwargs):
         raise AssertionError("a kernel was reached")
+
     monkeypatch.setattr(sk, "launch", fail)
 
 
-@pytest.mark.parametrize("call,error,match", [
-    (lambda x, y: sigcg.sig_kernel(x, y[..., :1]), ValueError, "channels"),
-    (lambda x, y: sigcg.sig_kernel(x[:, :1], y), ValueError, "length >= 2"),
-    (lambda x, y: sigcg.sig_kernel(x, y[:2]), ValueError, "same batch size"),
-    (lambda x, y: sigcg.sig_kernel(x, y, -1), ValueError, "dyadic_order"),
-    (lambda x, y: sigcg.sig_kernel(x, y, 99), ValueError, "dyadic_order"),
-    (lambda x, y: sigcg.sig_kernel(x, y, (1, 2, 3)), ValueError, "dyadic_order"),
-    (lambda x, y: sigcg.sig_kernel(x, y, True), TypeError, "dyadic_order"),
-    (lambda x, y: sigcg.sig_kernel(x, y, 1.5), TypeError, "dyadic_order"),
-    (lambda x, y: sigcg.sig_kernel(x, y.float()), TypeError, "dtype"),
-    (lambda x, y: sigcg.sig_kernel(x.int(), y), TypeError, "float32 or float64"),
-    (lambda x, y: sigcg.sig_kernel(x, y, static_kernel="rbf"), TypeError, "static_kernel"),
-    (lambda x, y: sigcg.sig_kernel(x, y, static_kernel=lambda a, b: a), ValueError,
-     "increment Gram"),
-    (lambda x, y: sigcg.sig_kernel_gram(x[0], y), ValueError, "batch, length, channels"),
-    (lambda x, y: sigcg.sig_mmd(x[:1], y), ValueError, "at least 2 paths in x"),
-    (lambda x, y: sigcg.sig_score(x, y, lam="a"), TypeError, "lam"),
-    (lambda x, y: sigcg.RBFKernel(-1.0), ValueError, "sigma must be > 0"),
-    (lambda x, y: sigcg.RBFKernel(torch.ones(2)), ValueError, "0-dim"),
-])
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (lambda x, y: sigcg.sig_kernel(x, y[..., :1]), ValueError, "channels"),
+        (lambda x, y: sigcg.sig_kernel(x[:, :1], y), ValueError, "length >= 2"),
+        (lambda x, y: sigcg.sig_kernel(x, y[:2]), ValueError, "same batch size"),
+        (lambda x, y: sigcg.sig_kernel(x, y, -1), ValueError, "dyadic_order"),
+        (lambda x, y: sigcg.sig_kernel(x, y, 99), ValueError, "dyadic_order"),
+        (lambda x, y: sigcg.sig_kernel(x, y, (1, 2, 3)), ValueError, "dyadic_order"),
+        (lambda x, y: sigcg.sig_kernel(x, y, True), TypeError, "dyadic_order"),
+        (lambda x, y: sigcg.sig_kernel(x, y, 1.5), TypeError, "dyadic_order"),
+        (lambda x, y: sigcg.sig_kernel(x, y.float()), TypeError, "dtype"),
+        (lambda x, y: sigcg.sig_kernel(x.int(), y), TypeError, "float32 or float64"),
+        (lambda x, y: sigcg.sig_kernel(x, y, static_kernel="rbf"), TypeError, "static_kernel"),
+        (
+            lambda x, y: sigcg.sig_kernel(x, y, static_kernel=lambda a, b: a),
+            ValueError,
+            "increment Gram",
+        ),
+        (lambda x, y: sigcg.sig_kernel_gram(x[0], y), ValueError, "batch, length, channels"),
+        (lambda x, y: sigcg.sig_mmd(x[:1], y), ValueError, "at least 2 paths in x"),
+        (lambda x, y: sigcg.sig_score(x, y, lam="a"), TypeError, "lam"),
+        (lambda x, y: sigcg.RBFKernel(-1.0), ValueError, "sigma must be > 0"),
+        (lambda x, y: sigcg.RBFKernel(torch.ones(2)), ValueError, "0-dim"),
+    ],
+)
 def test_bad_input_is_refused_before_any_kernel(call, error, match, no_kernels):
     x, y = paths(3, 5, 2, seed=27), paths(3, 4, 2, seed=28)
     with pytest.raises(error, match=match):
@@ -345,8 +383,9 @@ def test_memory_beyond_the_budget_is_refused_before_any_kernel(no_kernels, monke
     with pytest.raises(MemoryError, match="return_grid"):
         sigcg.sig_kernel(x, x, 1, return_grid=True)
     with pytest.raises(MemoryError, match="increment Gram"):
-        sigcg.sig_kernel(paths(1, 600, 2, seed=30), paths(1, 600, 2, seed=31),
-                         static_kernel=sigcg.RBFKernel())
+        sigcg.sig_kernel(
+            paths(1, 600, 2, seed=30), paths(1, 600, 2, seed=31), static_kernel=sigcg.RBFKernel()
+        )
 
 
 def test_double_backward_goes_through_the_dense_scheme():
@@ -370,14 +409,18 @@ def test_exhaustive_sweep(lam, length):
 
 # ---- on a GPU (make gpu-check; skipped without CUDA) ------------------------------------------
 
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("static", [None, sigcg.RBFKernel(0.7)], ids=["linear", "gram"])
 def test_cuda_matches_the_dense_scheme(static):
     x, y = paths(6, 40, 2, seed=36, scale=0.1), paths(6, 23, 2, seed=37, scale=0.1)
     xs, ys = x.clone().requires_grad_(), y.clone().requires_grad_()
-    g = (sk.linear_gram(xs.diff(dim=1), ys.diff(dim=1), None) if static is None
-         else static.increment_gram(xs, ys))
+    g = (
+        sk.linear_gram(xs.diff(dim=1), ys.diff(dim=1), None)
+        if static is None
+        else static.increment_gram(xs, ys)
+    )
     dense = sk.dense_solve(g, 1, 2, True)
     expected = torch.autograd.grad(dense.sum(), (xs, ys))
     xc, yc = x.cuda().requires_grad_(), y.cuda().requires_grad_()

@@ -34,6 +34,7 @@ the strip's boundary row lives in a global workspace, so there is no length limi
 ``PAIRS_PER_BLOCK`` pairs per block.  One block per ``PAIRS_PER_BLOCK`` pairs: the ``units``
 argument counts pairs on the CPU and blocks on CUDA.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -42,14 +43,15 @@ from .base import CudaLayout, Entry, KernelOp, params
 
 ROWS = 32  # CUDA: cell rows per strip = threads per pair (one warp)
 PAIRS_PER_BLOCK = 4  # CUDA: pairs per block (128 threads)
-MAX_CHANNELS = 4096
-SWEEP_ROWS = 4  # CPU: rows advanced together as a wavefront (independent FMA chains)  # the linear family unrolls its dot products over D
+MAX_CHANNELS = 4096  # the linear family unrolls its dot products over D
+SWEEP_ROWS = 4  # CPU: rows advanced together as a wavefront (independent FMA chains)
 
 _COMMON = ("int64 units", "int64 count", "int64 n1", "int64 n2", "int64 lam1", "int64 lam2")
 
 
-def workspace_elements(family: str, target: str, backward: bool, n1: int, n2: int, lam1: int,
-                       lam2: int, d: int) -> int:
+def workspace_elements(
+    family: str, target: str, backward: bool, n1: int, n2: int, lam1: int, lam2: int, d: int
+) -> int:
     """Elements of T of the CUDA workspace per pair (0 on the CPU, whose kernels allocate
     their own O(R2) rows): the strip's boundary row (forward); the strip boundary rows
     (checkpoints), the strip's cells, the adjoint's boundary row and the gradient accumulators:
@@ -75,8 +77,10 @@ class _SigKernelPDE(KernelOp):
 
     def check(self, spec) -> None:
         if spec.N != 1:
-            raise ValueError(f"{self.name}: N is unused and must be 1 (the dyadic orders are "
-                             f"runtime arguments), got {spec.N}")
+            raise ValueError(
+                f"{self.name}: N is unused and must be 1 (the dyadic orders are "
+                f"runtime arguments), got {spec.N}"
+            )
         if spec.d > MAX_CHANNELS:
             raise ValueError(f"{self.name}: at most {MAX_CHANNELS} channels, got {spec.d}")
 
@@ -89,15 +93,24 @@ class _SigKernelPDE(KernelOp):
         return {"fma": 3 + (spec.d if self.family == "linear" else 0)}
 
     def context(self, spec) -> dict[str, Any]:
-        return {"family": self.family, "rows": ROWS, "sweep_rows": SWEEP_ROWS, "pairs_per_block": PAIRS_PER_BLOCK,
-                "threads": ROWS * PAIRS_PER_BLOCK}
+        return {
+            "family": self.family,
+            "rows": ROWS,
+            "sweep_rows": SWEEP_ROWS,
+            "pairs_per_block": PAIRS_PER_BLOCK,
+            "threads": ROWS * PAIRS_PER_BLOCK,
+        }
 
     def code_shape(self, spec) -> list[str]:
         if spec.target == "cpu":
-            return [f"one pair per SIMD lane ({spec.lanes} lanes); rows swept in place; "
-                    f"backward: checkpointed recomputation within a row budget"]
-        return [f"{ROWS} threads per pair (one cell row each, anti-diagonal wavefront over "
-                f"strips of {ROWS} rows), {PAIRS_PER_BLOCK} pairs per block"]
+            return [
+                f"one pair per SIMD lane ({spec.lanes} lanes); rows swept in place; "
+                f"backward: checkpointed recomputation within a row budget"
+            ]
+        return [
+            f"{ROWS} threads per pair (one cell row each, anti-diagonal wavefront over "
+            f"strips of {ROWS} rows), {PAIRS_PER_BLOCK} pairs per block"
+        ]
 
     def cuda_layout(self, spec) -> CudaLayout:
         threads = ROWS * PAIRS_PER_BLOCK
@@ -107,15 +120,32 @@ class _SigKernelPDE(KernelOp):
 class SigKernelLinear(_SigKernelPDE):
     name = "sig_kernel_linear"
     family = "linear"
-    summary = ("signature kernel PDE with g = <dx_s, dy_t> / 2^(lam1+lam2) computed on the fly "
-               "(linear static kernel), and its exact adjoint")
+    summary = (
+        "signature kernel PDE with g = <dx_s, dy_t> / 2^(lam1+lam2) computed on the fly "
+        "(linear static kernel), and its exact adjoint"
+    )
     entries = (
-        Entry("sig_kernel_linear", params(
-            "in dx", "in dy", "index? pairs", "out out", "out? grid", "out? work", *_COMMON),
-            rows="units"),
-        Entry("sig_kernel_linear_backward", params(
-            "in dx", "in dy", "index? pairs", "in? grad", "in? grad_grid", "out grad_dx",
-            "out grad_dy", "out? work", *_COMMON, "int64 row_budget"), rows="units"),
+        Entry(
+            "sig_kernel_linear",
+            params("in dx", "in dy", "index? pairs", "out out", "out? grid", "out? work", *_COMMON),
+            rows="units",
+        ),
+        Entry(
+            "sig_kernel_linear_backward",
+            params(
+                "in dx",
+                "in dy",
+                "index? pairs",
+                "in? grad",
+                "in? grad_grid",
+                "out grad_dx",
+                "out grad_dy",
+                "out? work",
+                *_COMMON,
+                "int64 row_budget",
+            ),
+            rows="units",
+        ),
     )
     templates = {"cpu": "cpu/sig_kernel.c.j2", "cuda": "cuda/sig_kernel.cu.j2"}
     showcase = ((3, 1, "float64", "cpu", "auto"), (3, 1, "float32", "cuda", "global"))
@@ -124,14 +154,29 @@ class SigKernelLinear(_SigKernelPDE):
 class SigKernelFromGram(_SigKernelPDE):
     name = "sig_kernel_from_gram"
     family = "gram"
-    summary = ("signature kernel PDE reading g from a static kernel's increment Gram "
-               "(pairs, n1, n2), and its exact adjoint")
+    summary = (
+        "signature kernel PDE reading g from a static kernel's increment Gram "
+        "(pairs, n1, n2), and its exact adjoint"
+    )
     entries = (
-        Entry("sig_kernel_from_gram", params(
-            "in gram", "out out", "out? grid", "out? work", *_COMMON), rows="units"),
-        Entry("sig_kernel_from_gram_backward", params(
-            "in gram", "in? grad", "in? grad_grid", "out grad_gram", "out? work", *_COMMON,
-            "int64 row_budget"), rows="units"),
+        Entry(
+            "sig_kernel_from_gram",
+            params("in gram", "out out", "out? grid", "out? work", *_COMMON),
+            rows="units",
+        ),
+        Entry(
+            "sig_kernel_from_gram_backward",
+            params(
+                "in gram",
+                "in? grad",
+                "in? grad_grid",
+                "out grad_gram",
+                "out? work",
+                *_COMMON,
+                "int64 row_budget",
+            ),
+            rows="units",
+        ),
     )
     templates = {"cpu": "cpu/sig_kernel.c.j2", "cuda": "cuda/sig_kernel.cu.j2"}
     showcase = ((1, 1, "float64", "cpu", "auto"), (1, 1, "float64", "cuda", "global"))

@@ -9,9 +9,11 @@ default) and the scaled linear one are solved straight from the increments in O(
 other static kernel goes through its increment Gram, computed in torch (differentiable in the
 kernel's parameters) a chunk of pairs at a time.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Union
+from collections.abc import Callable
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -35,12 +37,14 @@ GRAM_CHUNK_BYTES = 64 << 20
 
 # ---- arguments ------------------------------------------------------------------------------
 
+
 def _as_tensor(name: str, value) -> Tensor:
     if isinstance(value, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(value))
     if not isinstance(value, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, "
-                        f"got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor or numpy.ndarray, got {type(value).__name__}"
+        )
     return value
 
 
@@ -52,26 +56,30 @@ def _paths(name: str, value, allow_unbatched: bool = True) -> tuple[Tensor, bool
     if unbatched:
         path = path.unsqueeze(0)
     if path.ndim != 3:
-        shapes = "(batch, length, channels)" + (" or (length, channels)" if allow_unbatched
-                                                else "")
+        shapes = "(batch, length, channels)" + (" or (length, channels)" if allow_unbatched else "")
         raise ValueError(f"{name} must have shape {shapes}, got {tuple(path.shape)}")
     if path.shape[2] < 1:
         raise ValueError(f"{name} must have at least one channel, got shape {tuple(path.shape)}")
     if path.shape[1] < 2:
-        raise ValueError(f"{name} must have length >= 2 (a signature kernel needs at least one "
-                         f"increment), got shape {tuple(path.shape)}")
+        raise ValueError(
+            f"{name} must have length >= 2 (a signature kernel needs at least one "
+            f"increment), got shape {tuple(path.shape)}"
+        )
     return path, unbatched
 
 
 def _same_space(x: Tensor, y: Tensor, xname: str, yname: str) -> None:
     if x.shape[2] != y.shape[2]:
-        raise ValueError(f"{xname} has {x.shape[2]} channels but {yname} has {y.shape[2]}; "
-                         f"they must match")
+        raise ValueError(
+            f"{xname} has {x.shape[2]} channels but {yname} has {y.shape[2]}; they must match"
+        )
     if x.dtype != y.dtype:
         raise TypeError(f"{xname} has dtype {x.dtype} but {yname} has {y.dtype}; they must match")
     if x.device != y.device:
-        raise ValueError(f"{xname} is on {x.device} but {yname} is on {y.device}; they must be "
-                         f"on the same device")
+        raise ValueError(
+            f"{xname} is on {x.device} but {yname} is on {y.device}; they must be "
+            f"on the same device"
+        )
 
 
 def dyadic_orders(dyadic_order: DyadicOrder) -> tuple[int, int]:
@@ -81,11 +89,11 @@ def dyadic_orders(dyadic_order: DyadicOrder) -> tuple[int, int]:
         raise ValueError(f"dyadic_order must be an int or a pair of ints, got {dyadic_order!r}")
     for lam in orders:
         if isinstance(lam, bool) or not isinstance(lam, (int, np.integer)):
-            raise TypeError(f"dyadic_order must be an int or a pair of ints, "
-                            f"got {dyadic_order!r}")
+            raise TypeError(f"dyadic_order must be an int or a pair of ints, got {dyadic_order!r}")
         if lam < 0 or lam > MAX_DYADIC_ORDER:
-            raise ValueError(f"dyadic_order must be between 0 and {MAX_DYADIC_ORDER}, "
-                             f"got {dyadic_order!r}")
+            raise ValueError(
+                f"dyadic_order must be between 0 and {MAX_DYADIC_ORDER}, got {dyadic_order!r}"
+            )
     return int(orders[0]), int(orders[1])
 
 
@@ -99,65 +107,114 @@ def _linear_scale(static_kernel) -> Optional[Any]:
 
 
 def _check_static_kernel(static_kernel) -> None:
-    if static_kernel is not None and not isinstance(static_kernel, StaticKernel) \
-            and not callable(static_kernel):
-        raise TypeError(f"static_kernel must be a sigcg static kernel (e.g. sigcg.RBFKernel(1.0)) "
-                        f"or a callable f(x, y) returning the increment Gram (batch, Lx - 1, "
-                        f"Ly - 1), got {type(static_kernel).__name__}")
+    if (
+        static_kernel is not None
+        and not isinstance(static_kernel, StaticKernel)
+        and not callable(static_kernel)
+    ):
+        raise TypeError(
+            f"static_kernel must be a sigcg static kernel (e.g. sigcg.RBFKernel(1.0)) "
+            f"or a callable f(x, y) returning the increment Gram (batch, Lx - 1, "
+            f"Ly - 1), got {type(static_kernel).__name__}"
+        )
 
 
 def _increment_gram(static_kernel, x: Tensor, y: Tensor) -> Tensor:
-    fn: Callable = (static_kernel.increment_gram if isinstance(static_kernel, StaticKernel)
-                    else static_kernel)
+    fn: Callable = (
+        static_kernel.increment_gram if isinstance(static_kernel, StaticKernel) else static_kernel
+    )
     gram = fn(x, y)
     want = (x.shape[0], x.shape[1] - 1, y.shape[1] - 1)
     if not isinstance(gram, Tensor) or tuple(gram.shape) != want:
         shape = tuple(gram.shape) if isinstance(gram, Tensor) else type(gram).__name__
-        raise ValueError(f"static_kernel returned {shape}; an increment Gram of shape "
-                         f"(batch, Lx - 1, Ly - 1) = {want} was expected")
+        raise ValueError(
+            f"static_kernel returned {shape}; an increment Gram of shape "
+            f"(batch, Lx - 1, Ly - 1) = {want} was expected"
+        )
     return gram.to(x.dtype)
 
 
 def _check_memory(what: str, nbytes: int, advice: str) -> None:
     if nbytes > MEMORY_BUDGET:
-        raise MemoryError(f"{what} needs {nbytes / 2**30:,.2f} GiB, more than the "
-                          f"{MEMORY_BUDGET / 2**30:,.1f} GiB budget (half this machine's memory). "
-                          f"{advice}")
+        raise MemoryError(
+            f"{what} needs {nbytes / 2**30:,.2f} GiB, more than the "
+            f"{MEMORY_BUDGET / 2**30:,.1f} GiB budget (half this machine's memory). "
+            f"{advice}"
+        )
 
 
-def _check_solve(count: int, n1: int, n2: int, lam1: int, lam2: int, itemsize: int,
-                 return_grid: bool, gram_family: bool, device: torch.device,
-                 channels: int) -> None:
+def _check_solve(
+    count: int,
+    n1: int,
+    n2: int,
+    lam1: int,
+    lam2: int,
+    itemsize: int,
+    return_grid: bool,
+    gram_family: bool,
+    device: torch.device,
+    channels: int,
+) -> None:
     """Everything the solve will materialise, before any of it is made."""
     r1, r2 = n1 << lam1, n2 << lam2
     if return_grid:
-        _check_memory(f"return_grid for {count} pair(s) of {r1 + 1} x {r2 + 1} grid points",
-                      count * (r1 + 1) * (r2 + 1) * itemsize,
-                      "Ask for the kernel values only, or lower the dyadic order.")
+        _check_memory(
+            f"return_grid for {count} pair(s) of {r1 + 1} x {r2 + 1} grid points",
+            count * (r1 + 1) * (r2 + 1) * itemsize,
+            "Ask for the kernel values only, or lower the dyadic order.",
+        )
     if gram_family:
-        _check_memory(f"the increment Gram of one pair ({n1} x {n2})", n1 * n2 * itemsize,
-                      "Use the linear static kernel (solved without a Gram) or shorter paths.")
+        _check_memory(
+            f"the increment Gram of one pair ({n1} x {n2})",
+            n1 * n2 * itemsize,
+            "Use the linear static kernel (solved without a Gram) or shorter paths.",
+        )
     if device.type == "cuda":
         from ..codegen.kernels.sigkernel import workspace_elements
+
         family = "gram" if gram_family else "linear"
         per_pair = workspace_elements(family, "cuda", True, n1, n2, lam1, lam2, channels)
-        _check_memory(f"the CUDA backward's checkpoints for {count} pair(s)",
-                      count * per_pair * itemsize, "Use fewer pairs per call.")
+        _check_memory(
+            f"the CUDA backward's checkpoints for {count} pair(s)",
+            count * per_pair * itemsize,
+            "Use fewer pairs per call.",
+        )
     # the CPU kernels keep O(R2) vectors per thread; their backward fits its own row budget
-    _check_memory(f"a row of {r2 + 1} grid points per SIMD lane", 64 * (r2 + 1) * itemsize,
-                  "Lower the dyadic order.")
+    _check_memory(
+        f"a row of {r2 + 1} grid points per SIMD lane",
+        64 * (r2 + 1) * itemsize,
+        "Lower the dyadic order.",
+    )
 
 
 # ---- the solve over pairs --------------------------------------------------------------------
 
-def _solve(x: Tensor, y: Tensor, pairs: Optional[Tensor], lam1: int, lam2: int, static_kernel,
-           return_grid: bool) -> Tensor:
+
+def _solve(
+    x: Tensor,
+    y: Tensor,
+    pairs: Optional[Tensor],
+    lam1: int,
+    lam2: int,
+    static_kernel,
+    return_grid: bool,
+) -> Tensor:
     """k of every pair: x row pairs[p, 0] with y row pairs[p, 1] (or row p with row p)."""
     count = x.shape[0] if pairs is None else pairs.shape[0]
     n1, n2 = x.shape[1] - 1, y.shape[1] - 1
     scale = _linear_scale(static_kernel)
-    _check_solve(count, n1, n2, lam1, lam2, x.element_size(), return_grid, scale is None,
-                 x.device, x.shape[2])
+    _check_solve(
+        count,
+        n1,
+        n2,
+        lam1,
+        lam2,
+        x.element_size(),
+        return_grid,
+        scale is None,
+        x.device,
+        x.shape[2],
+    )
     if scale is not None:
         dx, dy = x.diff(dim=1), y.diff(dim=1)
         if not (isinstance(scale, float) and scale == 1.0):
@@ -198,9 +255,14 @@ def _out(result: Tensor, numpy_out: bool):
 
 # ---- public functions -----------------------------------------------------------------------
 
-def sig_kernel(x: ArrayLike, y: ArrayLike, dyadic_order: DyadicOrder = 0,
-               static_kernel: Optional[StaticKernel] = None,
-               return_grid: bool = False) -> ArrayLike:
+
+def sig_kernel(
+    x: ArrayLike,
+    y: ArrayLike,
+    dyadic_order: DyadicOrder = 0,
+    static_kernel: Optional[StaticKernel] = None,
+    return_grid: bool = False,
+) -> ArrayLike:
     """Signature kernels k(x_b, y_b) = <S(x_b), S(y_b)> of a batch of pairs of paths.
 
     Args:
@@ -223,8 +285,10 @@ def sig_kernel(x: ArrayLike, y: ArrayLike, dyadic_order: DyadicOrder = 0,
     y, y_single = _paths("y", y)
     _same_space(x, y, "x", "y")
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x and y must have the same batch size (pairs (x_b, y_b)); got "
-                         f"{x.shape[0]} and {y.shape[0]} (use sig_kernel_gram for all pairs)")
+        raise ValueError(
+            f"x and y must have the same batch size (pairs (x_b, y_b)); got "
+            f"{x.shape[0]} and {y.shape[0]} (use sig_kernel_gram for all pairs)"
+        )
     lam1, lam2 = dyadic_orders(dyadic_order)
     _check_static_kernel(static_kernel)
     result = _solve(x, y, None, lam1, lam2, static_kernel, return_grid)
@@ -233,9 +297,13 @@ def sig_kernel(x: ArrayLike, y: ArrayLike, dyadic_order: DyadicOrder = 0,
     return _out(result, numpy_out)
 
 
-def sig_kernel_gram(x: ArrayLike, y: Optional[ArrayLike] = None,
-                    dyadic_order: DyadicOrder = 0, static_kernel: Optional[StaticKernel] = None,
-                    return_grid: bool = False) -> ArrayLike:
+def sig_kernel_gram(
+    x: ArrayLike,
+    y: Optional[ArrayLike] = None,
+    dyadic_order: DyadicOrder = 0,
+    static_kernel: Optional[StaticKernel] = None,
+    return_grid: bool = False,
+) -> ArrayLike:
     """The Gram matrix K[i, j] = k(x_i, y_j) of two batches of paths.
 
     Args:
@@ -296,8 +364,13 @@ def _self_term(x: Tensor, lam, static_kernel, unbiased: bool, name: str) -> Tens
     return (2 * off + diag) / (m * m)
 
 
-def sig_mmd(x: ArrayLike, y: ArrayLike, dyadic_order: DyadicOrder = 0,
-            static_kernel: Optional[StaticKernel] = None, unbiased: bool = True) -> ArrayLike:
+def sig_mmd(
+    x: ArrayLike,
+    y: ArrayLike,
+    dyadic_order: DyadicOrder = 0,
+    static_kernel: Optional[StaticKernel] = None,
+    unbiased: bool = True,
+) -> ArrayLike:
     """Squared maximum mean discrepancy between the samples x (m paths) and y (n paths) under
     the signature kernel:
 
@@ -325,14 +398,19 @@ def sig_mmd(x: ArrayLike, y: ArrayLike, dyadic_order: DyadicOrder = 0,
         raise TypeError(f"unbiased must be a bool, got {type(unbiased).__name__}")
     xx = _self_term(x, lam, static_kernel, unbiased, "x")
     yy = _self_term(y, lam, static_kernel, unbiased, "y")
-    xy = _solve(x, y, _all_pairs(x.shape[0], y.shape[0], x.device), *lam, static_kernel,
-                False).mean()
+    xy = _solve(
+        x, y, _all_pairs(x.shape[0], y.shape[0], x.device), *lam, static_kernel, False
+    ).mean()
     return _out(xx + yy - 2 * xy, numpy_out)
 
 
-def sig_score(sample: ArrayLike, y: ArrayLike, lam: float = 1.0,
-              dyadic_order: DyadicOrder = 0,
-              static_kernel: Optional[StaticKernel] = None) -> ArrayLike:
+def sig_score(
+    sample: ArrayLike,
+    y: ArrayLike,
+    lam: float = 1.0,
+    dyadic_order: DyadicOrder = 0,
+    static_kernel: Optional[StaticKernel] = None,
+) -> ArrayLike:
     """The signature kernel scoring rule of the sample's distribution at each observation y_b:
 
         phi(sample, y) = lam / (m(m-1)) sum_{i!=j} k(x_i, x_j) - 2/m sum_i k(x_i, y)
@@ -366,8 +444,12 @@ class SigKernel(torch.nn.Module):
     ``gram=True`` it returns :func:`sig_kernel_gram` (y may then be None).  Static-kernel
     parameters that are ``nn.Parameter`` are registered as the module's parameters."""
 
-    def __init__(self, dyadic_order: DyadicOrder = 0,
-                 static_kernel: Optional[StaticKernel] = None, gram: bool = False):
+    def __init__(
+        self,
+        dyadic_order: DyadicOrder = 0,
+        static_kernel: Optional[StaticKernel] = None,
+        gram: bool = False,
+    ):
         super().__init__()
         dyadic_orders(dyadic_order)
         _check_static_kernel(static_kernel)
@@ -382,29 +464,40 @@ class SigKernel(torch.nn.Module):
         return sig_kernel(x, y, self.dyadic_order, self.static_kernel)
 
     def extra_repr(self) -> str:
-        return (f"dyadic_order={self.dyadic_order}, static_kernel={self.static_kernel!r}, "
-                f"gram={self.gram}")
+        return (
+            f"dyadic_order={self.dyadic_order}, static_kernel={self.static_kernel!r}, "
+            f"gram={self.gram}"
+        )
 
 
 class SigMMD(torch.nn.Module):
     """:func:`sig_mmd` as a module (a loss): ``SigMMD(dyadic_order, static_kernel,
     unbiased)(x, y)`` -> 0-dim tensor."""
 
-    def __init__(self, dyadic_order: DyadicOrder = 0,
-                 static_kernel: Optional[StaticKernel] = None, unbiased: bool = True):
+    def __init__(
+        self,
+        dyadic_order: DyadicOrder = 0,
+        static_kernel: Optional[StaticKernel] = None,
+        unbiased: bool = True,
+    ):
         super().__init__()
         dyadic_orders(dyadic_order)
         _check_static_kernel(static_kernel)
-        self.dyadic_order, self.static_kernel, self.unbiased = (dyadic_order, static_kernel,
-                                                                unbiased)
+        self.dyadic_order, self.static_kernel, self.unbiased = (
+            dyadic_order,
+            static_kernel,
+            unbiased,
+        )
         _register(self, static_kernel)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return sig_mmd(x, y, self.dyadic_order, self.static_kernel, self.unbiased)
 
     def extra_repr(self) -> str:
-        return (f"dyadic_order={self.dyadic_order}, static_kernel={self.static_kernel!r}, "
-                f"unbiased={self.unbiased}")
+        return (
+            f"dyadic_order={self.dyadic_order}, static_kernel={self.static_kernel!r}, "
+            f"unbiased={self.unbiased}"
+        )
 
 
 def _register(module: torch.nn.Module, static_kernel) -> None:
@@ -414,5 +507,13 @@ def _register(module: torch.nn.Module, static_kernel) -> None:
                 module.register_parameter(f"static_{name}", value)
 
 
-__all__ = ["MAX_DYADIC_ORDER", "SigKernel", "SigMMD", "dyadic_orders", "sig_kernel",
-           "sig_kernel_gram", "sig_mmd", "sig_score"]
+__all__ = [
+    "MAX_DYADIC_ORDER",
+    "SigKernel",
+    "SigMMD",
+    "dyadic_orders",
+    "sig_kernel",
+    "sig_kernel_gram",
+    "sig_mmd",
+    "sig_score",
+]

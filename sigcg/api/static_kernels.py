@@ -14,6 +14,7 @@ Parameters may be Python floats or 0-dim tensors; tensors that require grad rece
 :meth:`StaticKernel.increment_gram` (G directly), or pass any callable ``f(x, y)`` that returns
 the increment Gram G of shape (batch, Lx - 1, Ly - 1).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,12 +28,15 @@ Param = Union[float, Tensor]
 
 def _check_positive(owner: str, name: str, value, strict: bool = True) -> Param:
     if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
-        raise TypeError(f"{owner}: {name} must be a float or a 0-dim tensor, "
-                        f"got {type(value).__name__}")
+        raise TypeError(
+            f"{owner}: {name} must be a float or a 0-dim tensor, got {type(value).__name__}"
+        )
     if isinstance(value, Tensor):
         if value.ndim != 0 or not value.is_floating_point():
-            raise ValueError(f"{owner}: {name} must be a 0-dim floating-point tensor, "
-                             f"got shape {tuple(value.shape)} and dtype {value.dtype}")
+            raise ValueError(
+                f"{owner}: {name} must be a 0-dim floating-point tensor, "
+                f"got shape {tuple(value.shape)} and dtype {value.dtype}"
+            )
         return value
     if (value <= 0) if strict else (value < 0):
         raise ValueError(f"{owner}: {name} must be {'> 0' if strict else '>= 0'}, got {value}")
@@ -50,8 +54,9 @@ def _distances(x: Tensor, y: Tensor) -> Tensor:
     """|x_s - y_t| with a finite (zero) gradient where points coincide."""
     d2 = _squared_distances(x, y)
     positive = d2 > 0
-    return torch.where(positive, torch.sqrt(torch.where(positive, d2, torch.ones_like(d2))),
-                       torch.zeros_like(d2))
+    return torch.where(
+        positive, torch.sqrt(torch.where(positive, d2, torch.ones_like(d2))), torch.zeros_like(d2)
+    )
 
 
 def double_difference(k: Tensor) -> Tensor:
@@ -64,8 +69,9 @@ class StaticKernel:
     (B, Lx, d) and y (B, Ly, d), or override ``increment_gram`` to give G directly."""
 
     def gram(self, x: Tensor, y: Tensor) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement gram(x, y) or "
-                                  f"increment_gram(x, y)")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement gram(x, y) or increment_gram(x, y)"
+        )
 
     def increment_gram(self, x: Tensor, y: Tensor) -> Tensor:
         """G of shape (B, Lx - 1, Ly - 1): κ's double difference over every cell."""
@@ -131,8 +137,10 @@ class PolynomialKernel(StaticKernel):
     def __init__(self, degree: Param = 3.0, gamma: Param = 1.0, scale: Param = 1.0):
         self.degree = _check_positive("PolynomialKernel", "degree", degree, strict=False)
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float, Tensor)):
-            raise TypeError(f"PolynomialKernel: gamma must be a float or a 0-dim tensor, "
-                            f"got {type(gamma).__name__}")
+            raise TypeError(
+                f"PolynomialKernel: gamma must be a float or a 0-dim tensor, "
+                f"got {type(gamma).__name__}"
+            )
         self.gamma = gamma if isinstance(gamma, Tensor) else float(gamma)
         self.scale = _check_positive("PolynomialKernel", "scale", scale, strict=False)
 
@@ -187,6 +195,15 @@ class RationalQuadraticKernel(StaticKernel):
         return base ** (-self.alpha)
 
 
-__all__ = ["LinearKernel", "Matern12Kernel", "Matern32Kernel", "Matern52Kernel",
-           "PolynomialKernel", "RBFKernel", "RationalQuadraticKernel", "ScaledLinearKernel",
-           "StaticKernel", "double_difference"]
+__all__ = [
+    "LinearKernel",
+    "Matern12Kernel",
+    "Matern32Kernel",
+    "Matern52Kernel",
+    "PolynomialKernel",
+    "RBFKernel",
+    "RationalQuadraticKernel",
+    "ScaledLinearKernel",
+    "StaticKernel",
+    "double_difference",
+]

@@ -11,6 +11,7 @@ Backward: the generated adjoint kernels (exact adjoint of the discrete scheme). 
 backward: through :func:`dense_solve`, the same scheme in differentiable torch (one batched step
 per anti-diagonal), used only under ``create_graph=True``.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -32,8 +33,9 @@ VECTOR_BYTES = 32  # codegen.spec.DEFAULT_VECTOR_BYTES: one pair per lane
 
 def _on_gpu(like: Tensor) -> bool:
     """Whether the call runs the CUDA kernels (a GPU, or their emulation in tests)."""
-    return like.device.type == "cuda" or (like.device.type == "cpu"
-                                          and emulated_device() is not None)
+    return like.device.type == "cuda" or (
+        like.device.type == "cpu" and emulated_device() is not None
+    )
 
 
 def _units(count: int, like: Tensor) -> int:
@@ -41,8 +43,17 @@ def _units(count: int, like: Tensor) -> int:
     return -(-count // PAIRS_PER_BLOCK) if _on_gpu(like) else count
 
 
-def _work(like: Tensor, backward: bool, count: int, n1: int, n2: int, lam1: int, lam2: int,
-          d: int, family: str) -> Optional[Tensor]:
+def _work(
+    like: Tensor,
+    backward: bool,
+    count: int,
+    n1: int,
+    n2: int,
+    lam1: int,
+    lam2: int,
+    d: int,
+    family: str,
+) -> Optional[Tensor]:
     if not _on_gpu(like):
         return None
     per_pair = workspace_elements(family, "cuda", backward, n1, n2, lam1, lam2, d)
@@ -68,6 +79,7 @@ def _scalars(count: int, n1: int, n2: int, lam1: int, lam2: int, like: Tensor) -
 
 
 # ---- the dense differentiable formulation (double backward) --------------------------------
+
 
 def refine(gram: Tensor, lam1: int, lam2: int) -> Tensor:
     """(P, n1, n2) -> the refined cells' g (P, n1 2^lam1, n2 2^lam2)."""
@@ -121,76 +133,132 @@ def _linear_composite(dx, dy, pairs, lam1, lam2, return_grid):
 
 # ---- linear static kernel: g from the increments ------------------------------------------
 
-def _linear(dx: Tensor, dy: Tensor, pairs: Optional[Tensor], lam1: int, lam2: int,
-            return_grid: bool) -> Tensor:
+
+def _linear(
+    dx: Tensor, dy: Tensor, pairs: Optional[Tensor], lam1: int, lam2: int, return_grid: bool
+) -> Tensor:
     dx, dy, pairs = contiguous(dx), contiguous(dy), contiguous(pairs)
     count, n1, n2, d = _count(dx, pairs), dx.shape[1], dy.shape[1], dx.shape[2]
     out = empty((count,), dx)
     grid = empty(_out_shape(count, n1, n2, lam1, lam2, True), dx) if return_grid else None
-    launch("sig_kernel_linear", "sig_kernel_linear", d, 1,
-           dict(dx=dx, dy=dy, pairs=pairs, out=out, grid=grid,
-                work=_work(dx, False, count, n1, n2, lam1, lam2, d, "linear"),
-                **_scalars(count, n1, n2, lam1, lam2, dx)),
-           like=dx, steps=(n1 << lam1) * (n2 << lam2))
+    launch(
+        "sig_kernel_linear",
+        "sig_kernel_linear",
+        d,
+        1,
+        dict(
+            dx=dx,
+            dy=dy,
+            pairs=pairs,
+            out=out,
+            grid=grid,
+            work=_work(dx, False, count, n1, n2, lam1, lam2, d, "linear"),
+            **_scalars(count, n1, n2, lam1, lam2, dx),
+        ),
+        like=dx,
+        steps=(n1 << lam1) * (n2 << lam2),
+    )
     return grid if return_grid else out
 
 
 def _linear_fake(dx, dy, pairs, lam1, lam2, return_grid):
-    return dx.new_empty(_out_shape(_count(dx, pairs), dx.shape[1], dy.shape[1], lam1, lam2,
-                                   return_grid))
+    return dx.new_empty(
+        _out_shape(_count(dx, pairs), dx.shape[1], dy.shape[1], lam1, lam2, return_grid)
+    )
 
 
-def _linear_adjoint(dx: Tensor, dy: Tensor, pairs: Optional[Tensor], grad: Tensor, lam1: int,
-                    lam2: int, return_grid: bool) -> tuple[Tensor, Tensor]:
+def _linear_adjoint(
+    dx: Tensor,
+    dy: Tensor,
+    pairs: Optional[Tensor],
+    grad: Tensor,
+    lam1: int,
+    lam2: int,
+    return_grid: bool,
+) -> tuple[Tensor, Tensor]:
     """Per pair: (dL/d dx (count, n1, D), dL/d dy (count, n2, D))."""
     dx, dy, pairs, grad = contiguous(dx), contiguous(dy), contiguous(pairs), contiguous(grad)
     count, n1, n2, d = _count(dx, pairs), dx.shape[1], dy.shape[1], dx.shape[2]
     grad_dx, grad_dy = empty((count, n1, d), dx), empty((count, n2, d), dx)
-    launch("sig_kernel_linear", "sig_kernel_linear_backward", d, 1,
-           dict(dx=dx, dy=dy, pairs=pairs, grad=None if return_grid else grad,
-                grad_grid=grad if return_grid else None, grad_dx=grad_dx, grad_dy=grad_dy,
-                work=_work(dx, True, count, n1, n2, lam1, lam2, d, "linear"),
-                **_scalars(count, n1, n2, lam1, lam2, dx), row_budget=_row_budget(n2, lam2)),
-           like=dx, steps=3 * (n1 << lam1) * (n2 << lam2))
+    launch(
+        "sig_kernel_linear",
+        "sig_kernel_linear_backward",
+        d,
+        1,
+        dict(
+            dx=dx,
+            dy=dy,
+            pairs=pairs,
+            grad=None if return_grid else grad,
+            grad_grid=grad if return_grid else None,
+            grad_dx=grad_dx,
+            grad_dy=grad_dy,
+            work=_work(dx, True, count, n1, n2, lam1, lam2, d, "linear"),
+            **_scalars(count, n1, n2, lam1, lam2, dx),
+            row_budget=_row_budget(n2, lam2),
+        ),
+        like=dx,
+        steps=3 * (n1 << lam1) * (n2 << lam2),
+    )
     return grad_dx, grad_dy
 
 
 def _linear_adjoint_fake(dx, dy, pairs, grad, lam1, lam2, return_grid):
     count = _count(dx, pairs)
-    return (dx.new_empty((count, dx.shape[1], dx.shape[2])),
-            dx.new_empty((count, dy.shape[1], dy.shape[2])))
+    return (
+        dx.new_empty((count, dx.shape[1], dx.shape[2])),
+        dx.new_empty((count, dy.shape[1], dy.shape[2])),
+    )
 
 
-sig_kernel_linear_backward = TorchOp("sig_kernel_linear_backward", _linear_adjoint,
-                                     _linear_adjoint_fake)
+sig_kernel_linear_backward = TorchOp(
+    "sig_kernel_linear_backward", _linear_adjoint, _linear_adjoint_fake
+)
 
 
 def _linear_backward(args, _out, grads, needs, compiled):
     dx, dy, pairs, lam1, lam2, return_grid = args
-    gdx, gdy = sig_kernel_linear_backward.call(compiled, dx, dy, pairs, grads[0], lam1, lam2,
-                                               return_grid)
+    gdx, gdy = sig_kernel_linear_backward.call(
+        compiled, dx, dy, pairs, grads[0], lam1, lam2, return_grid
+    )
     if pairs is not None:  # pairs share rows: sum their gradients
         gdx = dx.new_zeros(dx.shape).index_add(0, pairs[:, 0].long(), gdx)
         gdy = dy.new_zeros(dy.shape).index_add(0, pairs[:, 1].long(), gdy)
     return (gdx if needs[0] else None), (gdy if needs[1] else None), None, None, None, None
 
 
-sig_kernel_linear = TorchOp("sig_kernel_linear", _linear, _linear_fake,
-                            backward=_linear_backward, composite=_linear_composite)
+sig_kernel_linear = TorchOp(
+    "sig_kernel_linear",
+    _linear,
+    _linear_fake,
+    backward=_linear_backward,
+    composite=_linear_composite,
+)
 
 
 # ---- any static kernel: g from its increment Gram -----------------------------------------
+
 
 def _from_gram(gram: Tensor, lam1: int, lam2: int, return_grid: bool) -> Tensor:
     gram = contiguous(gram)
     count, n1, n2 = gram.shape
     out = empty((count,), gram)
     grid = empty(_out_shape(count, n1, n2, lam1, lam2, True), gram) if return_grid else None
-    launch("sig_kernel_from_gram", "sig_kernel_from_gram", 1, 1,
-           dict(gram=gram, out=out, grid=grid, work=_work(gram, False, count, n1, n2, lam1,
-                                                           lam2, 1, "gram"),
-                **_scalars(count, n1, n2, lam1, lam2, gram)),
-           like=gram, steps=(n1 << lam1) * (n2 << lam2))
+    launch(
+        "sig_kernel_from_gram",
+        "sig_kernel_from_gram",
+        1,
+        1,
+        dict(
+            gram=gram,
+            out=out,
+            grid=grid,
+            work=_work(gram, False, count, n1, n2, lam1, lam2, 1, "gram"),
+            **_scalars(count, n1, n2, lam1, lam2, gram),
+        ),
+        like=gram,
+        steps=(n1 << lam1) * (n2 << lam2),
+    )
     return grid if return_grid else out
 
 
@@ -198,17 +266,29 @@ def _from_gram_fake(gram, lam1, lam2, return_grid):
     return gram.new_empty(_out_shape(*gram.shape, lam1, lam2, return_grid))
 
 
-def _from_gram_adjoint(gram: Tensor, grad: Tensor, lam1: int, lam2: int,
-                       return_grid: bool) -> Tensor:
+def _from_gram_adjoint(
+    gram: Tensor, grad: Tensor, lam1: int, lam2: int, return_grid: bool
+) -> Tensor:
     gram, grad = contiguous(gram), contiguous(grad)
     count, n1, n2 = gram.shape
     grad_gram = empty(gram.shape, gram)
-    launch("sig_kernel_from_gram", "sig_kernel_from_gram_backward", 1, 1,
-           dict(gram=gram, grad=None if return_grid else grad,
-                grad_grid=grad if return_grid else None, grad_gram=grad_gram,
-                work=_work(gram, True, count, n1, n2, lam1, lam2, 1, "gram"),
-                **_scalars(count, n1, n2, lam1, lam2, gram), row_budget=_row_budget(n2, lam2)),
-           like=gram, steps=3 * (n1 << lam1) * (n2 << lam2))
+    launch(
+        "sig_kernel_from_gram",
+        "sig_kernel_from_gram_backward",
+        1,
+        1,
+        dict(
+            gram=gram,
+            grad=None if return_grid else grad,
+            grad_grid=grad if return_grid else None,
+            grad_gram=grad_gram,
+            work=_work(gram, True, count, n1, n2, lam1, lam2, 1, "gram"),
+            **_scalars(count, n1, n2, lam1, lam2, gram),
+            row_budget=_row_budget(n2, lam2),
+        ),
+        like=gram,
+        steps=3 * (n1 << lam1) * (n2 << lam2),
+    )
     return grad_gram
 
 
@@ -216,18 +296,35 @@ def _from_gram_adjoint_fake(gram, grad, lam1, lam2, return_grid):
     return gram.new_empty(gram.shape)
 
 
-sig_kernel_from_gram_backward = TorchOp("sig_kernel_from_gram_backward", _from_gram_adjoint,
-                                        _from_gram_adjoint_fake)
+sig_kernel_from_gram_backward = TorchOp(
+    "sig_kernel_from_gram_backward", _from_gram_adjoint, _from_gram_adjoint_fake
+)
 
 
 def _from_gram_backward(args, _out, grads, needs, compiled):
     gram, lam1, lam2, return_grid = args
-    return (sig_kernel_from_gram_backward.call(compiled, gram, grads[0], lam1, lam2, return_grid),
-            None, None, None)
+    return (
+        sig_kernel_from_gram_backward.call(compiled, gram, grads[0], lam1, lam2, return_grid),
+        None,
+        None,
+        None,
+    )
 
 
-sig_kernel_from_gram = TorchOp("sig_kernel_from_gram", _from_gram, _from_gram_fake,
-                               backward=_from_gram_backward, composite=dense_solve)
+sig_kernel_from_gram = TorchOp(
+    "sig_kernel_from_gram",
+    _from_gram,
+    _from_gram_fake,
+    backward=_from_gram_backward,
+    composite=dense_solve,
+)
 
-__all__ = ["dense_solve", "linear_gram", "refine", "sig_kernel_from_gram",
-           "sig_kernel_from_gram_backward", "sig_kernel_linear", "sig_kernel_linear_backward"]
+__all__ = [
+    "dense_solve",
+    "linear_gram",
+    "refine",
+    "sig_kernel_from_gram",
+    "sig_kernel_from_gram_backward",
+    "sig_kernel_linear",
+    "sig_kernel_linear_backward",
+]
