@@ -179,37 +179,40 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
             }
 
         }
-            if (tid < D)
-                PRIV(gn)[0] = 0;
-            if (steps >= 1) {
-            for (int e = tid; e < N * D; e += THREADS) {
-                const int m = e / D + 1, c = e % D;
-                ST(dl, DLI((steps) & 1, m, c),
-                   (LD(path, (b * length + (steps)) * D + c) - LD(path, (b * length + (steps) - 1) * D + c)) / (T)m);
+        if (tid < D)
+            PRIV(gn)[0] = 0;
+        if (steps >= 1) {
+            for (int c = tid; c < D; c += THREADS) {
+                const T delta = LD(path, (b * length + (steps)) * D + c)
+                              - LD(path, (b * length + (steps) - 1) * D + c);
+                ST(dl, DLI((steps) & 1, 1, c), delta);
+                ST(dl, DLI((steps) & 1, 2, c), delta * (T)(1.0 / 2));
+                ST(dl, DLI((steps) & 1, 3, c), delta * (T)(1.0 / 3));
+                ST(dl, DLI((steps) & 1, 4, c), delta * (T)(1.0 / 4));
             }
 
-            }
+        }
 
     }
-    __syncthreads();
-
+    /* no barrier: the first phase of a step reads only Δ_c/m of its words' letter c, which
+       thread c wrote (it reads the others' after the phase's barrier) */
     for (int64_t t = steps; t >= 1; --t) {
         const int cur = (int)(t & 1);
         /* step t + 1's dL/dΔ to grad_path; this step's sums start from 0 */
     {
         const int tid = threadIdx.x;
-            if (t < steps && tid < D)
-            {
-                T g = 0;
-                for (int w = 0; w < THREADS / 32; ++w)
-                    g += LD(red, (((t + 1) & 1) * (THREADS / 32) + w) * D + tid);
-                ST(grad_path, (b * length + (t + 1)) * D + tid, g - PRIV(gn)[0]);
-                PRIV(gn)[0] = g;
-            }
+        if (t < steps && tid < D)
+        {
+            T g = 0;
+            for (int w = 0; w < THREADS / 32; ++w)
+                g += LD(red, (((t + 1) & 1) * (THREADS / 32) + w) * D + tid);
+            ST(grad_path, (b * length + (t + 1)) * D + tid, g - PRIV(gn)[0]);
+            PRIV(gn)[0] = g;
+        }
 
-            PRIV(gd)[0] = 0;
-            PRIV(gd)[1] = 0;
-            PRIV(gd)[2] = 0;
+        PRIV(gd)[0] = 0;
+        PRIV(gd)[1] = 0;
+        PRIV(gd)[2] = 0;
 
     }
         /* forward phase 1: S_1 before the step, the chains at level 1 */
@@ -488,14 +491,17 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
         /* Δ/m of the next step (t - 1) */
     {
         const int tid = threadIdx.x;
-            if (t > 1) {
-            for (int e = tid; e < N * D; e += THREADS) {
-                const int m = e / D + 1, c = e % D;
-                ST(dl, DLI((t - 1) & 1, m, c),
-                   (LD(path, (b * length + (t - 1)) * D + c) - LD(path, (b * length + (t - 1) - 1) * D + c)) / (T)m);
+        if (t > 1) {
+            for (int c = tid; c < D; c += THREADS) {
+                const T delta = LD(path, (b * length + (t - 1)) * D + c)
+                              - LD(path, (b * length + (t - 1) - 1) * D + c);
+                ST(dl, DLI((t - 1) & 1, 1, c), delta);
+                ST(dl, DLI((t - 1) & 1, 2, c), delta * (T)(1.0 / 2));
+                ST(dl, DLI((t - 1) & 1, 3, c), delta * (T)(1.0 / 3));
+                ST(dl, DLI((t - 1) & 1, 4, c), delta * (T)(1.0 / 4));
             }
 
-            }
+        }
 
     }
     __syncthreads();
@@ -503,8 +509,8 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
     }
     {
         const int tid = threadIdx.x;
-            if (tid < D) {
-                if (steps >= 1)
+        if (tid < D) {
+            if (steps >= 1)
             {
                 T g = 0;
                 for (int w = 0; w < THREADS / 32; ++w)
@@ -513,26 +519,26 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
                 PRIV(gn)[0] = g;
             }
 
-                ST(grad_path, (b * length + (0)) * D + tid, -PRIV(gn)[0]);
-            }
-            if (grad_initial) {
+            ST(grad_path, (b * length + (0)) * D + tid, -PRIV(gn)[0]);
+        }
+        if (grad_initial) {
         for (int r = 0; r < 1; ++r) {
             const int i = tid + r * THREADS;
             if (i >= 1)
                 continue;
             {
                 const int ci = i * D + 0;
-        ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
+                    ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
 
             }
             {
                 const int ci = i * D + 1;
-        ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
+                    ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
 
             }
             {
                 const int ci = i * D + 2;
-        ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
+                    ST(grad_initial, b * SIG + OFF1 + ci, LD(G, OFF1 + ci));
 
             }
 
@@ -543,17 +549,17 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
                 continue;
             {
                 const int ci = i * D + 0;
-        ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
+                    ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
 
             }
             {
                 const int ci = i * D + 1;
-        ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
+                    ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
 
             }
             {
                 const int ci = i * D + 2;
-        ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
+                    ST(grad_initial, b * SIG + OFF2 + ci, LD(G, OFF2 + ci));
 
             }
 
@@ -564,17 +570,17 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
                 continue;
             {
                 const int ci = i * D + 0;
-        ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
+                    ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
 
             }
             {
                 const int ci = i * D + 1;
-        ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
+                    ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
 
             }
             {
                 const int ci = i * D + 2;
-        ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
+                    ST(grad_initial, b * SIG + OFF3 + ci, LD(G, OFF3 + ci));
 
             }
 
@@ -585,22 +591,22 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
                 continue;
             {
                 const int ci = i * D + 0;
-        ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
+                    ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
 
             }
             {
                 const int ci = i * D + 1;
-        ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
+                    ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
 
             }
             {
                 const int ci = i * D + 2;
-        ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
+                    ST(grad_initial, b * SIG + OFF4 + ci, LD(G, OFF4 + ci));
 
             }
 
         }
-            }
+        }
 
     }
 

@@ -268,16 +268,21 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
             }
 
         }
-            if (tid < D)
-                PRIV(gn)[0] = 0;
-            if (steps >= 1) {
-            for (int e = tid; e < N * D; e += THREADS) {
-                const int m = e / D + 1, c = e % D;
-                ST(dl, DLI((steps) & 1, m, c),
-                   (LD(path, (b * length + (steps)) * D + c) - LD(path, (b * length + (steps) - 1) * D + c)) / (T)m);
+        if (tid < D)
+            PRIV(gn)[0] = 0;
+        if (steps >= 1) {
+            for (int c = tid; c < D; c += THREADS) {
+                const T delta = LD(path, (b * length + (steps)) * D + c)
+                              - LD(path, (b * length + (steps) - 1) * D + c);
+                ST(dl, DLI((steps) & 1, 1, c), delta);
+                ST(dl, DLI((steps) & 1, 2, c), delta * (T)(1.0 / 2));
+                ST(dl, DLI((steps) & 1, 3, c), delta * (T)(1.0 / 3));
+                ST(dl, DLI((steps) & 1, 4, c), delta * (T)(1.0 / 4));
+                ST(dl, DLI((steps) & 1, 5, c), delta * (T)(1.0 / 5));
+                ST(dl, DLI((steps) & 1, 6, c), delta * (T)(1.0 / 6));
             }
 
-            }
+        }
 
     }
     __syncthreads();
@@ -287,19 +292,19 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
         /* step t + 1's dL/dΔ to grad_path; this step's sums start from 0 */
     {
         const int tid = threadIdx.x;
-            if (t < steps && tid < D)
-            {
-                T g = 0;
-                for (int w = 0; w < THREADS / 32; ++w)
-                    g += LD(red, (((t + 1) & 1) * (THREADS / 32) + w) * D + tid);
-                ATOMIC_ADD(grad_path, (b * length + (t + 1)) * D + tid, g - PRIV(gn)[0]);
-                PRIV(gn)[0] = g;
-            }
+        if (t < steps && tid < D)
+        {
+            T g = 0;
+            for (int w = 0; w < THREADS / 32; ++w)
+                g += LD(red, (((t + 1) & 1) * (THREADS / 32) + w) * D + tid);
+            ATOMIC_ADD(grad_path, (b * length + (t + 1)) * D + tid, g - PRIV(gn)[0]);
+            PRIV(gn)[0] = g;
+        }
 
-            PRIV(gd)[0] = 0;
-            PRIV(gd)[1] = 0;
-            PRIV(gd)[2] = 0;
-            PRIV(gd)[3] = 0;
+        PRIV(gd)[0] = 0;
+        PRIV(gd)[1] = 0;
+        PRIV(gd)[2] = 0;
+        PRIV(gd)[3] = 0;
 
     }
         /* forward phase 1: S_1 before the step, the chains at level 1 */
@@ -798,14 +803,19 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
         /* Δ/m of the next step (t - 1) */
     {
         const int tid = threadIdx.x;
-            if (t > 1) {
-            for (int e = tid; e < N * D; e += THREADS) {
-                const int m = e / D + 1, c = e % D;
-                ST(dl, DLI((t - 1) & 1, m, c),
-                   (LD(path, (b * length + (t - 1)) * D + c) - LD(path, (b * length + (t - 1) - 1) * D + c)) / (T)m);
+        if (t > 1) {
+            for (int c = tid; c < D; c += THREADS) {
+                const T delta = LD(path, (b * length + (t - 1)) * D + c)
+                              - LD(path, (b * length + (t - 1) - 1) * D + c);
+                ST(dl, DLI((t - 1) & 1, 1, c), delta);
+                ST(dl, DLI((t - 1) & 1, 2, c), delta * (T)(1.0 / 2));
+                ST(dl, DLI((t - 1) & 1, 3, c), delta * (T)(1.0 / 3));
+                ST(dl, DLI((t - 1) & 1, 4, c), delta * (T)(1.0 / 4));
+                ST(dl, DLI((t - 1) & 1, 5, c), delta * (T)(1.0 / 5));
+                ST(dl, DLI((t - 1) & 1, 6, c), delta * (T)(1.0 / 6));
             }
 
-            }
+        }
 
     }
     __syncthreads();
@@ -813,8 +823,8 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
     }
     {
         const int tid = threadIdx.x;
-            if (tid < D) {
-                if (steps >= 1)
+        if (tid < D) {
+            if (steps >= 1)
             {
                 T g = 0;
                 for (int w = 0; w < THREADS / 32; ++w)
@@ -823,16 +833,16 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
                 PRIV(gn)[0] = g;
             }
 
-                ATOMIC_ADD(grad_path, (b * length + (0)) * D + tid, -PRIV(gn)[0]);
-            }
-            if (grad_initial) {
+            ATOMIC_ADD(grad_path, (b * length + (0)) * D + tid, -PRIV(gn)[0]);
+        }
+        if (grad_initial) {
     #pragma unroll
         for (int r = 0; r < 1; ++r) {
             const int i = tid + r * THREADS;
             if (i >= 1)
                 continue;
             {
-        ATOMIC_ADD(grad_initial, b * SIG + OFF1 + (P / 4), PRIV(g1)[r * 1 + 0]);
+                    ATOMIC_ADD(grad_initial, b * SIG + OFF1 + (P / 4), PRIV(g1)[r * 1 + 0]);
 
             }
 
@@ -844,7 +854,7 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
                 continue;
             {
                 const int ci = 0;
-        ST(grad_initial, b * SIG + OFF2 + (P * 1 + ci), PRIV(g2)[r * 1 + 0]);
+                    ST(grad_initial, b * SIG + OFF2 + (P * 1 + ci), PRIV(g2)[r * 1 + 0]);
 
             }
 
@@ -856,22 +866,22 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
                 continue;
             {
                 const int ci = i * D + 0;
-        ST(grad_initial, b * SIG + OFF3 + (P * 4 + ci), PRIV(g3)[r * 4 + 0]);
+                    ST(grad_initial, b * SIG + OFF3 + (P * 4 + ci), PRIV(g3)[r * 4 + 0]);
 
             }
             {
                 const int ci = i * D + 1;
-        ST(grad_initial, b * SIG + OFF3 + (P * 4 + ci), PRIV(g3)[r * 4 + 1]);
+                    ST(grad_initial, b * SIG + OFF3 + (P * 4 + ci), PRIV(g3)[r * 4 + 1]);
 
             }
             {
                 const int ci = i * D + 2;
-        ST(grad_initial, b * SIG + OFF3 + (P * 4 + ci), PRIV(g3)[r * 4 + 2]);
+                    ST(grad_initial, b * SIG + OFF3 + (P * 4 + ci), PRIV(g3)[r * 4 + 2]);
 
             }
             {
                 const int ci = i * D + 3;
-        ST(grad_initial, b * SIG + OFF3 + (P * 4 + ci), PRIV(g3)[r * 4 + 3]);
+                    ST(grad_initial, b * SIG + OFF3 + (P * 4 + ci), PRIV(g3)[r * 4 + 3]);
 
             }
 
@@ -883,22 +893,22 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
                 continue;
             {
                 const int ci = i * D + 0;
-        ST(grad_initial, b * SIG + OFF4 + (P * 16 + ci), PRIV(g4)[r * 4 + 0]);
+                    ST(grad_initial, b * SIG + OFF4 + (P * 16 + ci), PRIV(g4)[r * 4 + 0]);
 
             }
             {
                 const int ci = i * D + 1;
-        ST(grad_initial, b * SIG + OFF4 + (P * 16 + ci), PRIV(g4)[r * 4 + 1]);
+                    ST(grad_initial, b * SIG + OFF4 + (P * 16 + ci), PRIV(g4)[r * 4 + 1]);
 
             }
             {
                 const int ci = i * D + 2;
-        ST(grad_initial, b * SIG + OFF4 + (P * 16 + ci), PRIV(g4)[r * 4 + 2]);
+                    ST(grad_initial, b * SIG + OFF4 + (P * 16 + ci), PRIV(g4)[r * 4 + 2]);
 
             }
             {
                 const int ci = i * D + 3;
-        ST(grad_initial, b * SIG + OFF4 + (P * 16 + ci), PRIV(g4)[r * 4 + 3]);
+                    ST(grad_initial, b * SIG + OFF4 + (P * 16 + ci), PRIV(g4)[r * 4 + 3]);
 
             }
 
@@ -910,22 +920,22 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
                 continue;
             {
                 const int ci = i * D + 0;
-        ST(grad_initial, b * SIG + OFF5 + (P * 64 + ci), PRIV(g5)[r * 4 + 0]);
+                    ST(grad_initial, b * SIG + OFF5 + (P * 64 + ci), PRIV(g5)[r * 4 + 0]);
 
             }
             {
                 const int ci = i * D + 1;
-        ST(grad_initial, b * SIG + OFF5 + (P * 64 + ci), PRIV(g5)[r * 4 + 1]);
+                    ST(grad_initial, b * SIG + OFF5 + (P * 64 + ci), PRIV(g5)[r * 4 + 1]);
 
             }
             {
                 const int ci = i * D + 2;
-        ST(grad_initial, b * SIG + OFF5 + (P * 64 + ci), PRIV(g5)[r * 4 + 2]);
+                    ST(grad_initial, b * SIG + OFF5 + (P * 64 + ci), PRIV(g5)[r * 4 + 2]);
 
             }
             {
                 const int ci = i * D + 3;
-        ST(grad_initial, b * SIG + OFF5 + (P * 64 + ci), PRIV(g5)[r * 4 + 3]);
+                    ST(grad_initial, b * SIG + OFF5 + (P * 64 + ci), PRIV(g5)[r * 4 + 3]);
 
             }
 
@@ -935,27 +945,27 @@ sigcg_signature_backward_cuda(const T *__restrict__ path,
             const int i = tid + r * THREADS;
             {
                 const int ci = i * D + 0;
-        ST(grad_initial, b * SIG + OFF6 + (P * 256 + ci), PRIV(g6)[r * 4 + 0]);
+                    ST(grad_initial, b * SIG + OFF6 + (P * 256 + ci), PRIV(g6)[r * 4 + 0]);
 
             }
             {
                 const int ci = i * D + 1;
-        ST(grad_initial, b * SIG + OFF6 + (P * 256 + ci), PRIV(g6)[r * 4 + 1]);
+                    ST(grad_initial, b * SIG + OFF6 + (P * 256 + ci), PRIV(g6)[r * 4 + 1]);
 
             }
             {
                 const int ci = i * D + 2;
-        ST(grad_initial, b * SIG + OFF6 + (P * 256 + ci), PRIV(g6)[r * 4 + 2]);
+                    ST(grad_initial, b * SIG + OFF6 + (P * 256 + ci), PRIV(g6)[r * 4 + 2]);
 
             }
             {
                 const int ci = i * D + 3;
-        ST(grad_initial, b * SIG + OFF6 + (P * 256 + ci), PRIV(g6)[r * 4 + 3]);
+                    ST(grad_initial, b * SIG + OFF6 + (P * 256 + ci), PRIV(g6)[r * 4 + 3]);
 
             }
 
         }
-            }
+        }
 
     }
 

@@ -106,18 +106,21 @@ sigcg_signature_forward_cuda(const T *__restrict__ path,
             }
 
         }
-            if (length > 1) {
-            for (int e = tid; e < N * D; e += THREADS) {
-                const int m = e / D + 1, c = e % D;
-                ST(dl, DLI((1) & 1, m, c),
-                   (LD(path, (b * length + (1)) * D + c) - LD(path, (b * length + (1) - 1) * D + c)) / (T)m);
+        if (length > 1) {
+            for (int c = tid; c < D; c += THREADS) {
+                const T delta = LD(path, (b * length + (1)) * D + c)
+                              - LD(path, (b * length + (1) - 1) * D + c);
+                ST(dl, DLI((1) & 1, 1, c), delta);
+                ST(dl, DLI((1) & 1, 2, c), delta * (T)(1.0 / 2));
+                ST(dl, DLI((1) & 1, 3, c), delta * (T)(1.0 / 3));
+                ST(dl, DLI((1) & 1, 4, c), delta * (T)(1.0 / 4));
             }
 
-            }
+        }
 
     }
-    __syncthreads();
-
+    /* no barrier: the first phase of a step reads only Δ_c/m of its words' letter c, which
+       thread c wrote (it reads the others' after the phase's barrier) */
     for (int64_t t = 1; t < length; ++t) {
         const int cur = (int)(t & 1);
         /* level 1, and Δ/m of the next step */
@@ -140,14 +143,17 @@ sigcg_signature_forward_cuda(const T *__restrict__ path,
 
         }
 
-            if (t + 1 < length) {
-            for (int e = tid; e < N * D; e += THREADS) {
-                const int m = e / D + 1, c = e % D;
-                ST(dl, DLI((t + 1) & 1, m, c),
-                   (LD(path, (b * length + (t + 1)) * D + c) - LD(path, (b * length + (t + 1) - 1) * D + c)) / (T)m);
+        if (t + 1 < length) {
+            for (int c = tid; c < D; c += THREADS) {
+                const T delta = LD(path, (b * length + (t + 1)) * D + c)
+                              - LD(path, (b * length + (t + 1) - 1) * D + c);
+                ST(dl, DLI((t + 1) & 1, 1, c), delta);
+                ST(dl, DLI((t + 1) & 1, 2, c), delta * (T)(1.0 / 2));
+                ST(dl, DLI((t + 1) & 1, 3, c), delta * (T)(1.0 / 3));
+                ST(dl, DLI((t + 1) & 1, 4, c), delta * (T)(1.0 / 4));
             }
 
-            }
+        }
 
     }
     __syncthreads();

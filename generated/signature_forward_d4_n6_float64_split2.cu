@@ -129,14 +129,19 @@ sigcg_signature_forward_cuda(const T *__restrict__ path,
             }
 
         }
-            if (length > 1) {
-            for (int e = tid; e < N * D; e += THREADS) {
-                const int m = e / D + 1, c = e % D;
-                ST(dl, DLI((1) & 1, m, c),
-                   (LD(path, (b * length + (1)) * D + c) - LD(path, (b * length + (1) - 1) * D + c)) / (T)m);
+        if (length > 1) {
+            for (int c = tid; c < D; c += THREADS) {
+                const T delta = LD(path, (b * length + (1)) * D + c)
+                              - LD(path, (b * length + (1) - 1) * D + c);
+                ST(dl, DLI((1) & 1, 1, c), delta);
+                ST(dl, DLI((1) & 1, 2, c), delta * (T)(1.0 / 2));
+                ST(dl, DLI((1) & 1, 3, c), delta * (T)(1.0 / 3));
+                ST(dl, DLI((1) & 1, 4, c), delta * (T)(1.0 / 4));
+                ST(dl, DLI((1) & 1, 5, c), delta * (T)(1.0 / 5));
+                ST(dl, DLI((1) & 1, 6, c), delta * (T)(1.0 / 6));
             }
 
-            }
+        }
 
     }
     __syncthreads();
@@ -165,14 +170,19 @@ sigcg_signature_forward_cuda(const T *__restrict__ path,
 
         }
 
-            if (t + 1 < length) {
-            for (int e = tid; e < N * D; e += THREADS) {
-                const int m = e / D + 1, c = e % D;
-                ST(dl, DLI((t + 1) & 1, m, c),
-                   (LD(path, (b * length + (t + 1)) * D + c) - LD(path, (b * length + (t + 1) - 1) * D + c)) / (T)m);
+        if (t + 1 < length) {
+            for (int c = tid; c < D; c += THREADS) {
+                const T delta = LD(path, (b * length + (t + 1)) * D + c)
+                              - LD(path, (b * length + (t + 1) - 1) * D + c);
+                ST(dl, DLI((t + 1) & 1, 1, c), delta);
+                ST(dl, DLI((t + 1) & 1, 2, c), delta * (T)(1.0 / 2));
+                ST(dl, DLI((t + 1) & 1, 3, c), delta * (T)(1.0 / 3));
+                ST(dl, DLI((t + 1) & 1, 4, c), delta * (T)(1.0 / 4));
+                ST(dl, DLI((t + 1) & 1, 5, c), delta * (T)(1.0 / 5));
+                ST(dl, DLI((t + 1) & 1, 6, c), delta * (T)(1.0 / 6));
             }
 
-            }
+        }
 
     }
         /* (no barrier: level 2 has one word here, thread 0's like level 1's) */

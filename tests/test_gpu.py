@@ -1,9 +1,18 @@
-"""CUDA kernels on a real GPU (skipped where torch sees none; `make gpu-check` runs them)."""
+"""CUDA kernels on a real GPU (skipped where torch sees none; `make gpu-check` runs them).
+
+The signature kernels run in every variant the launcher can choose (forced, and by its own
+strategy): one block per path with the state in shared memory (opting in above 48 KiB, up to
+the largest states an H100 takes), in global scratch, in registers, and word-split blocks with
+registers (whose backward adds the blocks' shares with atomics), in both dtypes, batch 1, on
+non-default streams.
+"""
 import pytest
 import torch
 
 import sigcg
 from conftest import random_path
+from sigcg.codegen import KernelSpec
+from sigcg.runtime import cuda_launch
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -13,22 +22,107 @@ SHAPES = [(1, 2, 1, 4), (3, 7, 2, 3), (5, 9, 3, 5), (2, 6, 4, 6), (2, 4, 8, 5), 
           (37, 50, 4, 4)]
 
 
+def _check(x, depth, stream=False, dtype=torch.float64, init=None, cot_seed=0):
+    """sigcg on the GPU (whatever the launcher chooses now) against sigcg on the CPU."""
+    out_cpu = sigcg.signature(x, depth, stream=stream, initial=init)
+    cot = torch.randn(out_cpu.shape, dtype=torch.float64,
+                      generator=torch.Generator().manual_seed(cot_seed))
+    xc = x.clone().requires_grad_()
+    ic = None if init is None else init.clone().requires_grad_()
+    expected = sigcg.signature(xc, depth, stream=stream, initial=ic)
+    grads_expected = torch.autograd.grad(expected, [t for t in (xc, ic) if t is not None], cot)
+    xg = x.to("cuda", dtype).requires_grad_()
+    ig = None if init is None else init.to("cuda", dtype).requires_grad_()
+    out = sigcg.signature(xg, depth, stream=stream, initial=ig)
+    assert out.device == xg.device and out.dtype == dtype
+    grads = torch.autograd.grad(out, [t for t in (xg, ig) if t is not None], cot.to("cuda", dtype))
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=2e-3, atol=2e-3)
+    torch.testing.assert_close(out.double().cpu(), expected.detach(), **tol)
+    for got, want in zip(grads, grads_expected):
+        torch.testing.assert_close(got.double().cpu(), want, **tol)
+
+
 @pytest.mark.parametrize("batch,length,d,depth", SHAPES)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("stream", [False, True])
 def test_forward_backward_match_cpu(batch, length, d, depth, dtype, stream):
-    x = random_path(batch, length, d, seed=d + depth, scale=0.4)
-    cot = torch.randn(sigcg.signature(x, depth, stream=stream).shape, dtype=torch.float64)
-    xc = x.clone().requires_grad_()
-    expected = sigcg.signature(xc, depth, stream=stream)
-    (grad_expected,) = torch.autograd.grad(expected, xc, cot)
-    xg = x.to("cuda", dtype).requires_grad_()
-    out = sigcg.signature(xg, depth, stream=stream)
-    assert out.device == xg.device and out.dtype == dtype
-    (grad,) = torch.autograd.grad(out, xg, cot.to("cuda", dtype))
-    tol = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=2e-3, atol=2e-3)
-    torch.testing.assert_close(out.double().cpu(), expected.detach(), **tol)
-    torch.testing.assert_close(grad.double().cpu(), grad_expected, **tol)
+    _check(random_path(batch, length, d, seed=d + depth, scale=0.4), depth, stream, dtype)
+
+
+# Every variant, forced: (d, depth) where each exists; the splits down to N - 1 letters.
+VARIANT_SHAPES = [(3, 4), (4, 6), (2, 7)]
+VARIANTS = ["shared", "global", "registers", "split1", "split2", "split3", "split6"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("d,depth", VARIANT_SHAPES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("stream", [False, True])
+def test_every_variant_matches_cpu(variant, d, depth, dtype, stream):
+    try:
+        KernelSpec("signature_backward", d, depth, target="cuda", variant=variant)
+    except ValueError as exc:
+        pytest.skip(str(exc))
+    x = random_path(3, 6, d, seed=d, scale=0.4)
+    init = sigcg.signature(random_path(3, 3, d, seed=1, scale=0.4), depth)
+    with cuda_launch.forced_variant(variant):
+        _check(x, depth, stream, dtype, init=init)
+
+
+@pytest.mark.parametrize("d,depth,dtype", [(8, 5, torch.float32), (3, 8, torch.float64),
+                                           (4, 7, torch.float32)])
+def test_largest_shared_memory_states(d, depth, dtype):
+    """The backward's state near the opt-in limit (197 KiB for (8, 5) float32)."""
+    spec = KernelSpec("signature_backward", d, depth, dtype=str(dtype)[6:], target="cuda",
+                      variant="shared")
+    layout = spec.kernel.cuda_layout(spec)
+    assert layout.dynamic_smem + layout.static_smem > 150 * 1024
+    with cuda_launch.forced_variant("shared"):
+        _check(random_path(2, 5, d, seed=2, scale=0.3), depth, False, dtype)
+
+
+@pytest.mark.parametrize("batch", [1, 8, 600])
+def test_the_launchers_own_choice_by_batch(batch):
+    """batch 1 and 8 split (word-split blocks, atomics in the backward), 600 fills the device."""
+    info = cuda_launch.describe("signature_backward", 4, 5, "float64", batch)
+    assert info["variant"] == ("registers" if batch == 600 else f"split{info['split']}")
+    _check(random_path(batch, 6, 4, seed=batch, scale=0.4), 5)
+
+
+@pytest.mark.parametrize("variant", [None, "split2", "global"])
+def test_non_default_streams(variant):
+    """Kernels (and the zeroing of the split backward's outputs) follow torch's current
+    stream; several streams at once give the same results as one."""
+    xs = [random_path(4, 40, 4, seed=s, scale=0.1).cuda() for s in range(3)]
+    with cuda_launch.forced_variant(variant):
+        expected = []
+        for x in xs:
+            xg = x.clone().requires_grad_()
+            out = sigcg.signature(xg, 4)
+            expected.append((out.detach(), torch.autograd.grad(out, xg, torch.ones_like(out))[0]))
+        torch.cuda.synchronize()
+        streams = [torch.cuda.Stream() for _ in xs]
+        results = []
+        for s, x in zip(streams, xs):
+            s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s):
+                xg = x.clone().requires_grad_()
+                out = sigcg.signature(xg, 4)
+                results.append((out.detach(), torch.autograd.grad(out, xg,
+                                                                  torch.ones_like(out))[0]))
+        torch.cuda.synchronize()
+    for (out, grad), (want_out, want_grad) in zip(results, expected):
+        torch.testing.assert_close(out, want_out, rtol=0, atol=0)
+        torch.testing.assert_close(grad, want_grad, rtol=1e-12, atol=1e-12)  # atomics' order
+
+
+def test_the_devices_limits_are_read():
+    from sigcg.runtime.cuda import device_info
+
+    info = device_info(torch.cuda.current_device())
+    assert info.sm_count > 0 and info.smem_optin >= 48 * 1024
+    assert info.regs_per_sm >= 65536 and info.max_threads_per_sm >= 1024
+    print(cuda_launch.describe("signature_forward", 4, 6, "float32", 8, info)["summary"])
 
 
 @pytest.mark.parametrize("stream", [False, True])

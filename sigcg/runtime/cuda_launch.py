@@ -33,22 +33,32 @@ H100 whatever its size; throughput comes from many resident blocks, not from big
 split costs little (a path's blocks recompute its split-1 ancestor words, and the backward adds
 2 d atomics per block and step to grad_path), so small batches split until the device is full.
 
-Expected H100 timings (forward / forward+backward, ms; measured before: 0.86 / 104, 2.3 / 258,
-0.52 / 76, 0.29 / 4.8, 0.24 / 13, 0.14 / 2.1, 2.1 / 26, 0.60 / 11), from the model: per step
-and block ~N x 120 cycles of phase latency (2N x 150 backward) at 1.75 GHz, or the SMs' shared
-memory traffic (8-16 bytes per word and chain value per step, 128 B/clock/SM) when higher:
-  (128, 256, 4, 6) f64   split2, 2048 blocks:   ~0.15 / ~1.0
-  (32, 128, 8, 5) f32    split2, 2048 blocks:   ~0.25 / ~1.5
-  (32, 128, 4, 6) f64    split3, 2048 blocks:   ~0.06 / ~0.4
-  (256, 1000, 4, 3) f32  split1, 1024 blocks:   ~0.25 / ~1.0
-  (1024, 64, 2, 8) f64   registers, 1024 blocks: ~0.06 / ~0.3
-  (128, 100, 3, 4) f32   split2, 1152 blocks:   ~0.03 / ~0.15
-  (256, 10000, 4, 3) f32 (3 pieces) registers:  ~1.5 / ~5
-  (4, 4096, 3, 6) f32    (63 pieces, 252 paths) split1: ~0.2 / ~1.2
-(The forward was latency bound before too, at k dependent multiply-adds per word of level k;
-the backward's shared-memory atomics, up to 2k per word and 2 N d of them on N d addresses,
-serialised: removing them is most of the 50-100x.)  These are estimates to be measured
-(benchmarks/gpu_check.py).
+H100 timings (sigcg.signature, forward / forward+backward through autograd, ms, medians).
+Measured on one H100 80GB HBM3 in one session, the previous kernels rerun there as the
+baseline; "new" is this design before Δ/m lost its divisions (below):
+                          previous            new              strategy (per kernel call)
+  (128, 256, 4, 6) f64    0.80 / 103.7        0.57 / 2.84      split2, 2048 blocks
+  (32, 128, 8, 5) f32     2.33 / 257.8        0.30 / 1.52      split2, 2048 blocks
+  (32, 128, 4, 6) f64     0.53 / 75.7         0.24 / 1.07      split3, 2048 blocks
+  (256, 1000, 4, 3) f32   0.33 / 3.83         0.34 / 1.73      split1, 1024 blocks
+  (1024, 64, 2, 8) f64    0.29 / 12.7         0.20 / 0.66      registers, 1024 blocks
+  (128, 100, 3, 4) f32    0.16 / 2.26         0.16 / 0.69      split2 (API floor ~0.15 ms)
+  (256, 10000, 4, 3) f32  2.19 / 25.1         1.67 / 4.82      3 pieces: registers, 768 blocks
+  (4, 4096, 3, 6) f32     0.64 / 10.3         0.74 / 4.73      63 pieces: split1, 756 blocks
+  (8, 256, 4, 6) f64      0.47 / 52.5         0.69 / 2.25      split4, 2048 blocks
+  (8, 256, 4, 6) f32      0.49 / 60.1         0.38 / 1.88      split4, 2048 blocks
+The backward is 20-170x faster: the previous one's shared-memory atomics (2k per word of level
+k, onto the N d addresses of dL/dΔ and onto the parents of every word) serialised; here each
+cotangent has one writer and dL/dΔ is summed once per step by shuffles.  The forward does
+horner_fmas multiply-adds per step (4.3x fewer than recomputing every word's chain at d=4,
+N=6), but a step is N - 1 barrier-separated phases of shared-memory round trips, so it is
+latency and issue bound rather than FLOP bound: a step of a small block costs ~0.4-1 us
+whatever its size, and throughput comes from many resident blocks.  Where the split is deep
+(split4 at batch 8: 256 blocks of 21 words per path) the blocks' fixed per-step work dominates:
+every block formed Δ/m for all N x d (m, letter) pairs with divisions, ~40 instructions each in
+float64, as much as the rest of its step; they are now d loads and constant multiplies, so
+expect those forwards near 0.35-0.45 ms (f64) and the others unchanged or slightly faster --
+to be measured (benchmarks/gpu_check.py; tests/test_gpu.py prints describe() for batch 8).
 """
 from __future__ import annotations
 
