@@ -21,7 +21,7 @@ def x(*shape, dtype=torch.float64):
         (x(2, 0, 3), 2, {"basepoint": True}, ValueError, "length >= 1 with a basepoint"),
         (x(2, 4, 0), 2, {}, ValueError, "at least one channel"),
         (x(2, 4, 3), 0, {}, ValueError, "depth must be an integer >= 1"),
-        (x(2, 4, 3), 2.0, {}, ValueError, "depth"),
+        (x(2, 4, 3), 2.0, {}, TypeError, "depth must be an integer"),
         (torch.ones(2, 4, 3, dtype=torch.int64), 2, {}, TypeError, "float32 or float64"),
         (x(2, 4, 3, dtype=torch.float16), 2, {}, TypeError, "float32 or float64"),
         (x(2, 4, 3), 2, {"basepoint": x(3, 3)}, ValueError, r"basepoint must have shape"),
@@ -43,7 +43,7 @@ def x(*shape, dtype=torch.float64):
         ),
         (x(2, 4, 3), 2, {"initial": x(2, 12, dtype=torch.float32)}, TypeError, "initial has dtype"),
         ([[0.0, 1.0], [1.0, 2.0]], 2, {}, TypeError, "torch.Tensor or numpy"),
-        (x(4, 3), 2, {"initial": [0.0] * 12}, TypeError, "initial must be a tensor"),
+        (x(4, 3), 2, {"initial": [0.0] * 12}, TypeError, "initial must be a torch.Tensor or numpy.ndarray"),
     ],
 )
 def test_bad_input(path, depth, kwargs, error, match):

@@ -17,16 +17,62 @@ from ..codegen import words as codegen_words
 Word = tuple[int, ...]
 
 
-def _check(channels: int, depth: int) -> None:
-    for name, value in (("channels", channels), ("depth", depth)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+# Tables of words are Python lists: a request beyond this many words is refused at once, with
+# its size, instead of running for minutes into a MemoryError (20 channels at depth 8 would be
+# 3.2e9 Lyndon words).
+MAX_WORDS = 5_000_000
+
+
+# Sizes are computed exactly for any depth up to this (Witt's formula costs O(depth^2) here).
+MAX_COUNTED_DEPTH = 1000
+
+
+def _check(channels: int, depth: int) -> tuple[int, int]:
+    from ..api import validation
+
+    return (validation.channels(channels),
+            validation.integer("depth", depth, 1, MAX_COUNTED_DEPTH))
+
+
+def _count(n: int) -> str:
+    """A (possibly astronomically large) count in words."""
+    if n < 10**15:
+        return f"{n:,}"
+    return f"about 10^{int(n.bit_length() * 0.30103)}"
+
+
+# Bracket bases are built in Python (bracket trees and their expansions), so requests beyond
+# these sizes are refused at once rather than after minutes and gigabytes: the Hall
+# construction is quadratic in the basis size (8 channels at depth 6: 51,360 elements), the
+# Lyndon one about linear.
+MAX_HALL_BASIS = 10_000
+MAX_LYNDON_BASIS = 400_000
+
+
+def check_basis(basis: str, channels: int, depth: int) -> None:
+    """Raise ValueError, before building anything, for a basis ("lyndon" or "hall") too large
+    to build here."""
+    size = logsignature_channels(channels, depth)
+    limit = MAX_HALL_BASIS if basis == "hall" else MAX_LYNDON_BASIS
+    if size > limit:
+        raise ValueError(
+            f"the {basis} basis at {channels} channels and depth {depth} has {_count(size)} "
+            f"elements, "
+            f"more than the {limit:,} sigcg builds"
+            + ("; the Lyndon basis (mode 'words' or 'brackets') reaches further"
+               if basis == "hall" else ""))
+
+
+def _check_table(what: str, count: int, channels: int, depth: int) -> None:
+    if count > MAX_WORDS:
+        raise ValueError(f"{what} at {channels} channels and depth {depth} would list "
+                         f"{_count(count)} words, more than the {MAX_WORDS:,} sigcg builds")
 
 
 def logsignature_channels(channels: int, depth: int) -> int:
     """Size of the log-signature (the free Lie algebra truncated at ``depth``), Witt's formula:
     sum over k of (1/k) sum_{m | k} mu(m) channels^(k/m)."""
-    _check(channels, depth)
+    channels, depth = _check(channels, depth)
     return sum(_witt(channels, k) for k in range(1, depth + 1))
 
 
@@ -54,22 +100,33 @@ def _lyndon(channels: int, depth: int) -> tuple[Word, ...]:
 
 def lyndon_words(channels: int, depth: int) -> list[list[int]]:
     """The Lyndon words in log-signature order ("words" and "brackets" modes)."""
-    _check(channels, depth)
+    channels, depth = _check(channels, depth)
+    _check_table("lyndon_words", logsignature_channels(channels, depth), channels, depth)
     return [list(w) for w in _lyndon(channels, depth)]
 
 
 def all_words(channels: int, depth: int) -> list[list[int]]:
     """Every word of length 1..depth in signature order (level, then lexicographic)."""
-    _check(channels, depth)
+    channels, depth = _check(channels, depth)
+    _check_table("all_words", signature_channels(channels, depth), channels, depth)
     return [list(np.unravel_index(i, (channels,) * k)) for k in range(1, depth + 1)
             for i in range(channels**k)]
 
 
 def word_to_index(word, channels: int) -> int:
     """Position of ``word`` in a signature of ``channels`` channels (no scalar term)."""
+    from ..api import validation
+
+    channels = validation.channels(channels)
+    if isinstance(word, (str, bytes)) or not hasattr(word, "__len__") or len(word) < 1:
+        raise ValueError(f"word: {word!r} is not a word over {channels} letters (a non-empty "
+                         f"sequence of integers in [0, {channels}))")
+    try:
+        word = [validation.integer("word", c, 0, channels - 1) for c in word]
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"word: {word!r} is not a word over {channels} letters ({exc})") \
+            from None
     k = len(word)
-    if k < 1 or any(not 0 <= c < channels for c in word):
-        raise ValueError(f"{word!r} is not a word over {channels} letters")
     index = 0
     for c in word:
         index = index * channels + c
@@ -78,6 +135,10 @@ def word_to_index(word, channels: int) -> int:
 
 def index_to_word(index: int, channels: int, depth: int) -> list[int]:
     """The word at position ``index`` of a signature (no scalar term): inverse of word_to_index."""
+    from ..api import validation
+
+    channels, depth = _check(channels, depth)
+    index = validation.integer("index", index)
     if not 0 <= index < signature_channels(channels, depth):
         raise ValueError(f"index {index} is outside a signature of {channels} channels at depth "
                          f"{depth} ({signature_channels(channels, depth)} terms)")
@@ -130,7 +191,9 @@ def _hall_trees(channels: int, depth: int) -> tuple[Tree, ...]:
 
 def _basis_trees(channels: int, depth: int, basis: str) -> tuple[Tree, ...]:
     if basis == "hall":
+        check_basis("hall", channels, depth)
         return _hall_trees(channels, depth)
+    check_basis("lyndon", channels, depth)
     return tuple(_lyndon_tree(w) for w in _lyndon(channels, depth))
 
 
@@ -140,13 +203,13 @@ def _as_lists(tree: Tree):
 
 def lyndon_brackets(channels: int, depth: int):
     """The standard bracketing of each Lyndon word: a letter, or [left, right] nested lists."""
-    _check(channels, depth)
+    channels, depth = _check(channels, depth)
     return [_as_lists(t) for t in _basis_trees(channels, depth, "lyndon")]
 
 
 def hall_basis(channels: int, depth: int):
     """The Hall basis elements ("hall" mode), as nested [left, right] lists of letters."""
-    _check(channels, depth)
+    channels, depth = _check(channels, depth)
     return [_as_lists(t) for t in _basis_trees(channels, depth, "hall")]
 
 

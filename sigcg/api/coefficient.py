@@ -13,6 +13,7 @@ from .. import ops
 from ..algebra.lyndon import word_to_index
 from ..algebra.tensor import compile_constant
 from ..runtime import has_kernel
+from . import validation
 from .signature import prepare_path, signature
 
 ArrayLike = Union[Tensor, np.ndarray]
@@ -51,8 +52,14 @@ def _normalise_words(words, channels: int) -> tuple[tuple[int, ...], ...]:
         )
     out = []
     for w in words:
-        word_to_index(w, channels)  # validates letters (integers in [0, channels)) and emptiness
-        out.append(tuple(int(c) for c in w))
+        if isinstance(w, (str, bytes)) or not isinstance(w, Sequence) or len(w) == 0:
+            raise ValueError(f"words: {w!r} is not a word over {channels} letters (a non-empty "
+                             f"sequence of integers in [0, {channels}))")
+        try:
+            out.append(tuple(validation.integer("words", c, 0, channels - 1) for c in w))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"words: {w!r} is not a word over {channels} letters ({exc})") \
+                from None
     return tuple(out)
 
 
@@ -74,7 +81,7 @@ def signature_coefficient(
         word instead (exact gradients through the signature's backward kernel; on a GPU the
         words-only kernel would leave most of the device idle).
     """
-    x, numpy_out, unbatched = prepare_path(path, 1, basepoint)
+    x, _, numpy_out, unbatched = prepare_path(path, 1, basepoint)
     channels = x.shape[2]
     words = _normalise_words(words, channels)
     depth, tables, rows = _word_table(words, channels)

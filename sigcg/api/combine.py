@@ -16,40 +16,30 @@ from . import validation
 ArrayLike = Union[Tensor, np.ndarray]
 
 
-def _prepare(tensors, input_channels: int, depth: int, scalar_term: bool, what: str):
-    """Tensors (batch, S) or (S,) -> contiguous (batch, sig) without scalar term, and the
-    function that undoes that on the result."""
-    numpy_out = isinstance(tensors[0], np.ndarray)
-    tensors = [
-        torch.from_numpy(np.ascontiguousarray(t)) if isinstance(t, np.ndarray) else t
-        for t in tensors
-    ]
-    validation.check_depth(depth)
-    if (
-        isinstance(input_channels, bool)
-        or not isinstance(input_channels, int)
-        or input_channels < 1
-    ):
-        raise ValueError(f"input_channels must be an integer >= 1, got {input_channels!r}")
+def _prepare(named: list[tuple[str, ArrayLike]], input_channels: int, depth: int,
+             scalar_term: bool):
+    """(name, tensor) pairs, each (batch, S) or (S,) -> contiguous (batch, sig) tensors without
+    scalar term, and the function that undoes that on a result.  Call after the integer
+    arguments have been validated (the callers pass them on to the kernels)."""
+    numpy_out = isinstance(named[0][1], np.ndarray)
+    input_channels = validation.channels(input_channels, "input_channels")
+    depth = validation.depth(depth)
+    scalar_term = validation.boolean("scalar_term", scalar_term)
     width = signature_channels(input_channels, depth) + (1 if scalar_term else 0)
-    first = tensors[0]
-    for i, t in enumerate(tensors):
-        if not isinstance(t, Tensor):
-            raise TypeError(
-                f"{what}[{i}] must be a torch.Tensor or numpy.ndarray, got {type(t).__name__}"
-            )
-        validation.check_float(f"{what}[{i}]", t)
-        validation.check_same(f"{what}[{i}]", t, first)
-        if t.shape != first.shape:
-            raise ValueError(
-                f"{what}[{i}] has shape {tuple(t.shape)} but {what}[0] has "
-                f"{tuple(first.shape)}; they must match"
-            )
+    tensors = [validation.float_tensor(name, t)[0] for name, t in named]
+    first_name, first = named[0][0], tensors[0]
+    for (name, _), t in zip(named, tensors):
+        validation.check_same(name, t, first, other=first_name)
         if t.ndim not in (1, 2) or t.shape[-1] != width:
             raise ValueError(
-                f"{what}[{i}] must have shape (batch, {width}) or ({width},) for "
+                f"{name} must have shape (batch, {width}) or ({width},) for "
                 f"{input_channels} channels at depth {depth}"
                 f"{' with the scalar term' if scalar_term else ''}, got {tuple(t.shape)}"
+            )
+        if t.shape != first.shape:
+            raise ValueError(
+                f"{name} has shape {tuple(t.shape)} but {first_name} has "
+                f"{tuple(first.shape)}; they must match"
             )
     unbatched = first.ndim == 1
     tensors = [(t[None] if unbatched else t) for t in tensors]
@@ -79,9 +69,14 @@ def signature_combine(
     depth, scalar_term).  With ``inverse`` both are inverse signatures and so is the result,
     S2^{-1} ⊗ S1^{-1} = (S1 ⊗ S2)^{-1}.  Differentiable with respect to both.  Returns (batch, S).
     """
-    return multi_signature_combine(
-        [sigtensor1, sigtensor2], input_channels, depth, inverse, scalar_term
-    )
+    inverse = validation.boolean("inverse", inverse)
+    input_channels = validation.channels(input_channels, "input_channels")
+    depth = validation.depth(depth)
+    (a, b), finish = _prepare([("sigtensor1", sigtensor1), ("sigtensor2", sigtensor2)],
+                              input_channels, depth, scalar_term)
+    if inverse:
+        a, b = b, a
+    return finish(ops.tensor_product(a, b, input_channels, depth))
 
 
 def multi_signature_combine(
@@ -93,9 +88,18 @@ def multi_signature_combine(
 ) -> ArrayLike:
     """S1 ⊗ S2 ⊗ ... ⊗ Sk for a list of signatures of consecutive paths, each (batch, S) or (S,)
     (inverse signatures with ``inverse``: the result is the inverse signature of the whole)."""
+    if isinstance(sigtensors, (torch.Tensor, np.ndarray, str)) or not isinstance(
+        sigtensors, Sequence
+    ):
+        raise TypeError(f"sigtensors must be a list of signatures, got "
+                        f"{type(sigtensors).__name__}")
     if len(sigtensors) < 1:
-        raise ValueError("multi_signature_combine needs at least one signature")
-    tensors, finish = _prepare(list(sigtensors), input_channels, depth, scalar_term, "sigtensors")
+        raise ValueError("sigtensors must hold at least one signature")
+    inverse = validation.boolean("inverse", inverse)
+    input_channels = validation.channels(input_channels, "input_channels")
+    depth = validation.depth(depth)
+    tensors, finish = _prepare([(f"sigtensors[{i}]", t) for i, t in enumerate(sigtensors)],
+                               input_channels, depth, scalar_term)
     if inverse:
         tensors = tensors[::-1]
     result = tensors[0]
@@ -118,9 +122,12 @@ def signature_combine_backward(
     All arguments (batch, S) or (S,), torch or NumPy (as ``sigtensor1``).  With ``scalar_term`` the
     scalar column of each returned gradient is 0 (the scalar of a signature is fixed at 1).
     """
+    inverse = validation.boolean("inverse", inverse)
+    input_channels = validation.channels(input_channels, "input_channels")
+    depth = validation.depth(depth)
     (g, a, b), finish = _prepare(
-        [grad, sigtensor1, sigtensor2], input_channels, depth, scalar_term, "arguments"
-    )
+        [("grad", grad), ("sigtensor1", sigtensor1), ("sigtensor2", sigtensor2)],
+        input_channels, depth, scalar_term)
     if inverse:
         a, b = b, a
     with torch.no_grad():
@@ -143,17 +150,20 @@ def signature_join(sigtensor: ArrayLike, increments: ArrayLike, depth: int) -> A
     one segment or (batch, k, channels) for k in a row.  Differentiable in both; (batch, S)."""
     from .signature import signature
 
-    numpy_out = isinstance(sigtensor, np.ndarray)
-    sig = torch.from_numpy(np.ascontiguousarray(sigtensor)) if numpy_out else sigtensor
-    inc = (
-        torch.from_numpy(np.ascontiguousarray(increments))
-        if isinstance(increments, np.ndarray)
-        else increments
-    )
-    if not isinstance(inc, Tensor) or inc.ndim not in (2, 3):
-        raise ValueError("increments must be a (batch, channels) or (batch, k, channels) array")
+    sig, numpy_out = validation.float_tensor("sigtensor", sigtensor)
+    inc, _ = validation.float_tensor("increments", increments)
+    depth = validation.depth(depth)
+    if inc.ndim not in (2, 3):
+        raise ValueError(f"increments must have shape (batch, channels) or (batch, k, "
+                         f"channels), got {tuple(inc.shape)}")
     if inc.ndim == 2:
         inc = inc[:, None]
+    validation.check_same("increments", inc, sig, other="sigtensor")
+    width = signature_channels(inc.shape[2], depth)
+    if sig.ndim != 2 or sig.shape != (inc.shape[0], width):
+        raise ValueError(f"sigtensor must have shape (batch, {width}) for {inc.shape[2]} "
+                         f"channels at depth {depth} and the increments' batch "
+                         f"{inc.shape[0]}, got {tuple(sig.shape)}")
     points = torch.cat([inc.new_zeros(inc.shape[0], 1, inc.shape[2]), inc.cumsum(1)], dim=1)
     result = signature(points, depth, initial=sig)
     return result.numpy() if numpy_out else result
@@ -163,19 +173,17 @@ def signature_scale(sigtensor: ArrayLike, scales: ArrayLike, depth: int) -> Arra
     """The signature of the path with channel c multiplied by ``scales[:, c]``: the coefficient
     of word (i1..ik) is multiplied by scales[i1] ... scales[ik] (iisignature's sigscale).
     ``sigtensor`` (batch, S) without scalar term, ``scales`` (batch, channels).  Differentiable."""
-    numpy_out = isinstance(sigtensor, np.ndarray)
-    sig = torch.from_numpy(np.ascontiguousarray(sigtensor)) if numpy_out else sigtensor
-    lam = (
-        torch.from_numpy(np.ascontiguousarray(scales)) if isinstance(scales, np.ndarray) else scales
-    )
-    if not isinstance(lam, Tensor) or lam.ndim != 2 or lam.shape[0] != sig.shape[0]:
-        raise ValueError("scales must be a (batch, channels) array matching the signatures' batch")
+    sig, numpy_out = validation.float_tensor("sigtensor", sigtensor)
+    lam, _ = validation.float_tensor("scales", scales)
+    depth = validation.depth(depth)
+    validation.check_same("scales", lam, sig, other="sigtensor")
+    if lam.ndim != 2:
+        raise ValueError(f"scales must have shape (batch, channels), got {tuple(lam.shape)}")
     batch, channels = lam.shape
-    if sig.shape[-1] != signature_channels(channels, depth):
-        raise ValueError(
-            f"sigtensor must have {signature_channels(channels, depth)} terms for "
-            f"{channels} channels at depth {depth}, got {sig.shape[-1]}"
-        )
+    width = signature_channels(channels, depth)
+    if sig.ndim != 2 or sig.shape != (batch, width):
+        raise ValueError(f"sigtensor must have shape (batch, {width}) = {(batch, width)} for "
+                         f"{channels} channels at depth {depth}, got {tuple(sig.shape)}")
     factors, level = [], lam.new_ones(batch, 1)
     for _ in range(depth):  # level k: all products scales[i1] ... scales[ik], in word order
         level = (level[:, :, None] * lam[:, None, :]).reshape(batch, -1)

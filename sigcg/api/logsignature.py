@@ -62,9 +62,14 @@ def _apply(table: str, mode: str, x: Tensor, channels: int, depth: int) -> Tenso
     return x.new_zeros(x.shape[0], size).index_add(1, out_idx, x.index_select(1, in_idx) * coef)
 
 
-def _check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+def _check_mode(mode: str) -> str:
+    return validation.choice("mode", mode, MODES)
+
+
+def _check_basis(mode: str, channels: int, depth: int) -> None:
+    """Refuse, before building anything, a basis too large to build here."""
+    if mode != "expand":
+        lyndon.check_basis("hall" if mode == "hall" else "lyndon", channels, depth)
 
 
 def _project(expanded: Tensor, channels: int, depth: int, mode: str) -> Tensor:
@@ -92,16 +97,13 @@ def signature_to_logsignature(
     "hall" (in the Hall basis of esig/RoughPy/iisignature's "H", see sigcg.hall_basis), S
     without the scalar for "expand" (the tensor logarithm itself).  Differentiable.
     """
-    _check_mode(mode)
-    numpy_out = isinstance(signature, np.ndarray)
-    if numpy_out:
-        signature = torch.from_numpy(np.ascontiguousarray(signature))
-    if not isinstance(signature, Tensor):
-        raise TypeError(
-            f"signature must be a torch.Tensor or numpy.ndarray, got {type(signature).__name__}"
-        )
-    validation.check_float("signature", signature)
-    validation.check_depth(depth)
+    mode = _check_mode(mode)
+    signature, numpy_out = validation.float_tensor("signature", signature)
+    channels = validation.channels(channels)
+    depth = validation.depth(depth)
+    stream = validation.boolean("stream", stream)
+    scalar_term = validation.boolean("scalar_term", scalar_term)
+    _check_basis(mode, channels, depth)
     width = signature_channels(channels, depth) + (1 if scalar_term else 0)
     if signature.ndim != (3 if stream else 2) or signature.shape[-1] != width:
         expected = "(batch, length, S)" if stream else "(batch, S)"
@@ -132,9 +134,12 @@ def logsignature(
     Arguments as :func:`sigcg.signature`; ``mode`` as :func:`signature_to_logsignature`.
     Returns (batch, L) or (batch, length', L) with ``stream``; unbatched input drops the batch.
     """
-    _check_mode(mode)
-    x, numpy_out, unbatched = prepare_path(path, depth, basepoint)
+    mode = _check_mode(mode)
+    x, depth, numpy_out, unbatched = prepare_path(path, depth, basepoint)
+    stream = validation.boolean("stream", stream)
+    inverse = validation.boolean("inverse", inverse)
     batch, length, channels = x.shape
+    _check_basis(mode, channels, depth)
     # Lyndon coordinates need only the Lyndon words of the top level (a CPU kernel); batches too
     # small to fill the machine are cut into pieces, which need the full signature.
     if (
@@ -170,16 +175,13 @@ def logsignature_to_signature(
     coordinates.  Returns (batch, S) / (batch, length, S), S = signature_channels(channels, depth,
     scalar_term).  Differentiable.
     """
-    _check_mode(mode)
-    numpy_out = isinstance(logsignature, np.ndarray)
-    x = torch.from_numpy(np.ascontiguousarray(logsignature)) if numpy_out else logsignature
-    if not isinstance(x, Tensor):
-        raise TypeError(
-            f"logsignature must be a torch.Tensor or numpy.ndarray, "
-            f"got {type(logsignature).__name__}"
-        )
-    validation.check_float("logsignature", x)
-    validation.check_depth(depth)
+    mode = _check_mode(mode)
+    x, numpy_out = validation.float_tensor("logsignature", logsignature)
+    channels = validation.channels(channels)
+    depth = validation.depth(depth)
+    stream = validation.boolean("stream", stream)
+    scalar_term = validation.boolean("scalar_term", scalar_term)
+    _check_basis(mode, channels, depth)
     width = (
         signature_channels(channels, depth)
         if mode == "expand"
@@ -218,9 +220,10 @@ class LogSignature(torch.nn.Module):
         self, depth: int, stream: bool = False, inverse: bool = False, mode: str = "words"
     ):
         super().__init__()
-        validation.check_depth(depth)
-        _check_mode(mode)
-        self.depth, self.stream, self.inverse, self.mode = depth, stream, inverse, mode
+        self.depth = validation.depth(depth)
+        self.stream = validation.boolean("stream", stream)
+        self.inverse = validation.boolean("inverse", inverse)
+        self.mode = _check_mode(mode)
 
     def forward(self, path: Tensor, basepoint: Union[bool, Tensor] = False) -> Tensor:
         return logsignature(
@@ -250,9 +253,12 @@ class SignatureToLogSignature(torch.nn.Module):
         scalar_term: bool = False,
     ):
         super().__init__()
-        _check_mode(mode)
-        self.channels, self.depth, self.stream = channels, depth, stream
-        self.mode, self.scalar_term = mode, scalar_term
+        self.channels = validation.channels(channels)
+        self.depth = validation.depth(depth)
+        self.stream = validation.boolean("stream", stream)
+        self.mode = _check_mode(mode)
+        self.scalar_term = validation.boolean("scalar_term", scalar_term)
+        _check_basis(self.mode, self.channels, self.depth)
 
     def forward(self, signature: Tensor) -> Tensor:
         return signature_to_logsignature(
@@ -265,7 +271,7 @@ def _logsignature_from_lyndon_top(x: Tensor, depth: int, inverse: bool, mode: st
     word is S_N there plus products of lower levels, so only the Lyndon words of S_N are
     computed (templates/logsignature_words.c.j2), and the logarithm runs in the same kernel."""
     batch, _, channels = x.shape
-    validation.check_size(batch, 1, channels, depth, x.element_size())
+    validation.signature_width(batch, 1, channels, depth, x.element_size())
     if mode != "words" and not ops.needs_autograd(x):  # change of basis inside the kernel
         coords = ops.logsignature_in_basis(
             x, depth, *_projection(_BASIS[mode], channels, depth, x.dtype)

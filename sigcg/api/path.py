@@ -35,8 +35,13 @@ class Path:
         remember_path: bool = True,
         scalar_term: bool = False,
     ):
-        validation.check_path(path, depth, basepoint)
-        self._depth, self._scalar_term, self._remember_path = depth, scalar_term, remember_path
+        path, _ = validation.tensor("path", path)
+        depth = validation.depth(depth)
+        basepoint = validation.basepoint(basepoint)
+        validation.check_path(path, basepoint)
+        self._depth = depth
+        self._scalar_term = validation.boolean("scalar_term", scalar_term)
+        self._remember_path = validation.boolean("remember_path", remember_path)
         self._batch, _, self._channels = path.shape
         # chunks of (n, batch, sig), time first so that one prefix is a contiguous (batch, sig)
         # block the kernels read in place: S(p[:j+1]) for j = 1, 2, ..., and their inverses
@@ -87,15 +92,17 @@ class Path:
 
     def update(self, path: Tensor) -> None:
         """Append ``path`` (batch, length, channels): its first point follows the last one given."""
-        if not isinstance(path, Tensor) or path.ndim != 3:
-            raise ValueError("update takes a (batch, length, channels) tensor")
+        path, _ = validation.float_tensor("path", path)
+        if path.ndim != 3:
+            raise ValueError(f"path must have shape (batch, length, channels), got "
+                             f"{tuple(path.shape)}")
         if path.shape[0] != self._batch or path.shape[2] != self._channels:
             raise ValueError(
-                f"update needs (batch, length, channels) = ({self._batch}, ·, "
-                f"{self._channels}), got {tuple(path.shape)}"
+                f"path must have shape (batch, length, channels) = ({self._batch}, ·, "
+                f"{self._channels}) to extend this Path, got {tuple(path.shape)}"
             )
         if path.shape[1] < 1:
-            raise ValueError("update needs at least one point")
+            raise ValueError(f"path must hold at least one point, got {tuple(path.shape)}")
         validation.check_same("path", path, self._last_point)
         joined = torch.cat([self._last_point, path], dim=1)
         self._append_prefixes(joined, self._row(self._prefix, -1))
@@ -167,6 +174,8 @@ class Path:
 
     def _interval(self, start: Optional[int], end: Optional[int]) -> tuple[int, int]:
         original = (start, end)
+        start = None if start is None else validation.integer("start", start)
+        end = None if end is None else validation.integer("end", end)
         start, end, _ = slice(start, end).indices(self._length)
         if end - start < 2:
             raise ValueError(

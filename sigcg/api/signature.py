@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .. import ops
+from ..algebra.lyndon import MAX_COUNTED_DEPTH
 from ..algebra.tensor import antipode, level_slice
 from ..codegen import signature_channels as _signature_channels
 from . import chunking, validation
@@ -19,33 +20,30 @@ ArrayLike = Union[Tensor, np.ndarray]
 def signature_channels(channels: int, depth: int, scalar_term: bool = False) -> int:
     """Number of signature terms: channels + channels^2 + ... + channels^depth (+1 with the
     scalar term)."""
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
-    validation.check_depth(depth)
-    return _signature_channels(channels, depth) + (1 if scalar_term else 0)
-
-
-def _as_tensor(x):
-    return torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x
+    channels = validation.channels(channels)
+    depth = validation.integer("depth", depth, 1, MAX_COUNTED_DEPTH)  # a size only
+    scalar = validation.boolean("scalar_term", scalar_term)
+    return _signature_channels(channels, depth) + int(scalar)
 
 
 def prepare_path(path: ArrayLike, depth: int, basepoint: Union[bool, ArrayLike]):
-    """Validated (batch, length, channels) tensor with the basepoint prepended, whether the
-    input was NumPy, and whether it was unbatched (length, channels)."""
-    numpy_out = isinstance(path, np.ndarray)
-    path, basepoint = _as_tensor(path), _as_tensor(basepoint)
-    unbatched = isinstance(path, Tensor) and path.ndim == 2
+    """Validated (batch, length, channels) tensor with the basepoint prepended, the depth as an
+    int, whether the input was NumPy, and whether it was unbatched (length, channels)."""
+    path, numpy_out = validation.tensor("path", path)
+    depth = validation.depth(depth)
+    base = validation.basepoint(basepoint)
+    unbatched = path.ndim == 2
     if unbatched:
         path = path.unsqueeze(0)
-        if isinstance(basepoint, Tensor):
-            basepoint = basepoint.unsqueeze(0)
-    validation.check_path(path, depth, basepoint)
+        if isinstance(base, Tensor):
+            base = base.unsqueeze(0)
+    validation.check_path(path, base)
     batch, _, channels = path.shape
-    if basepoint is True:
+    if base is True:
         path = torch.cat([path.new_zeros(batch, 1, channels), path], dim=1)
-    elif isinstance(basepoint, Tensor):
-        path = torch.cat([basepoint.unsqueeze(1), path], dim=1)
-    return path, numpy_out, unbatched
+    elif isinstance(base, Tensor):
+        path = torch.cat([base.unsqueeze(1), path], dim=1)
+    return path, depth, numpy_out, unbatched
 
 
 def signature(
@@ -77,15 +75,18 @@ def signature(
         depth, scalar_term) and length' = length - 1 (length with a basepoint).  Unbatched input
         drops the batch axis.  Levels in order, words lexicographic inside a level.
     """
-    path, numpy_out, unbatched = prepare_path(path, depth, basepoint)
-    initial = _as_tensor(initial)
-    if unbatched and isinstance(initial, Tensor):
-        initial = initial.unsqueeze(0)
+    path, depth, numpy_out, unbatched = prepare_path(path, depth, basepoint)
+    stream = validation.boolean("stream", stream)
+    inverse = validation.boolean("inverse", inverse)
+    scalar_term = validation.boolean("scalar_term", scalar_term)
     batch, length, channels = path.shape
-    width = validation.check_size(
+    width = validation.signature_width(
         batch, length - 1 if stream else 1, channels, depth, path.element_size()
     )
     if initial is not None:
+        initial = validation.tensor("initial", initial)[0]
+        if unbatched:
+            initial = initial.unsqueeze(0)
         # Signatory's convention: with scalar_term the initial signature carries it too (ignored).
         validation.check_initial(initial, path, width + (1 if scalar_term else 0))
         initial = (initial[:, 1:] if scalar_term else initial).contiguous()
@@ -113,12 +114,13 @@ def signature(
 def extract_signature_term(
     sigtensor: ArrayLike, channels: int, depth: int, scalar_term: bool = False
 ) -> ArrayLike:
-    """Level ``depth`` of a signature: (..., S) -> (..., channels**depth)."""
-    if sigtensor.shape[-1] < signature_channels(channels, depth, scalar_term):
+    """Level ``depth`` of a signature: (..., S) -> (..., channels**depth), torch or NumPy."""
+    sig, _ = validation.tensor("sigtensor", sigtensor)
+    width = signature_channels(channels, validation.depth(depth), scalar_term)
+    if sig.ndim < 1 or sig.shape[-1] < width:
         raise ValueError(
-            f"sigtensor has {sigtensor.shape[-1]} terms, fewer than the "
-            f"{signature_channels(channels, depth, scalar_term)} needed to hold "
-            f"level {depth} of a {channels}-channel signature"
+            f"sigtensor has {sig.shape[-1] if sig.ndim else 0} terms, fewer than the {width} "
+            f"needed to hold level {depth} of a {channels}-channel signature"
         )
     return sigtensor[..., level_slice(channels, depth, depth, scalar_term)]
 
@@ -131,9 +133,10 @@ class Signature(torch.nn.Module):
         self, depth: int, stream: bool = False, inverse: bool = False, scalar_term: bool = False
     ):
         super().__init__()
-        validation.check_depth(depth)
-        self.depth, self.stream = depth, stream
-        self.inverse, self.scalar_term = inverse, scalar_term
+        self.depth = validation.depth(depth)
+        self.stream = validation.boolean("stream", stream)
+        self.inverse = validation.boolean("inverse", inverse)
+        self.scalar_term = validation.boolean("scalar_term", scalar_term)
 
     def forward(
         self, path: Tensor, basepoint: Union[bool, Tensor] = False, initial: Optional[Tensor] = None

@@ -180,8 +180,14 @@ def empty(shape: Sequence[int], like: Tensor) -> Tensor:
 
 
 def contiguous(t: Tensor | None) -> Tensor | None:
-    """Kernels index raw pointers with C-contiguous strides; views are copied first."""
-    return t if t is None or t.is_contiguous() else t.contiguous()
+    """Kernels index raw pointers with C-contiguous strides and read memory as stored: views are
+    copied, and a lazily negated view (torch's neg bit, e.g. from ``x.conj()`` of a complex
+    tensor's real part or ``torch._neg_view``) is materialised first."""
+    if t is None:
+        return None
+    if t.is_neg():
+        t = t.resolve_neg()
+    return t if t.is_contiguous() else t.contiguous()
 
 
 def needs_autograd(*tensors: Tensor | None) -> bool:

@@ -136,6 +136,11 @@ def _argument_error(
             )
         elif not value.is_contiguous():
             return KernelArgumentError(f"{where}: {p.name} is not contiguous")
+        elif value.is_neg():
+            return KernelArgumentError(
+                f"{where}: {p.name} is a lazily negated view (neg bit set): its memory holds "
+                f"the negatives of its values"
+            )
     return KernelArgumentError(f"{where}: invalid arguments")
 
 
@@ -158,6 +163,7 @@ def check_args(
                     and value.dtype == (torch.int32 if index else dtype)
                     and value.device == device
                     and value.is_contiguous()
+                    and not value.is_neg()
                 ):
                     continue
             elif type(value) is int:

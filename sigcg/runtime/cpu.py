@@ -113,7 +113,9 @@ def run_over_rows(call: Callable[[int, int], int], rows: int, lanes: int, work: 
     groups = -(-rows // lanes)
     n = 1 if work < PARALLEL_MIN_WORK or groups < 2 else min(threads.get_num_threads(), groups)
     if n == 1:
-        statuses = [call(0, rows)]
+        if call(0, rows):
+            raise MemoryError("sigcg: a kernel could not allocate its working memory")
+        return
     else:
         per = -(-groups // n) * lanes
         bounds = [(b, min(b + per, rows)) for b in range(0, rows, per)]
@@ -124,14 +126,8 @@ def run_over_rows(call: Callable[[int, int], int], rows: int, lanes: int, work: 
 
 def addresses(entry: Entry, args: dict[str, Any]) -> list[int]:
     """The entry's arguments in declaration order, tensors as addresses (0 for None)."""
-    out = []
-    for p in entry.params:
-        value = args[p.name]
-        if p.is_pointer:
-            out.append(0 if value is None else value.data_ptr())
-        else:
-            out.append(int(value))
-    return out
+    return [(0 if v is None else v.data_ptr()) if p.is_pointer else v
+            for p in entry.params for v in (args[p.name],)]
 
 
 class CpuBackend:
@@ -140,39 +136,57 @@ class CpuBackend:
     def __init__(self) -> None:
         self._loaded: dict[tuple, CpuKernel] = {}
         self._lock = threading.Lock()
-        self._variant = threading.local()
+        self.variant = "auto"  # code shape of the kernels it builds (tests: forced_variant)
 
     def kernel(self, op: str, d: int, N: int, dtype: str) -> CpuKernel:
-        variant = getattr(self._variant, "value", "auto")
-        key = (op, d, N, dtype, variant)
+        key = (op, d, N, dtype, self.variant)
         kernel = self._loaded.get(key)
         if kernel is None:
             with self._lock:
                 kernel = self._loaded.get(key)
                 if kernel is None:
-                    kernel = load(codegen.KernelSpec(op, d, N, dtype, variant=variant))
+                    kernel = load(codegen.KernelSpec(op, d, N, dtype, variant=self.variant))
                     self._loaded[key] = kernel
         return kernel
 
     @contextlib.contextmanager
     def forced_variant(self, variant: str):
-        """Build and run CPU kernels in code shape ``variant`` ("loops", "unrolled") in this
-        thread: tests check every shape computes the same."""
-        previous = getattr(self._variant, "value", "auto")
-        self._variant.value = variant
+        """Build and run CPU kernels in code shape ``variant`` ("loops", "unrolled") while the
+        context lasts, process-wide: tests check every shape computes the same."""
+        from .backend import forget_bindings
+
+        previous, self.variant = self.variant, variant
+        forget_bindings()
         try:
             yield
         finally:
-            self._variant.value = previous
+            self.variant = previous
+            forget_bindings()
+
+    def bind(self, spec_args: tuple, entry: Entry) -> Callable[[dict[str, Any], int], None]:
+        """A closure running ``entry`` of this kernel on checked arguments: everything that
+        does not change from call to call (the loaded function, lanes, op count, the parameter
+        order) is looked up once."""
+        kernel = self.kernel(*spec_args)
+        fn = kernel.functions[entry.name]
+        lanes, fma, rows_name = kernel.lanes, kernel.fma, entry.rows
+        order = tuple((p.name, p.is_pointer) for p in entry.params)
+
+        def run(args: dict[str, Any], steps: int) -> None:
+            values = [(0 if v is None else v.data_ptr()) if pointer else v
+                      for name, pointer in order for v in (args[name],)]
+            rows = args[rows_name]
+            work = fma * rows * steps
+            if work < PARALLEL_MIN_WORK:  # the common small call: no closure, no pool
+                if fn(*values, 0, rows):
+                    raise MemoryError("sigcg: a kernel could not allocate its working memory")
+                return
+            run_over_rows(lambda b0, b1: fn(*values, b0, b1), rows, lanes, work)
+        return run
 
     def launch(self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device,
                steps: int) -> None:
-        kernel = self.kernel(*spec_args)
-        fn = kernel.functions[entry.name]
-        values = addresses(entry, args)
-        rows = args[entry.rows]
-        run_over_rows(lambda b0, b1: fn(*values, b0, b1), rows, kernel.lanes,
-                      kernel.fma * rows * steps)
+        self.bind(spec_args, entry)(args, steps)
 
 
 BACKEND = CpuBackend()
