@@ -29,33 +29,75 @@ def good():
     log = sigcg.logsignature(x, 3)
     path_object = sigcg.Path(x, 3)
     return {
-        "signature": (sigcg.signature, dict(path=x, depth=3, stream=False, basepoint=False,
-                                            inverse=False, initial=s, scalar_term=False)),
-        "logsignature": (sigcg.logsignature, dict(path=x, depth=3, stream=False,
-                                                  basepoint=False, inverse=False, mode="words")),
-        "signature_to_logsignature": (sigcg.signature_to_logsignature, dict(
-            signature=s, channels=2, depth=3, stream=False, mode="brackets",
-            scalar_term=False)),
-        "logsignature_to_signature": (sigcg.logsignature_to_signature, dict(
-            logsignature=log, channels=2, depth=3, mode="words", stream=False,
-            scalar_term=False)),
-        "signature_combine": (sigcg.signature_combine, dict(
-            sigtensor1=s, sigtensor2=s2, input_channels=2, depth=3, inverse=False,
-            scalar_term=False)),
-        "multi_signature_combine": (sigcg.multi_signature_combine, dict(
-            sigtensors=[s, s2], input_channels=2, depth=3, inverse=False, scalar_term=False)),
-        "signature_combine_backward": (sigcg.signature_combine_backward, dict(
-            grad=s, sigtensor1=s, sigtensor2=s2, input_channels=2, depth=3, inverse=False,
-            scalar_term=False)),
-        "signature_join": (sigcg.signature_join, dict(sigtensor=s, increments=x[:, 0],
-                                                      depth=3)),
+        "signature": (
+            sigcg.signature,
+            dict(
+                path=x,
+                depth=3,
+                stream=False,
+                basepoint=False,
+                inverse=False,
+                initial=s,
+                scalar_term=False,
+            ),
+        ),
+        "logsignature": (
+            sigcg.logsignature,
+            dict(path=x, depth=3, stream=False, basepoint=False, inverse=False, mode="words"),
+        ),
+        "signature_to_logsignature": (
+            sigcg.signature_to_logsignature,
+            dict(
+                signature=s, channels=2, depth=3, stream=False, mode="brackets", scalar_term=False
+            ),
+        ),
+        "logsignature_to_signature": (
+            sigcg.logsignature_to_signature,
+            dict(
+                logsignature=log, channels=2, depth=3, mode="words", stream=False, scalar_term=False
+            ),
+        ),
+        "signature_combine": (
+            sigcg.signature_combine,
+            dict(
+                sigtensor1=s,
+                sigtensor2=s2,
+                input_channels=2,
+                depth=3,
+                inverse=False,
+                scalar_term=False,
+            ),
+        ),
+        "multi_signature_combine": (
+            sigcg.multi_signature_combine,
+            dict(sigtensors=[s, s2], input_channels=2, depth=3, inverse=False, scalar_term=False),
+        ),
+        "signature_combine_backward": (
+            sigcg.signature_combine_backward,
+            dict(
+                grad=s,
+                sigtensor1=s,
+                sigtensor2=s2,
+                input_channels=2,
+                depth=3,
+                inverse=False,
+                scalar_term=False,
+            ),
+        ),
+        "signature_join": (sigcg.signature_join, dict(sigtensor=s, increments=x[:, 0], depth=3)),
         "signature_scale": (sigcg.signature_scale, dict(sigtensor=s, scales=x[:, 0], depth=3)),
-        "signature_coefficient": (sigcg.signature_coefficient, dict(
-            path=x, words=[(0, 1), (1,)], basepoint=False)),
-        "extract_signature_term": (sigcg.extract_signature_term, dict(
-            sigtensor=s, channels=2, depth=2, scalar_term=False)),
-        "signature_channels": (sigcg.signature_channels, dict(channels=2, depth=3,
-                                                              scalar_term=False)),
+        "signature_coefficient": (
+            sigcg.signature_coefficient,
+            dict(path=x, words=[(0, 1), (1,)], basepoint=False),
+        ),
+        "extract_signature_term": (
+            sigcg.extract_signature_term,
+            dict(sigtensor=s, channels=2, depth=2, scalar_term=False),
+        ),
+        "signature_channels": (
+            sigcg.signature_channels,
+            dict(channels=2, depth=3, scalar_term=False),
+        ),
         "logsignature_channels": (sigcg.logsignature_channels, dict(channels=2, depth=3)),
         "lyndon_words": (sigcg.lyndon_words, dict(channels=2, depth=3)),
         "lyndon_brackets": (sigcg.lyndon_brackets, dict(channels=2, depth=3)),
@@ -63,14 +105,22 @@ def good():
         "all_words": (sigcg.all_words, dict(channels=2, depth=3)),
         "word_to_index": (sigcg.word_to_index, dict(word=[1, 0], channels=2)),
         "index_to_word": (sigcg.index_to_word, dict(index=3, channels=2, depth=3)),
-        "Signature": (sigcg.Signature, dict(depth=3, stream=False, inverse=False,
-                                            scalar_term=False)),
-        "LogSignature": (sigcg.LogSignature, dict(depth=3, stream=False, inverse=False,
-                                                  mode="words")),
-        "SignatureToLogSignature": (sigcg.SignatureToLogSignature, dict(
-            channels=2, depth=3, stream=False, mode="words", scalar_term=False)),
-        "Path": (sigcg.Path, dict(path=x, depth=3, basepoint=False, remember_path=True,
-                                  scalar_term=False)),
+        "Signature": (
+            sigcg.Signature,
+            dict(depth=3, stream=False, inverse=False, scalar_term=False),
+        ),
+        "LogSignature": (
+            sigcg.LogSignature,
+            dict(depth=3, stream=False, inverse=False, mode="words"),
+        ),
+        "SignatureToLogSignature": (
+            sigcg.SignatureToLogSignature,
+            dict(channels=2, depth=3, stream=False, mode="words", scalar_term=False),
+        ),
+        "Path": (
+            sigcg.Path,
+            dict(path=x, depth=3, basepoint=False, remember_path=True, scalar_term=False),
+        ),
         "Path.signature": (path_object.signature, dict(start=1, end=5)),
         "Path.update": (path_object.update, dict(path=x[:, :2])),
         "set_num_threads": (sigcg.set_num_threads, dict(n=1)),
@@ -82,45 +132,81 @@ ints = st.sampled_from([None, "3", 3.5, float("nan"), [3], True, torch.tensor(3)
 positive = st.one_of(ints, st.sampled_from([0, -1, -7]))
 flags = st.sampled_from([None, "yes", 1, 0, 2.5, [], torch.tensor(True)])
 modes = st.sampled_from([None, 3, "lie", "", b"words", "WORDS"])
-tensors = st.sampled_from([
-    None, "x", 3.0, [[1.0, 2.0]], torch.ones(3, 6, 2, dtype=torch.int64),
-    torch.ones(3, 6, 2, dtype=torch.complex128), torch.tensor(1.0, dtype=F64),
-    torch.ones(3, 6, 2, 1, dtype=F64), np.ones((3, 6, 2), dtype=np.int32), {"a": 1},
-])
+tensors = st.sampled_from(
+    [
+        None,
+        "x",
+        3.0,
+        [[1.0, 2.0]],
+        torch.ones(3, 6, 2, dtype=torch.int64),
+        torch.ones(3, 6, 2, dtype=torch.complex128),
+        torch.tensor(1.0, dtype=F64),
+        torch.ones(3, 6, 2, 1, dtype=F64),
+        np.ones((3, 6, 2), dtype=np.int32),
+        {"a": 1},
+    ]
+)
 sig_shaped = st.one_of(tensors, st.just(torch.ones(3, 13, dtype=F64)))
 # a float32 signature is wrong only next to float64 tensors it must match
 mismatched = st.one_of(sig_shaped, st.just(torch.ones(3, 14, dtype=torch.float32)))
 BAD = {
-    "path": st.one_of(tensors, st.sampled_from([torch.ones(3, 1, 2, dtype=F64),
-                                                torch.ones(3, 6, 0, dtype=F64)])),
+    "path": st.one_of(
+        tensors, st.sampled_from([torch.ones(3, 1, 2, dtype=F64), torch.ones(3, 6, 0, dtype=F64)])
+    ),
     "depth": st.one_of(positive, st.just(10**6)),
-    "channels": positive, "input_channels": positive, "n": st.sampled_from([None, "2", 0, -2,
-                                                                            2.5, True]),
-    "stream": flags, "inverse": flags, "scalar_term": flags, "remember_path": flags,
-    "basepoint": st.sampled_from(["origin", 1, 0, 2.5, [0.0, 0.0], torch.ones(2, 2, dtype=F64),
-                                  torch.ones(3, 2, dtype=torch.float32)]),
+    "channels": positive,
+    "input_channels": positive,
+    "n": st.sampled_from([None, "2", 0, -2, 2.5, True]),
+    "stream": flags,
+    "inverse": flags,
+    "scalar_term": flags,
+    "remember_path": flags,
+    "basepoint": st.sampled_from(
+        [
+            "origin",
+            1,
+            0,
+            2.5,
+            [0.0, 0.0],
+            torch.ones(2, 2, dtype=F64),
+            torch.ones(3, 2, dtype=torch.float32),
+        ]
+    ),
     "initial": mismatched.filter(lambda v: v is not None),  # None: no initial, valid
-    "signature": sig_shaped, "sigtensor": mismatched,
-    "sigtensor1": mismatched, "sigtensor2": mismatched, "grad": mismatched,
-    "sigtensors": st.sampled_from([None, 3, "ab", [], [torch.ones(3, 14, dtype=F64), "x"],
-                                   torch.ones(3, 14, dtype=F64)]),
+    "signature": sig_shaped,
+    "sigtensor": mismatched,
+    "sigtensor1": mismatched,
+    "sigtensor2": mismatched,
+    "grad": mismatched,
+    "sigtensors": st.sampled_from(
+        [None, 3, "ab", [], [torch.ones(3, 14, dtype=F64), "x"], torch.ones(3, 14, dtype=F64)]
+    ),
     "logsignature": st.one_of(tensors, st.just(torch.ones(3, 4, dtype=F64))),
     "increments": st.one_of(tensors, st.just(torch.ones(3, dtype=F64))),
     "scales": st.one_of(tensors, st.just(torch.ones(3, 2, 2, dtype=F64))),
     "mode": modes,
-    "words": st.sampled_from([None, [], "ab", 5, [[]], [[0.5]], [[-1]], [[2]], [["a"]],
-                              [[0, True]]]),
+    "words": st.sampled_from(
+        [None, [], "ab", 5, [[]], [[0.5]], [[-1]], [[2]], [["a"]], [[0, True]]]
+    ),
     "word": st.sampled_from([None, [], "ab", 5, [0.5], [-1], [2], ["a"]]),
     "index": st.sampled_from([None, "3", 3.5, -1, 14, 10**9]),
-    "start": st.sampled_from(["1", 1.5, [1]]), "end": st.sampled_from(["5", 5.5]),
+    "start": st.sampled_from(["1", 1.5, [1]]),
+    "end": st.sampled_from(["5", 5.5]),
 }
 # where the general strategy holds a valid value: a longer signature does hold level 2, a path
 # of one point does extend a Path
 SPECIAL = {
     ("extract_signature_term", "sigtensor"): st.one_of(tensors, st.just(torch.ones(3, 5))),
-    ("Path.update", "path"): st.one_of(tensors, st.sampled_from([
-        torch.ones(3, 0, 2, dtype=F64), torch.ones(3, 6, 0, dtype=F64),
-        torch.ones(2, 3, 2, dtype=F64)])),
+    ("Path.update", "path"): st.one_of(
+        tensors,
+        st.sampled_from(
+            [
+                torch.ones(3, 0, 2, dtype=F64),
+                torch.ones(3, 6, 0, dtype=F64),
+                torch.ones(2, 3, 2, dtype=F64),
+            ]
+        ),
+    ),
 }
 GOOD = good()
 CASES = [(name, arg) for name, (_, kwargs) in GOOD.items() for arg in kwargs]
@@ -132,8 +218,9 @@ def test_every_public_function_is_covered():
 
 
 @pytest.mark.parametrize("name,arg", CASES, ids=[f"{n}-{a}" for n, a in CASES])
-@settings(max_examples=6, deadline=5000, suppress_health_check=[HealthCheck.too_slow],
-          derandomize=True)
+@settings(
+    max_examples=6, deadline=5000, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
 @given(data=st.data())
 def test_wrong_kind_of_argument_is_a_clear_error_naming_it(name, arg, data):
     fn, kwargs = GOOD[name]
@@ -146,12 +233,14 @@ def test_wrong_kind_of_argument_is_a_clear_error_naming_it(name, arg, data):
 
 def test_flags_accept_numpy_bools_and_refuse_integers():
     x = torch.randn(2, 5, 2, dtype=F64)
-    torch.testing.assert_close(sigcg.signature(x, 2, basepoint=np.True_),
-                               sigcg.signature(x, 2, basepoint=True))
+    torch.testing.assert_close(
+        sigcg.signature(x, 2, basepoint=np.True_), sigcg.signature(x, 2, basepoint=True)
+    )
     with pytest.raises(TypeError, match="basepoint"):
         sigcg.signature(x, 2, basepoint=1)
-    torch.testing.assert_close(sigcg.signature(x, 2, stream=np.True_),
-                               sigcg.signature(x, 2, stream=True))
+    torch.testing.assert_close(
+        sigcg.signature(x, 2, stream=np.True_), sigcg.signature(x, 2, stream=True)
+    )
 
 
 def test_negated_views_are_read_as_their_values():
@@ -186,8 +275,13 @@ except (ValueError, MemoryError) as exc:
     print(type(exc).__name__, time.perf_counter() - t,
           (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, str(exc)[:200])
 """
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ))
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
     assert proc.returncode == 0, proc.stderr
     kind, seconds, megabytes, message = proc.stdout.split(" ", 3)
     assert float(seconds) < 1.0 and float(megabytes) < 100, proc.stdout

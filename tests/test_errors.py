@@ -43,7 +43,13 @@ def x(*shape, dtype=torch.float64):
         ),
         (x(2, 4, 3), 2, {"initial": x(2, 12, dtype=torch.float32)}, TypeError, "initial has dtype"),
         ([[0.0, 1.0], [1.0, 2.0]], 2, {}, TypeError, "torch.Tensor or numpy"),
-        (x(4, 3), 2, {"initial": [0.0] * 12}, TypeError, "initial must be a torch.Tensor or numpy.ndarray"),
+        (
+            x(4, 3),
+            2,
+            {"initial": [0.0] * 12},
+            TypeError,
+            "initial must be a torch.Tensor or numpy.ndarray",
+        ),
     ],
 )
 def test_bad_input(path, depth, kwargs, error, match):

@@ -3,6 +3,7 @@
 Computed once per (channels, depth) in plain Python/NumPy, kept in memory, and the change-of-basis
 tables also on disk in the kernel cache (they take seconds to build for large bases).
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,8 +31,7 @@ MAX_COUNTED_DEPTH = 1000
 def _check(channels: int, depth: int) -> tuple[int, int]:
     from ..api import validation
 
-    return (validation.channels(channels),
-            validation.integer("depth", depth, 1, MAX_COUNTED_DEPTH))
+    return (validation.channels(channels), validation.integer("depth", depth, 1, MAX_COUNTED_DEPTH))
 
 
 def _count(n: int) -> str:
@@ -59,14 +59,20 @@ def check_basis(basis: str, channels: int, depth: int) -> None:
             f"the {basis} basis at {channels} channels and depth {depth} has {_count(size)} "
             f"elements, "
             f"more than the {limit:,} sigcg builds"
-            + ("; the Lyndon basis (mode 'words' or 'brackets') reaches further"
-               if basis == "hall" else ""))
+            + (
+                "; the Lyndon basis (mode 'words' or 'brackets') reaches further"
+                if basis == "hall"
+                else ""
+            )
+        )
 
 
 def _check_table(what: str, count: int, channels: int, depth: int) -> None:
     if count > MAX_WORDS:
-        raise ValueError(f"{what} at {channels} channels and depth {depth} would list "
-                         f"{_count(count)} words, more than the {MAX_WORDS:,} sigcg builds")
+        raise ValueError(
+            f"{what} at {channels} channels and depth {depth} would list "
+            f"{_count(count)} words, more than the {MAX_WORDS:,} sigcg builds"
+        )
 
 
 def logsignature_channels(channels: int, depth: int) -> int:
@@ -109,8 +115,11 @@ def all_words(channels: int, depth: int) -> list[list[int]]:
     """Every word of length 1..depth in signature order (level, then lexicographic)."""
     channels, depth = _check(channels, depth)
     _check_table("all_words", signature_channels(channels, depth), channels, depth)
-    return [list(np.unravel_index(i, (channels,) * k)) for k in range(1, depth + 1)
-            for i in range(channels**k)]
+    return [
+        list(np.unravel_index(i, (channels,) * k))
+        for k in range(1, depth + 1)
+        for i in range(channels**k)
+    ]
 
 
 def word_to_index(word, channels: int) -> int:
@@ -119,13 +128,14 @@ def word_to_index(word, channels: int) -> int:
 
     channels = validation.channels(channels)
     if isinstance(word, (str, bytes)) or not hasattr(word, "__len__") or len(word) < 1:
-        raise ValueError(f"word: {word!r} is not a word over {channels} letters (a non-empty "
-                         f"sequence of integers in [0, {channels}))")
+        raise ValueError(
+            f"word: {word!r} is not a word over {channels} letters (a non-empty "
+            f"sequence of integers in [0, {channels}))"
+        )
     try:
         word = [validation.integer("word", c, 0, channels - 1) for c in word]
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"word: {word!r} is not a word over {channels} letters ({exc})") \
-            from None
+        raise type(exc)(f"word: {word!r} is not a word over {channels} letters ({exc})") from None
     k = len(word)
     index = 0
     for c in word:
@@ -140,8 +150,10 @@ def index_to_word(index: int, channels: int, depth: int) -> list[int]:
     channels, depth = _check(channels, depth)
     index = validation.integer("index", index)
     if not 0 <= index < signature_channels(channels, depth):
-        raise ValueError(f"index {index} is outside a signature of {channels} channels at depth "
-                         f"{depth} ({signature_channels(channels, depth)} terms)")
+        raise ValueError(
+            f"index {index} is outside a signature of {channels} channels at depth "
+            f"{depth} ({signature_channels(channels, depth)} terms)"
+        )
     k = 1
     while index >= channels**k:
         index -= channels**k
@@ -168,7 +180,7 @@ def _lyndon_tree(w: Word) -> Tree:
     return (_lyndon_tree(u), _lyndon_tree(v))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hall_trees(channels: int, depth: int) -> tuple[Tree, ...]:
     """The Hall basis used by esig/RoughPy/iisignature's "H": degree by degree, [h_i, h_j] for
     every earlier element h_i and later h_j of complementary degree with h_j a letter or its left
@@ -217,7 +229,7 @@ def _tree_degree(tree: Tree) -> int:
     return 1 if isinstance(tree, int) else _tree_degree(tree[0]) + _tree_degree(tree[1])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _expand(tree: Tree) -> dict[Word, int]:
     """The bracket polynomial [P_u, P_v] = P_u P_v - P_v P_u of a tree as {word: coefficient}."""
     if isinstance(tree, int):
@@ -231,7 +243,7 @@ def _expand(tree: Tree) -> dict[Word, int]:
     return {k: c for k, c in out.items() if c}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def words_index(channels: int, depth: int) -> np.ndarray:
     """Signature positions of the Lyndon words, in log-signature order."""
     return np.array([word_to_index(w, channels) for w in _lyndon(channels, depth)])
@@ -284,9 +296,11 @@ def _invert_level(columns: list[dict[int, int]], n: int, what: str) -> list[dict
         return inverse
     left_rows = [u for u in range(n) if not used[u]]
     if len(left_cols) > MAX_DENSE_CORE:
-        raise ValueError(f"{what}: {len(left_cols)} elements of one level need a dense inversion "
-                         f"(more than {MAX_DENSE_CORE}); use mode='words' or 'brackets' (the "
-                         f"Lyndon basis has no such limit)")
+        raise ValueError(
+            f"{what}: {len(left_cols)} elements of one level need a dense inversion "
+            f"(more than {MAX_DENSE_CORE}); use mode='words' or 'brackets' (the "
+            f"Lyndon basis has no such limit)"
+        )
     col_pos = {j: i for i, j in enumerate(left_cols)}
     core = np.zeros((len(left_rows), len(left_cols)))
     rhs = np.zeros((len(left_rows), n))  # row u: e_u - sum over solved h of M[u, h] c_h
@@ -308,7 +322,9 @@ def _invert_level(columns: list[dict[int, int]], n: int, what: str) -> list[dict
     return inverse
 
 
-def words_to_basis(channels: int, depth: int, basis: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def words_to_basis(
+    channels: int, depth: int, basis: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The sparse map from Lyndon-word coordinates ("words") to a bracket basis ("lyndon" for
     mode "brackets", or "hall") as triples (basis position, words position, coefficient).
 
@@ -327,10 +343,12 @@ def _words_to_basis(channels: int, depth: int, basis: str):
         level = [w for w in words if len(w) == k]
         level_trees = [t for t in trees if _tree_degree(t) == k]
         pos = {w: i for i, w in enumerate(level)}
-        columns = [{pos[u]: c for u, c in _expand(tree).items() if u in pos}
-                   for tree in level_trees]
-        inverse = _invert_level(columns, len(level),
-                                f"the {basis} basis at channels={channels}, depth={depth}")
+        columns = [
+            {pos[u]: c for u, c in _expand(tree).items() if u in pos} for tree in level_trees
+        ]
+        inverse = _invert_level(
+            columns, len(level), f"the {basis} basis at channels={channels}, depth={depth}"
+        )
         for j, row in enumerate(inverse):
             for u, c in sorted(row.items()):
                 out_idx.append(start + j)
@@ -365,7 +383,7 @@ def _basis_to_expanded(channels: int, depth: int, basis: str):
 _TABLE_BUILDERS = {"words_to_basis": _words_to_basis, "basis_to_expanded": _basis_to_expanded}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _table(name: str, channels: int, depth: int, basis: str):
     """A change-of-basis table (``name`` in _TABLE_BUILDERS) of (channels, depth, basis) as
     three arrays: computed once, then kept in memory and in the kernel cache on disk (same atomic
@@ -385,8 +403,14 @@ def _table(name: str, channels: int, depth: int, basis: str):
         target = workdir / "table.npz"
         np.savez(target, *computed)
         return target
-    meta = EntryMeta(spec={"op": f"{basis} {name}", "d": channels, "N": depth, "dtype": "-"},
-                     generator_version="-", module="-", platform="any", compiler="none (NumPy)")
+
+    meta = EntryMeta(
+        spec={"op": f"{basis} {name}", "d": channels, "N": depth, "dtype": "-"},
+        generator_version="-",
+        module="-",
+        platform="any",
+        compiler="none (NumPy)",
+    )
     entry = cache.get_or_build(key, build, meta)
     if computed:
         return tuple(computed)

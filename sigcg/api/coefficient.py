@@ -53,13 +53,14 @@ def _normalise_words(words, channels: int) -> tuple[tuple[int, ...], ...]:
     out = []
     for w in words:
         if isinstance(w, (str, bytes)) or not isinstance(w, Sequence) or len(w) == 0:
-            raise ValueError(f"words: {w!r} is not a word over {channels} letters (a non-empty "
-                             f"sequence of integers in [0, {channels}))")
+            raise ValueError(
+                f"words: {w!r} is not a word over {channels} letters (a non-empty "
+                f"sequence of integers in [0, {channels}))"
+            )
         try:
             out.append(tuple(validation.integer("words", c, 0, channels - 1) for c in w))
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f"words: {w!r} is not a word over {channels} letters ({exc})") \
-                from None
+            raise type(exc)(f"words: {w!r} is not a word over {channels} letters ({exc})") from None
     return tuple(out)
 
 

@@ -16,8 +16,9 @@ from . import validation
 ArrayLike = Union[Tensor, np.ndarray]
 
 
-def _prepare(named: list[tuple[str, ArrayLike]], input_channels: int, depth: int,
-             scalar_term: bool):
+def _prepare(
+    named: list[tuple[str, ArrayLike]], input_channels: int, depth: int, scalar_term: bool
+):
     """(name, tensor) pairs, each (batch, S) or (S,) -> contiguous (batch, sig) tensors without
     scalar term, and the function that undoes that on a result.  Call after the integer
     arguments have been validated (the callers pass them on to the kernels)."""
@@ -72,8 +73,9 @@ def signature_combine(
     inverse = validation.boolean("inverse", inverse)
     input_channels = validation.channels(input_channels, "input_channels")
     depth = validation.depth(depth)
-    (a, b), finish = _prepare([("sigtensor1", sigtensor1), ("sigtensor2", sigtensor2)],
-                              input_channels, depth, scalar_term)
+    (a, b), finish = _prepare(
+        [("sigtensor1", sigtensor1), ("sigtensor2", sigtensor2)], input_channels, depth, scalar_term
+    )
     if inverse:
         a, b = b, a
     return finish(ops.tensor_product(a, b, input_channels, depth))
@@ -91,15 +93,18 @@ def multi_signature_combine(
     if isinstance(sigtensors, (torch.Tensor, np.ndarray, str)) or not isinstance(
         sigtensors, Sequence
     ):
-        raise TypeError(f"sigtensors must be a list of signatures, got "
-                        f"{type(sigtensors).__name__}")
+        raise TypeError(f"sigtensors must be a list of signatures, got {type(sigtensors).__name__}")
     if len(sigtensors) < 1:
         raise ValueError("sigtensors must hold at least one signature")
     inverse = validation.boolean("inverse", inverse)
     input_channels = validation.channels(input_channels, "input_channels")
     depth = validation.depth(depth)
-    tensors, finish = _prepare([(f"sigtensors[{i}]", t) for i, t in enumerate(sigtensors)],
-                               input_channels, depth, scalar_term)
+    tensors, finish = _prepare(
+        [(f"sigtensors[{i}]", t) for i, t in enumerate(sigtensors)],
+        input_channels,
+        depth,
+        scalar_term,
+    )
     if inverse:
         tensors = tensors[::-1]
     result = tensors[0]
@@ -127,7 +132,10 @@ def signature_combine_backward(
     depth = validation.depth(depth)
     (g, a, b), finish = _prepare(
         [("grad", grad), ("sigtensor1", sigtensor1), ("sigtensor2", sigtensor2)],
-        input_channels, depth, scalar_term)
+        input_channels,
+        depth,
+        scalar_term,
+    )
     if inverse:
         a, b = b, a
     with torch.no_grad():
@@ -154,16 +162,20 @@ def signature_join(sigtensor: ArrayLike, increments: ArrayLike, depth: int) -> A
     inc, _ = validation.float_tensor("increments", increments)
     depth = validation.depth(depth)
     if inc.ndim not in (2, 3):
-        raise ValueError(f"increments must have shape (batch, channels) or (batch, k, "
-                         f"channels), got {tuple(inc.shape)}")
+        raise ValueError(
+            f"increments must have shape (batch, channels) or (batch, k, "
+            f"channels), got {tuple(inc.shape)}"
+        )
     if inc.ndim == 2:
         inc = inc[:, None]
     validation.check_same("increments", inc, sig, other="sigtensor")
     width = signature_channels(inc.shape[2], depth)
     if sig.ndim != 2 or sig.shape != (inc.shape[0], width):
-        raise ValueError(f"sigtensor must have shape (batch, {width}) for {inc.shape[2]} "
-                         f"channels at depth {depth} and the increments' batch "
-                         f"{inc.shape[0]}, got {tuple(sig.shape)}")
+        raise ValueError(
+            f"sigtensor must have shape (batch, {width}) for {inc.shape[2]} "
+            f"channels at depth {depth} and the increments' batch "
+            f"{inc.shape[0]}, got {tuple(sig.shape)}"
+        )
     points = torch.cat([inc.new_zeros(inc.shape[0], 1, inc.shape[2]), inc.cumsum(1)], dim=1)
     result = signature(points, depth, initial=sig)
     return result.numpy() if numpy_out else result
@@ -182,8 +194,10 @@ def signature_scale(sigtensor: ArrayLike, scales: ArrayLike, depth: int) -> Arra
     batch, channels = lam.shape
     width = signature_channels(channels, depth)
     if sig.ndim != 2 or sig.shape != (batch, width):
-        raise ValueError(f"sigtensor must have shape (batch, {width}) = {(batch, width)} for "
-                         f"{channels} channels at depth {depth}, got {tuple(sig.shape)}")
+        raise ValueError(
+            f"sigtensor must have shape (batch, {width}) = {(batch, width)} for "
+            f"{channels} channels at depth {depth}, got {tuple(sig.shape)}"
+        )
     factors, level = [], lam.new_ones(batch, 1)
     for _ in range(depth):  # level k: all products scales[i1] ... scales[ik], in word order
         level = (level[:, :, None] * lam[:, None, :]).reshape(batch, -1)

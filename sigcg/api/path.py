@@ -94,8 +94,9 @@ class Path:
         """Append ``path`` (batch, length, channels): its first point follows the last one given."""
         path, _ = validation.float_tensor("path", path)
         if path.ndim != 3:
-            raise ValueError(f"path must have shape (batch, length, channels), got "
-                             f"{tuple(path.shape)}")
+            raise ValueError(
+                f"path must have shape (batch, length, channels), got {tuple(path.shape)}"
+            )
         if path.shape[0] != self._batch or path.shape[2] != self._channels:
             raise ValueError(
                 f"path must have shape (batch, length, channels) = ({self._batch}, ·, "

@@ -68,8 +68,9 @@ def tensor(name: str, value: Any) -> tuple[torch.Tensor, bool]:
         return value, False
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "f":
-            raise TypeError(f"{name} must hold floating-point numbers, got a NumPy array of "
-                            f"dtype {value.dtype}")
+            raise TypeError(
+                f"{name} must hold floating-point numbers, got a NumPy array of dtype {value.dtype}"
+            )
         return torch.from_numpy(np.ascontiguousarray(value)), True
     raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {_kind(value)}")
 
@@ -88,11 +89,12 @@ def check_float(name: str, t: torch.Tensor) -> None:
 
 def check_same(name: str, t: torch.Tensor, path: torch.Tensor, other: str = "path") -> None:
     if t.dtype != path.dtype:
-        raise TypeError(f"{name} has dtype {t.dtype} but {other} has {path.dtype}; they must "
-                        f"match")
+        raise TypeError(f"{name} has dtype {t.dtype} but {other} has {path.dtype}; they must match")
     if t.device != path.device:
-        raise ValueError(f"{name} is on {t.device} but {other} is on {path.device}; they must "
-                         f"be on the same device")
+        raise ValueError(
+            f"{name} is on {t.device} but {other} is on {path.device}; they must "
+            f"be on the same device"
+        )
 
 
 def choice(name: str, value: Any, options: tuple[str, ...]) -> str:
@@ -111,8 +113,9 @@ def basepoint(value: Any) -> bool | torch.Tensor:
         return bool(value)
     if isinstance(value, (torch.Tensor, np.ndarray)):
         return tensor("basepoint", value)[0]
-    raise TypeError(f"basepoint must be a bool or a (batch, channels) tensor, got "
-                    f"{_kind(value)} {value!r}")
+    raise TypeError(
+        f"basepoint must be a bool or a (batch, channels) tensor, got {_kind(value)} {value!r}"
+    )
 
 
 def check_size(batch: int, rows: int, width: int, what: str, itemsize: int = 8) -> None:
@@ -124,14 +127,16 @@ def check_size(batch: int, rows: int, width: int, what: str, itemsize: int = 8) 
             f"{what} has {width:,} terms per row and {batch * rows:,} row(s): "
             f"{nbytes / 2**30:,.1f} GiB, more than this machine's "
             f"{PHYSICAL_MEMORY / 2**30:,.1f} GiB of memory. Reduce the depth, the channels "
-            f"(e.g. project the path first) or the batch.")
+            f"(e.g. project the path first) or the batch."
+        )
 
 
 def signature_width(batch: int, rows: int, channels: int, depth: int, itemsize: int = 8) -> int:
     """The signature's width, after checking the output fits in memory."""
     width = signature_channels(channels, depth)
-    check_size(batch, rows, width, f"the signature of {channels} channels at depth {depth}",
-               itemsize)
+    check_size(
+        batch, rows, width, f"the signature of {channels} channels at depth {depth}", itemsize
+    )
     return width
 
 
@@ -140,8 +145,10 @@ def check_path(path: torch.Tensor, basepoint: bool | torch.Tensor) -> None:
     batch axis; basepoint as returned by :func:`basepoint` (also batched)."""
     check_float("path", path)
     if path.ndim != 3:
-        raise ValueError(f"path must have shape (batch, length, channels) or (length, "
-                         f"channels), got {tuple(path.shape)}")
+        raise ValueError(
+            f"path must have shape (batch, length, channels) or (length, "
+            f"channels), got {tuple(path.shape)}"
+        )
     batch, length, channels = path.shape
     if channels < 1:
         raise ValueError(f"path must have at least one channel, got shape {tuple(path.shape)}")
@@ -150,16 +157,21 @@ def check_path(path: torch.Tensor, basepoint: bool | torch.Tensor) -> None:
     if length < minimum:
         raise ValueError(
             f"path must have length >= {minimum}{' with a basepoint' if has_basepoint else ''} "
-            f"(a signature needs at least one increment), got shape {tuple(path.shape)}")
+            f"(a signature needs at least one increment), got shape {tuple(path.shape)}"
+        )
     if isinstance(basepoint, torch.Tensor):
         check_same("basepoint", basepoint, path)
         if tuple(basepoint.shape) != (batch, channels):
-            raise ValueError(f"basepoint must have shape (batch, channels) = "
-                             f"{(batch, channels)}, got {tuple(basepoint.shape)}")
+            raise ValueError(
+                f"basepoint must have shape (batch, channels) = "
+                f"{(batch, channels)}, got {tuple(basepoint.shape)}"
+            )
 
 
 def check_initial(initial: torch.Tensor, path: torch.Tensor, width: int) -> None:
     check_same("initial", initial, path)
     if tuple(initial.shape) != (path.shape[0], width):
-        raise ValueError(f"initial must have shape (batch, signature_channels) = "
-                         f"{(path.shape[0], width)}, got {tuple(initial.shape)}")
+        raise ValueError(
+            f"initial must have shape (batch, signature_channels) = "
+            f"{(path.shape[0], width)}, got {tuple(initial.shape)}"
+        )

@@ -4,6 +4,7 @@ The second request for a kernel in a process touches no file: loaded kernels liv
 ``_loaded``.  A kernel's entry points are called through their address wrappers (rendered from
 the op's parameter list), so a call passes tensor addresses as plain integers.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,8 +20,7 @@ from .. import codegen
 from ..codegen.kernels.base import Entry
 from . import threads
 from .cache import CacheEntry, CacheKey, EntryMeta, KernelCache
-from .compiler import (compile_extension, default_flags, platform_tag, toolchain,
-                       toolchain_or_none)
+from .compiler import compile_extension, default_flags, platform_tag, toolchain, toolchain_or_none
 
 cache = KernelCache()
 
@@ -30,8 +30,9 @@ class CpuKernel:
 
     def __init__(self, spec: codegen.KernelSpec, module: Any, entry: CacheEntry):
         self.spec = spec
-        self.functions = {e.name: getattr(module.lib, f"sigcg_{e.name}_addr")
-                          for e in spec.kernel.entries}
+        self.functions = {
+            e.name: getattr(module.lib, f"sigcg_{e.name}_addr") for e in spec.kernel.entries
+        }
         self.key = entry.path.name
         self.path = str(entry.path)
         self.lanes = spec.lanes
@@ -47,6 +48,7 @@ def find_or_build(spec: codegen.KernelSpec) -> tuple[CacheEntry, bool]:
     built with extra flags (-ffast-math, sanitizers) that would change results or abort.  Either
     way the entry must be trusted and must define the module its key names (cache.py).
     """
+
     def module_of(key: CacheKey) -> str:
         return f"_sigcg_{key.source}_{key.toolchain}"
 
@@ -59,15 +61,22 @@ def find_or_build(spec: codegen.KernelSpec) -> tuple[CacheEntry, bool]:
         tc = toolchain()  # raises the "install a C compiler" error
     key = CacheKey(source, tc.key)
     module_name = module_of(key)
-    meta = EntryMeta(spec=spec_dict(spec), generator_version=codegen.GENERATOR_VERSION,
-                     module=module_name, platform=platform_tag(), compiler=tc.description,
-                     flags=tc.all_flags)
+    meta = EntryMeta(
+        spec=spec_dict(spec),
+        generator_version=codegen.GENERATOR_VERSION,
+        module=module_name,
+        platform=platform_tag(),
+        compiler=tc.description,
+        flags=tc.all_flags,
+    )
     built = []
 
     def build(workdir):
         built.append(True)
-        return compile_extension(module_name, codegen.render(spec), codegen.declarations(spec),
-                                 workdir)
+        return compile_extension(
+            module_name, codegen.render(spec), codegen.declarations(spec), workdir
+        )
+
     return cache.get_or_build(key, build, meta), bool(built)
 
 
@@ -80,11 +89,13 @@ def spec_dict(spec: codegen.KernelSpec) -> dict:
 def load(spec: codegen.KernelSpec) -> CpuKernel:
     """Load ``spec``'s kernel.  An entry that passed the cache's checks but does not load (its
     library misses a symbol or a dependency) is rejected and rebuilt once."""
+
     def load_entry(entry: CacheEntry) -> CpuKernel:
         module_name = entry.meta["module"]
         loader = importlib.machinery.ExtensionFileLoader(module_name, str(entry.library))
-        module_spec = importlib.util.spec_from_file_location(module_name, entry.library,
-                                                              loader=loader)
+        module_spec = importlib.util.spec_from_file_location(
+            module_name, entry.library, loader=loader
+        )
         if module_spec is None:
             raise ImportError(f"cannot load the kernel library {entry.library}")
         module = importlib.util.module_from_spec(module_spec)
@@ -126,8 +137,11 @@ def run_over_rows(call: Callable[[int, int], int], rows: int, lanes: int, work: 
 
 def addresses(entry: Entry, args: dict[str, Any]) -> list[int]:
     """The entry's arguments in declaration order, tensors as addresses (0 for None)."""
-    return [(0 if v is None else v.data_ptr()) if p.is_pointer else v
-            for p in entry.params for v in (args[p.name],)]
+    return [
+        (0 if v is None else v.data_ptr()) if p.is_pointer else v
+        for p in entry.params
+        for v in (args[p.name],)
+    ]
 
 
 class CpuBackend:
@@ -173,8 +187,11 @@ class CpuBackend:
         order = tuple((p.name, p.is_pointer) for p in entry.params)
 
         def run(args: dict[str, Any], steps: int) -> None:
-            values = [(0 if v is None else v.data_ptr()) if pointer else v
-                      for name, pointer in order for v in (args[name],)]
+            values = [
+                (0 if v is None else v.data_ptr()) if pointer else v
+                for name, pointer in order
+                for v in (args[name],)
+            ]
             rows = args[rows_name]
             work = fma * rows * steps
             if work < PARALLEL_MIN_WORK:  # the common small call: no closure, no pool
@@ -182,10 +199,12 @@ class CpuBackend:
                     raise MemoryError("sigcg: a kernel could not allocate its working memory")
                 return
             run_over_rows(lambda b0, b1: fn(*values, b0, b1), rows, lanes, work)
+
         return run
 
-    def launch(self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device,
-               steps: int) -> None:
+    def launch(
+        self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device, steps: int
+    ) -> None:
         self.bind(spec_args, entry)(args, steps)
 
 
