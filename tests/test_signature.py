@@ -181,3 +181,41 @@ def test_threads_give_identical_results(threads, monkeypatch):
 def test_depth_one_is_total_increment():
     x = random_path(3, 8, 4, seed=1)
     torch.testing.assert_close(sigcg.signature(x, 1), x[:, -1] - x[:, 0])
+
+
+def test_callers_on_many_threads_while_the_thread_count_changes(monkeypatch):
+    """8 threads computing signatures while another changes set_num_threads: every result is
+    exact and no call fails (the pool is replaced, never shut down under a caller)."""
+    import threading
+
+    from sigcg.runtime import cpu
+
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_WORK", 0)  # every call goes through the pool
+    x = random_path(37, 40, 3, seed=3)
+    sigcg.set_num_threads(1)
+    expected = sigcg.signature(x, 4)
+    errors, done = [], threading.Event()
+
+    def caller():
+        for _ in range(25):
+            try:
+                torch.testing.assert_close(sigcg.signature(x, 4), expected, rtol=0, atol=0)
+            except Exception as exc:  # collected, reported below
+                errors.append(exc)
+
+    def changer():
+        while not done.is_set():
+            for n in (2, 3, 1, 4, 2):
+                sigcg.set_num_threads(n)
+
+    workers = [threading.Thread(target=caller) for _ in range(8)]
+    switch = threading.Thread(target=changer)
+    switch.start()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    done.set()
+    switch.join()
+    sigcg.set_num_threads(1)
+    assert errors == []
