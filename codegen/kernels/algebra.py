@@ -3,6 +3,7 @@
 Each module holds its backward too; the rows are independent, so CPU kernels take a range of
 rows and CUDA kernels run one block per row with one thread per output coefficient.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,34 +13,42 @@ from ..counts import product_fmas
 from .base import CudaLayout, Entry, KernelOp, params
 
 SHOWCASE = (
-    (2, 3, "float64", "cpu", "auto"), (3, 4, "float32", "cpu", "auto"),
-    (4, 6, "float64", "cpu", "auto"), (3, 4, "float32", "cuda", "global"),
+    (2, 3, "float64", "cpu", "auto"),
+    (3, 4, "float32", "cpu", "auto"),
+    (4, 6, "float64", "cpu", "auto"),
+    (3, 4, "float32", "cuda", "global"),
 )
 
 
 class _RowKernel(KernelOp):
     showcase = SHOWCASE
-    templates: dict[str, str]
 
     def scratch_rows(self, spec) -> dict[str, int]:
         """Signature-sized rows of global scratch each entry needs per row (CUDA)."""
         return {}
 
     def context(self, spec) -> dict[str, Any]:
-        return {"offsets": dict(enumerate(spec.level_offsets, start=1)),
-                "threads": schedule.cuda_threads(spec),
-                "scratch_rows": self.scratch_rows(spec)}
+        return {
+            "offsets": dict(enumerate(spec.level_offsets, start=1)),
+            "threads": schedule.cuda_threads(spec),
+            "scratch_rows": self.scratch_rows(spec),
+        }
 
     def code_shape(self, spec) -> list[str]:
         if spec.target == "cpu":
             return []
-        return [f"threads per block: {schedule.cuda_threads(spec)}; one block per row, one "
-                f"thread per output coefficient"]
+        return [
+            f"threads per block: {schedule.cuda_threads(spec)}; one block per row, one "
+            f"thread per output coefficient"
+        ]
 
     def cuda_layout(self, spec) -> CudaLayout:
-        return CudaLayout(schedule.cuda_threads(spec),
-                          scratch={entry: rows * spec.sig_channels
-                                   for entry, rows in self.scratch_rows(spec).items()})
+        return CudaLayout(
+            schedule.cuda_threads(spec),
+            scratch={
+                entry: rows * spec.sig_channels for entry, rows in self.scratch_rows(spec).items()
+            },
+        )
 
 
 class TensorProduct(_RowKernel):
@@ -47,8 +56,10 @@ class TensorProduct(_RowKernel):
     summary = "a ⊗ b of signatures without scalar term (Chen's identity), and its adjoint"
     entries = (
         Entry("tensor_product", params("in a", "in b", "out out", "int64 batch")),
-        Entry("tensor_product_backward", params(
-            "in a", "in b", "in grad", "out grad_a", "out grad_b", "int64 batch")),
+        Entry(
+            "tensor_product_backward",
+            params("in a", "in b", "in grad", "out grad_a", "out grad_b", "int64 batch"),
+        ),
     )
     templates = {"cpu": "cpu/tensor_product.c.j2", "cuda": "cuda/tensor_product.cu.j2"}
     precompile = ("combine", "signature")  # signature: small batches multiply their pieces

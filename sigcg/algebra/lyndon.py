@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +117,7 @@ def all_words(channels: int, depth: int) -> list[list[int]]:
     channels, depth = _check(channels, depth)
     _check_table("all_words", signature_channels(channels, depth), channels, depth)
     return [
-        list(np.unravel_index(i, (channels,) * k))
+        [int(c) for c in np.unravel_index(i, (channels,) * k)]
         for k in range(1, depth + 1)
         for i in range(channels**k)
     ]
@@ -170,7 +171,7 @@ def _standard_factorisation(w: Word) -> tuple[Word, Word]:
     raise AssertionError(f"{w} has no proper Lyndon suffix")
 
 
-Tree = object  # a letter (int) or a pair (left, right) of trees: the bracket [left, right]
+Tree = Any  # a letter (int) or a pair (left, right) of trees: the bracket [left, right]
 
 
 def _lyndon_tree(w: Word) -> Tree:
@@ -269,7 +270,7 @@ def _invert_level(columns: list[dict[int, int]], n: int, what: str) -> list[dict
         for u, c in col.items():
             rows[u][j] = c
     unknown = [set(r) for r in rows]
-    inverse: list[dict[int, int] | None] = [None] * n
+    inverse: dict[int, dict[int, int]] = {}  # column j of M^-1, once solved
     used = [False] * n
     queue = [u for u in range(n) if len(unknown[u]) == 1]
     while queue:
@@ -291,9 +292,9 @@ def _invert_level(columns: list[dict[int, int]], n: int, what: str) -> list[dict
             unknown[v].discard(j)
             if len(unknown[v]) == 1 and not used[v]:
                 queue.append(v)
-    left_cols = [j for j in range(n) if inverse[j] is None]
+    left_cols = [j for j in range(n) if j not in inverse]
     if not left_cols:
-        return inverse
+        return [inverse[j] for j in range(n)]
     left_rows = [u for u in range(n) if not used[u]]
     if len(left_cols) > MAX_DENSE_CORE:
         raise ValueError(
@@ -319,7 +320,7 @@ def _invert_level(columns: list[dict[int, int]], n: int, what: str) -> list[dict
     for i, j in enumerate(left_cols):
         (nonzero,) = np.nonzero(solved[i])
         inverse[j] = dict(zip(nonzero.tolist(), solved[i, nonzero].tolist()))
-    return inverse
+    return [inverse[j] for j in range(n)]
 
 
 def words_to_basis(
@@ -396,7 +397,7 @@ def _table(name: str, channels: int, depth: int, basis: str):
     source.update(Path(codegen_words.__file__).read_bytes())  # the Lyndon words themselves
     source.update(f"{name} {channels} {depth} {basis}".encode())
     key = CacheKey(f"tables{source.hexdigest()[:24]}", "numpy")
-    computed = []
+    computed: list[np.ndarray] = []
 
     def build(workdir: Path) -> Path:
         computed[:] = _TABLE_BUILDERS[name](channels, depth, basis)  # a retried build replaces

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Union
+from collections.abc import Callable, Sequence
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -12,13 +12,14 @@ from torch import Tensor
 from .. import ops
 from ..codegen import signature_channels
 from . import validation
+from .validation import ArrayT, like_input
 
 ArrayLike = Union[Tensor, np.ndarray]
 
 
 def _prepare(
     named: list[tuple[str, ArrayLike]], input_channels: int, depth: int, scalar_term: bool
-):
+) -> tuple[list[Tensor], Callable[[Tensor], Any]]:
     """(name, tensor) pairs, each (batch, S) or (S,) -> contiguous (batch, sig) tensors without
     scalar term, and the function that undoes that on a result.  Call after the integer
     arguments have been validated (the callers pass them on to the kernels)."""
@@ -46,24 +47,24 @@ def _prepare(
     tensors = [(t[None] if unbatched else t) for t in tensors]
     tensors = [(t[:, 1:] if scalar_term else t).contiguous() for t in tensors]
 
-    def finish(result: Tensor) -> ArrayLike:
+    def finish(result: Tensor) -> Any:
         if scalar_term:
             result = torch.cat([result.new_ones(result.shape[0], 1), result], dim=1)
         if unbatched:
             result = result[0]
-        return result.numpy() if numpy_out else result
+        return like_input(result, numpy_out)
 
     return tensors, finish
 
 
 def signature_combine(
-    sigtensor1: ArrayLike,
+    sigtensor1: ArrayT,
     sigtensor2: ArrayLike,
     input_channels: int,
     depth: int,
     inverse: bool = False,
     scalar_term: bool = False,
-) -> ArrayLike:
+) -> ArrayT:
     """The signature of path1 followed by path2 from their signatures: S1 ⊗ S2.
 
     ``sigtensor1``, ``sigtensor2``: (batch, S) or (S,) with S = signature_channels(input_channels,
@@ -82,12 +83,12 @@ def signature_combine(
 
 
 def multi_signature_combine(
-    sigtensors: Sequence[ArrayLike],
+    sigtensors: Sequence[ArrayT],
     input_channels: int,
     depth: int,
     inverse: bool = False,
     scalar_term: bool = False,
-) -> ArrayLike:
+) -> ArrayT:
     """S1 ⊗ S2 ⊗ ... ⊗ Sk for a list of signatures of consecutive paths, each (batch, S) or (S,)
     (inverse signatures with ``inverse``: the result is the inverse signature of the whole)."""
     if isinstance(sigtensors, (torch.Tensor, np.ndarray, str)) or not isinstance(
@@ -114,14 +115,14 @@ def multi_signature_combine(
 
 
 def signature_combine_backward(
-    grad: ArrayLike,
+    grad: ArrayT,
     sigtensor1: ArrayLike,
     sigtensor2: ArrayLike,
     input_channels: int,
     depth: int,
     inverse: bool = False,
     scalar_term: bool = False,
-) -> tuple[ArrayLike, ArrayLike]:
+) -> tuple[ArrayT, ArrayT]:
     """(dF/dS1, dF/dS2) from ``grad`` = dF/d(signature_combine(S1, S2)), for use outside autograd.
 
     All arguments (batch, S) or (S,), torch or NumPy (as ``sigtensor1``).  With ``scalar_term`` the
@@ -147,12 +148,12 @@ def signature_combine_backward(
     return finish(grad_a), finish(grad_b)
 
 
-def _zero_scalar(x: ArrayLike) -> ArrayLike:
+def _zero_scalar(x: Any) -> Any:
     x[..., 0] = 0
     return x
 
 
-def signature_join(sigtensor: ArrayLike, increments: ArrayLike, depth: int) -> ArrayLike:
+def signature_join(sigtensor: ArrayT, increments: ArrayLike, depth: int) -> ArrayT:
     """Extend signatures by straight segments: S ⊗ exp(Δ_1) ⊗ ... ⊗ exp(Δ_k) (iisignature's
     sigjoin).  ``sigtensor`` (batch, S) without scalar term; ``increments`` (batch, channels) for
     one segment or (batch, k, channels) for k in a row.  Differentiable in both; (batch, S)."""
@@ -160,7 +161,7 @@ def signature_join(sigtensor: ArrayLike, increments: ArrayLike, depth: int) -> A
 
     sig, numpy_out = validation.float_tensor("sigtensor", sigtensor)
     inc, _ = validation.float_tensor("increments", increments)
-    depth = validation.depth(depth)
+    checked_depth = validation.depth(depth)
     if inc.ndim not in (2, 3):
         raise ValueError(
             f"increments must have shape (batch, channels) or (batch, k, "
@@ -169,19 +170,18 @@ def signature_join(sigtensor: ArrayLike, increments: ArrayLike, depth: int) -> A
     if inc.ndim == 2:
         inc = inc[:, None]
     validation.check_same("increments", inc, sig, other="sigtensor")
-    width = signature_channels(inc.shape[2], depth)
+    width = signature_channels(inc.shape[2], checked_depth)
     if sig.ndim != 2 or sig.shape != (inc.shape[0], width):
         raise ValueError(
             f"sigtensor must have shape (batch, {width}) for {inc.shape[2]} "
-            f"channels at depth {depth} and the increments' batch "
+            f"channels at depth {checked_depth} and the increments' batch "
             f"{inc.shape[0]}, got {tuple(sig.shape)}"
         )
     points = torch.cat([inc.new_zeros(inc.shape[0], 1, inc.shape[2]), inc.cumsum(1)], dim=1)
-    result = signature(points, depth, initial=sig)
-    return result.numpy() if numpy_out else result
+    return like_input(signature(points, checked_depth, initial=sig), numpy_out)
 
 
-def signature_scale(sigtensor: ArrayLike, scales: ArrayLike, depth: int) -> ArrayLike:
+def signature_scale(sigtensor: ArrayT, scales: ArrayLike, depth: int) -> ArrayT:
     """The signature of the path with channel c multiplied by ``scales[:, c]``: the coefficient
     of word (i1..ik) is multiplied by scales[i1] ... scales[ik] (iisignature's sigscale).
     ``sigtensor`` (batch, S) without scalar term, ``scales`` (batch, channels).  Differentiable."""
@@ -202,5 +202,4 @@ def signature_scale(sigtensor: ArrayLike, scales: ArrayLike, depth: int) -> Arra
     for _ in range(depth):  # level k: all products scales[i1] ... scales[ik], in word order
         level = (level[:, :, None] * lam[:, None, :]).reshape(batch, -1)
         factors.append(level)
-    result = sig * torch.cat(factors, dim=1)
-    return result.numpy() if numpy_out else result
+    return like_input(sig * torch.cat(factors, dim=1), numpy_out)

@@ -15,6 +15,7 @@ from ..codegen import signature_channels
 from ..runtime import has_kernel
 from . import chunking, validation
 from .signature import prepare_path, signature
+from .validation import ArrayT, like_input
 
 ArrayLike = Union[Tensor, np.ndarray]
 MODES = ("words", "brackets", "hall", "expand")
@@ -82,13 +83,13 @@ def _project(expanded: Tensor, channels: int, depth: int, mode: str) -> Tensor:
 
 
 def signature_to_logsignature(
-    signature: ArrayLike,
+    signature: ArrayT,
     channels: int,
     depth: int,
     stream: bool = False,
     mode: str = "words",
     scalar_term: bool = False,
-) -> ArrayLike:
+) -> ArrayT:
     """Log-signature from a signature: (..., S) -> (..., L).
 
     ``signature``: (batch, S), or (batch, length, S) with ``stream``, S = signature_channels(
@@ -98,37 +99,37 @@ def signature_to_logsignature(
     without the scalar for "expand" (the tensor logarithm itself).  Differentiable.
     """
     mode = _check_mode(mode)
-    signature, numpy_out = validation.float_tensor("signature", signature)
+    sig, numpy_out = validation.float_tensor("signature", signature)
     channels = validation.channels(channels)
     depth = validation.depth(depth)
     stream = validation.boolean("stream", stream)
     scalar_term = validation.boolean("scalar_term", scalar_term)
     _check_basis(mode, channels, depth)
     width = signature_channels(channels, depth) + (1 if scalar_term else 0)
-    if signature.ndim != (3 if stream else 2) or signature.shape[-1] != width:
+    if sig.ndim != (3 if stream else 2) or sig.shape[-1] != width:
         expected = "(batch, length, S)" if stream else "(batch, S)"
         raise ValueError(
             f"signature must have shape {expected} with S = {width} for {channels} "
-            f"channels at depth {depth}, got {tuple(signature.shape)}"
+            f"channels at depth {depth}, got {tuple(sig.shape)}"
         )
-    lead = signature.shape[:-1]
-    flat = signature.reshape(-1, width)
+    lead = sig.shape[:-1]
+    flat = sig.reshape(-1, width)
     if scalar_term:
         flat = flat[:, 1:]
     expanded = ops.tensor_log(flat.contiguous(), channels, depth)
     result = _project(expanded, channels, depth, mode)
     result = result.reshape(*lead, result.shape[-1])
-    return result.numpy() if numpy_out else result
+    return like_input(result, numpy_out)
 
 
 def logsignature(
-    path: ArrayLike,
+    path: ArrayT,
     depth: int,
     stream: bool = False,
     basepoint: Union[bool, ArrayLike] = False,
     inverse: bool = False,
     mode: str = "words",
-) -> ArrayLike:
+) -> ArrayT:
     """The log-signature of a batch of paths: ``signature`` then the tensor logarithm.
 
     Arguments as :func:`sigcg.signature`; ``mode`` as :func:`signature_to_logsignature`.
@@ -157,17 +158,17 @@ def logsignature(
         result = signature_to_logsignature(sig, channels, depth, stream=stream, mode=mode)
     if unbatched:
         result = result[0]
-    return result.numpy() if numpy_out else result
+    return like_input(result, numpy_out)
 
 
 def logsignature_to_signature(
-    logsignature: ArrayLike,
+    logsignature: ArrayT,
     channels: int,
     depth: int,
     mode: str = "words",
     stream: bool = False,
     scalar_term: bool = False,
-) -> ArrayLike:
+) -> ArrayT:
     """The signature whose log-signature is given: the inverse of
     :func:`signature_to_logsignature` (the tensor exponential of the Lie element).
 
@@ -209,7 +210,7 @@ def logsignature_to_signature(
     if scalar_term:
         result = torch.cat([result.new_ones(result.shape[0], 1), result], dim=1)
     result = result.reshape(*lead, result.shape[-1])
-    return result.numpy() if numpy_out else result
+    return like_input(result, numpy_out)
 
 
 class LogSignature(torch.nn.Module):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from ..algebra.lyndon import MAX_COUNTED_DEPTH
 from ..algebra.tensor import antipode, level_slice
 from ..codegen import signature_channels as _signature_channels
 from . import chunking, validation
+from .validation import ArrayT, like_input
 
 ArrayLike = Union[Tensor, np.ndarray]
 
@@ -26,35 +27,35 @@ def signature_channels(channels: int, depth: int, scalar_term: bool = False) -> 
     return _signature_channels(channels, depth) + int(scalar)
 
 
-def prepare_path(path: ArrayLike, depth: int, basepoint: Union[bool, ArrayLike]):
+def prepare_path(path: Any, depth: Any, basepoint: Any) -> tuple[Tensor, int, bool, bool]:
     """Validated (batch, length, channels) tensor with the basepoint prepended, the depth as an
     int, whether the input was NumPy, and whether it was unbatched (length, channels)."""
-    path, numpy_out = validation.tensor("path", path)
-    depth = validation.depth(depth)
+    x, numpy_out = validation.tensor("path", path)
+    checked_depth = validation.depth(depth)
     base = validation.basepoint(basepoint)
-    unbatched = path.ndim == 2
+    unbatched = x.ndim == 2
     if unbatched:
-        path = path.unsqueeze(0)
+        x = x.unsqueeze(0)
         if isinstance(base, Tensor):
             base = base.unsqueeze(0)
-    validation.check_path(path, base)
-    batch, _, channels = path.shape
+    validation.check_path(x, base)
+    batch, _, channels = x.shape
     if base is True:
-        path = torch.cat([path.new_zeros(batch, 1, channels), path], dim=1)
+        x = torch.cat([x.new_zeros(batch, 1, channels), x], dim=1)
     elif isinstance(base, Tensor):
-        path = torch.cat([base.unsqueeze(1), path], dim=1)
-    return path, depth, numpy_out, unbatched
+        x = torch.cat([base.unsqueeze(1), x], dim=1)
+    return x, checked_depth, numpy_out, unbatched
 
 
 def signature(
-    path: ArrayLike,
+    path: ArrayT,
     depth: int,
     stream: bool = False,
     basepoint: Union[bool, ArrayLike] = False,
     inverse: bool = False,
     initial: Optional[ArrayLike] = None,
     scalar_term: bool = False,
-) -> ArrayLike:
+) -> ArrayT:
     """The signature transform of a batch of paths, truncated at ``depth``.
 
     Args:
@@ -75,45 +76,46 @@ def signature(
         depth, scalar_term) and length' = length - 1 (length with a basepoint).  Unbatched input
         drops the batch axis.  Levels in order, words lexicographic inside a level.
     """
-    path, depth, numpy_out, unbatched = prepare_path(path, depth, basepoint)
+    x, depth, numpy_out, unbatched = prepare_path(path, depth, basepoint)
     stream = validation.boolean("stream", stream)
     inverse = validation.boolean("inverse", inverse)
     scalar_term = validation.boolean("scalar_term", scalar_term)
-    batch, length, channels = path.shape
+    batch, length, channels = x.shape
     width = validation.signature_width(
-        batch, length - 1 if stream else 1, channels, depth, path.element_size()
+        batch, length - 1 if stream else 1, channels, depth, x.element_size()
     )
+    init = None
     if initial is not None:
-        initial = validation.tensor("initial", initial)[0]
+        init = validation.tensor("initial", initial)[0]
         if unbatched:
-            initial = initial.unsqueeze(0)
+            init = init.unsqueeze(0)
         # Signatory's convention: with scalar_term the initial signature carries it too (ignored).
-        validation.check_initial(initial, path, width + (1 if scalar_term else 0))
-        initial = (initial[:, 1:] if scalar_term else initial).contiguous()
+        validation.check_initial(init, x, width + (1 if scalar_term else 0))
+        init = (init[:, 1:] if scalar_term else init).contiguous()
         if inverse:  # S^{-1} ⊗ S0 = α(α(S0) ⊗ S)
-            initial = antipode(initial, channels, depth)
+            init = antipode(init, channels, depth)
 
     pieces = (
         1
         if stream
-        else chunking.piece_count(batch, length - 1, channels, depth, chunking.parallel_width(path))
+        else chunking.piece_count(batch, length - 1, channels, depth, chunking.parallel_width(x))
     )
     if pieces > 1:  # too few paths to fill the machine: sign pieces in parallel (Chen)
-        result = chunking.chunked_signature(path, initial, depth, pieces)
+        result = chunking.chunked_signature(x, init, depth, pieces)
     else:
-        result = ops.signature(path.contiguous(), initial, depth, stream)
+        result = ops.signature(x.contiguous(), init, depth, stream)
     if inverse:
         result = antipode(result, channels, depth)
     if scalar_term:
         result = torch.cat([result.new_ones(result.shape[:-1] + (1,)), result], dim=-1)
     if unbatched:
         result = result.squeeze(0)
-    return result.numpy() if numpy_out else result
+    return like_input(result, numpy_out)
 
 
 def extract_signature_term(
-    sigtensor: ArrayLike, channels: int, depth: int, scalar_term: bool = False
-) -> ArrayLike:
+    sigtensor: ArrayT, channels: int, depth: int, scalar_term: bool = False
+) -> ArrayT:
     """Level ``depth`` of a signature: (..., S) -> (..., channels**depth), torch or NumPy."""
     sig, _ = validation.tensor("sigtensor", sigtensor)
     width = signature_channels(channels, validation.depth(depth), scalar_term)

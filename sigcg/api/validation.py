@@ -9,7 +9,7 @@ MemoryError with the numbers.  NumPy scalars are accepted where Python ones are.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +18,15 @@ from ..codegen import signature_channels
 from ..codegen.spec import MAX_DEPTH
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
+
+# The public functions return what they are given: torch tensors for torch tensors, NumPy arrays
+# for NumPy arrays.
+ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
+
+
+def like_input(result: torch.Tensor, numpy_out: bool) -> Any:
+    """``result`` as the caller's kind of array (NumPy for NumPy input)."""
+    return result.detach().numpy() if numpy_out else result
 
 
 def _physical_memory() -> int:

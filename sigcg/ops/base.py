@@ -22,7 +22,7 @@ Double backward (``create_graph=True``) is declared per op, never silently dropp
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, overload
 
 import torch
 from torch import Tensor
@@ -132,6 +132,7 @@ class TorchOp:
 
     def _composite_backward(self, args: tuple, grads: tuple, needs: Sequence[bool]) -> tuple:
         """Gradients with a graph, by autograd through the composite implementation."""
+        assert self.composite is not None
         with torch.enable_grad():
             outputs = self.composite(*args)
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
@@ -179,6 +180,10 @@ def empty(shape: Sequence[int], like: Tensor) -> Tensor:
     return like.new_empty(shape)
 
 
+@overload
+def contiguous(t: Tensor) -> Tensor: ...
+@overload
+def contiguous(t: None) -> None: ...
 def contiguous(t: Tensor | None) -> Tensor | None:
     """Kernels index raw pointers with C-contiguous strides and read memory as stored: views are
     copied, and a lazily negated view (torch's neg bit, e.g. from ``x.conj()`` of a complex

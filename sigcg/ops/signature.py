@@ -52,7 +52,8 @@ def _backward_kernel(
     want_initial: bool,
 ) -> tuple[Tensor, Tensor]:
     """(grad_path (B, L, d), grad_initial (B, sig), or (0,) when not wanted)."""
-    path, initial, sig, grad = (contiguous(t) for t in (path, initial, sig, grad))
+    path, initial = contiguous(path), contiguous(initial)
+    sig, grad = contiguous(sig), contiguous(grad)
     batch, length, d = path.shape
     grad_path = empty(path.shape, path)
     grad_initial = empty((batch, signature_channels(d, depth)) if want_initial else (0,), path)

@@ -88,11 +88,17 @@ def _backend(device: torch.device) -> Backend:
     backend = _backends.get(kind)
     if backend is None:
         if kind == "cpu":
-            from .cpu import BACKEND as backend
+            from .cpu import BACKEND as cpu
+
+            backend = cpu
         elif kind == "cuda_emulated":
-            from .emulation import BACKEND as backend
+            from .emulation import BACKEND as emulation
+
+            backend = emulation
         elif kind == "cuda":
-            from .cuda import BACKEND as backend
+            from .cuda import BACKEND as cuda
+
+            backend = cuda
         else:
             raise NotImplementedError(
                 f"sigcg has kernels for CPU and CUDA tensors, not for {device.type!r} tensors"
