@@ -4,7 +4,7 @@
  * spec: op=signature_backward d=4 N=6 dtype=float64 target=cuda variant=split2
  * gradient of signature_forward with respect to the path (and the initial signature)
  * signature channels: 5460
- * op counts per path step: fma=21792
+ * op counts per path step: fma=22287
  * blocking: one block per (path, 2-letter prefix) (16 per path), 64 threads; state in registers; partial products: 223 elements in shared memory
  * registers: 28 coefficients per thread, 164 registers modelled
  * launch: 64 threads per block, dynamic shared memory 1784 B, static 512 B, global scratch elements per block: none

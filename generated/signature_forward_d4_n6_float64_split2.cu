@@ -4,7 +4,7 @@
  * spec: op=signature_forward d=4 N=6 dtype=float64 target=cuda variant=split2
  * S(path), or every prefix's signature with stream; optionally initial ⊗ S(path)
  * signature channels: 5460
- * op counts per path step: fma=7272
+ * op counts per path step: fma=7362
  * blocking: one block per (path, 2-letter prefix) (16 per path), 64 threads; state in registers; partial products: 53 elements in shared memory
  * registers: 9 coefficients per thread, 106 registers modelled
  * launch: 64 threads per block, dynamic shared memory 424 B, static 384 B, global scratch elements per block: none

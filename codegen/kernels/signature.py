@@ -27,6 +27,14 @@ def cuda_backward_fmas(d: int, N: int) -> int:
     return rebuild + reverse + scale
 
 
+def ancestor_fmas(d: int, N: int, split: int, backward: bool) -> int:
+    """What a path's split blocks recompute beyond one copy: every block of a path does its
+    ancestors' steps (levels 1..split-1, one word each)."""
+    per_word = (lambda j: 2 * (N - j) + 3 * (N - j) + 2 + (N - j + 1)) if backward else \
+        (lambda j: N - j + 1)
+    return (d**split - 1) * sum(per_word(j) for j in range(1, split))
+
+
 class _SignatureKernel(KernelOp):
     cpu_variants = ("auto", "loops", "unrolled")
     # one block per path with the state in shared memory or global scratch; in registers, one
@@ -85,8 +93,10 @@ class SignatureForward(_SignatureKernel):
     templates = {"cpu": "cpu/signature_forward.c.j2", "cuda": "cuda/signature_forward.cu.j2"}
 
     def op_counts(self, spec) -> dict[str, int]:
-        # the CUDA forward runs the same Horner scheme level by level: the same count
-        return {"fma": horner_fmas(spec.d, spec.N)}
+        # the CUDA forward runs the same Horner scheme level by level: the same count (plus the
+        # ancestors the blocks of a split recompute)
+        split = schedule.split_of(spec.variant) if spec.target != "cpu" else 0
+        return {"fma": horner_fmas(spec.d, spec.N) + ancestor_fmas(spec.d, spec.N, split, False)}
 
 
 class SignatureBackward(_SignatureKernel):
@@ -99,7 +109,9 @@ class SignatureBackward(_SignatureKernel):
 
     def op_counts(self, spec) -> dict[str, int]:
         if spec.target != "cpu":
-            return {"fma": cuda_backward_fmas(spec.d, spec.N)}
+            split = schedule.split_of(spec.variant)
+            return {"fma": cuda_backward_fmas(spec.d, spec.N)
+                    + ancestor_fmas(spec.d, spec.N, split, True)}
         return {"fma": horner_fmas(spec.d, spec.N) + adjoint_fmas(spec.d, spec.N)}
 
 
