@@ -209,6 +209,52 @@ SPECIAL = {
     ),
 }
 GOOD = good()
+
+
+def _sigkernel_good():
+    """The signature kernels and their static kernels (sigcg.api.sigkernel)."""
+    x, y = torch.randn(3, 6, 2, dtype=F64), torch.randn(3, 5, 2, dtype=F64)
+    sigma = dict(sigma=1.0)
+    return {
+        "sig_kernel": (sigcg.sig_kernel, dict(x=x, y=y, dyadic_order=1, return_grid=False)),
+        "sig_kernel_gram": (
+            sigcg.sig_kernel_gram,
+            dict(x=x, y=y, dyadic_order=0, return_grid=False),
+        ),
+        "sig_mmd": (sigcg.sig_mmd, dict(x=x, y=y, dyadic_order=0, unbiased=True)),
+        "sig_score": (sigcg.sig_score, dict(sample=x, y=y, lam=1.0, dyadic_order=0)),
+        "SigKernel": (sigcg.SigKernel, dict(dyadic_order=0, gram=False)),
+        "SigMMD": (sigcg.SigMMD, dict(dyadic_order=0, unbiased=True)),
+        "StaticKernel": (sigcg.StaticKernel, {}),
+        "LinearKernel": (sigcg.LinearKernel, {}),
+        "ScaledLinearKernel": (sigcg.ScaledLinearKernel, dict(scale=1.0)),
+        "RBFKernel": (sigcg.RBFKernel, sigma),
+        "Matern12Kernel": (sigcg.Matern12Kernel, sigma),
+        "Matern32Kernel": (sigcg.Matern32Kernel, sigma),
+        "Matern52Kernel": (sigcg.Matern52Kernel, sigma),
+        "RationalQuadraticKernel": (sigcg.RationalQuadraticKernel, dict(sigma=1.0, alpha=1.0)),
+        "PolynomialKernel": (sigcg.PolynomialKernel, dict(degree=3.0, gamma=1.0, scale=1.0)),
+    }
+
+
+GOOD.update(_sigkernel_good())
+_kernel_parameter = st.sampled_from([None, "1", [1.0], True, torch.ones(2), torch.tensor(1)])
+BAD.update(
+    x=BAD["path"],
+    y=BAD["path"],
+    sample=BAD["path"],
+    dyadic_order=st.one_of(positive.filter(lambda v: v != 0), st.just(10**6), st.just((1, 2, 3))),
+    return_grid=flags,
+    unbiased=flags,
+    gram=flags,
+    lam=st.sampled_from([None, "1", [1.0], True, torch.ones(2)]),
+    sigma=st.one_of(_kernel_parameter, st.sampled_from([0.0, -1.0, float("nan")])),
+    alpha=st.one_of(_kernel_parameter, st.sampled_from([0.0, -1.0])),
+    scale=st.one_of(_kernel_parameter, st.just(-1.0)),
+    degree=st.one_of(_kernel_parameter, st.just(-1.0)),
+    gamma=_kernel_parameter,
+)
+SPECIAL[("sig_kernel_gram", "y")] = BAD["path"].filter(lambda v: v is not None)  # None: x, x
 CASES = [(name, arg) for name, (_, kwargs) in GOOD.items() for arg in kwargs]
 
 

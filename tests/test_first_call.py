@@ -38,6 +38,17 @@ calls = {
     "signature_coefficient": lambda: sigcg.signature_coefficient(x, [(0, 1), (2,)]),
     "Path": lambda: sigcg.Path(xg, 3).signature(2, 9).sum().backward(),
     "extract_signature_term": lambda: sigcg.extract_signature_term(s, 3, 2),
+    "sig_kernel": lambda: sigcg.sig_kernel(xg, x, 1).sum().backward(),
+    "sig_kernel_gram": lambda: sigcg.sig_kernel_gram(xg, dyadic_order=1).sum().backward(),
+    "sig_mmd": lambda: sigcg.sig_mmd(xg, x[:3]).backward(),
+    "sig_score": lambda: sigcg.sig_score(xg, x[:2]).sum().backward(),
+    "SigKernel": lambda: sigcg.SigKernel(1)(xg, x).sum().backward(),
+    "SigMMD": lambda: sigcg.SigMMD(1)(xg, x[:3]).backward(),
+    "StaticKernel": lambda: sigcg.sig_kernel(xg, x, 0, sigcg.RBFKernel(1.0)).sum().backward(),
+    **{name: (lambda k=getattr(sigcg, name): sigcg.sig_kernel(xg, x, 0, k()).sum().backward())
+       for name in ("LinearKernel", "ScaledLinearKernel", "RBFKernel", "Matern12Kernel",
+                    "Matern32Kernel", "Matern52Kernel", "RationalQuadraticKernel",
+                    "PolynomialKernel")},
 }
 for name, call in calls.items():
     call()

@@ -26,7 +26,7 @@ from .static_kernels import StaticKernel
 ArrayLike = Union[Tensor, np.ndarray]
 DyadicOrder = Union[int, tuple[int, int]]
 
-MAX_DYADIC_ORDER = 20
+MAX_DYADIC_ORDER = 16
 # Memory that a call may use for what it materialises (a returned grid, a chunk of increment
 # Grams of a non-linear static kernel, the CUDA backward's checkpoint rows).
 MEMORY_BUDGET = validation.PHYSICAL_MEMORY // 2
@@ -38,20 +38,9 @@ GRAM_CHUNK_BYTES = 64 << 20
 # ---- arguments ------------------------------------------------------------------------------
 
 
-def _as_tensor(name: str, value) -> Tensor:
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(value))
-    if not isinstance(value, Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor or numpy.ndarray, got {type(value).__name__}"
-        )
-    return value
-
-
 def _paths(name: str, value, allow_unbatched: bool = True) -> tuple[Tensor, bool]:
     """(batch, length, channels) tensor of ``value`` and whether it was unbatched."""
-    path = _as_tensor(name, value)
-    validation.check_float(name, path)
+    path, _ = validation.float_tensor(name, value)
     unbatched = path.ndim == 2 and allow_unbatched
     if unbatched:
         path = path.unsqueeze(0)
@@ -83,18 +72,12 @@ def _same_space(x: Tensor, y: Tensor, xname: str, yname: str) -> None:
 
 
 def dyadic_orders(dyadic_order: DyadicOrder) -> tuple[int, int]:
-    """(lam1, lam2) from an int or a pair; raises ValueError naming the argument."""
+    """(lam1, lam2) from an int or a pair; raises naming the argument."""
     orders = dyadic_order if isinstance(dyadic_order, (tuple, list)) else (dyadic_order,) * 2
     if len(orders) != 2:
         raise ValueError(f"dyadic_order must be an int or a pair of ints, got {dyadic_order!r}")
-    for lam in orders:
-        if isinstance(lam, bool) or not isinstance(lam, (int, np.integer)):
-            raise TypeError(f"dyadic_order must be an int or a pair of ints, got {dyadic_order!r}")
-        if lam < 0 or lam > MAX_DYADIC_ORDER:
-            raise ValueError(
-                f"dyadic_order must be between 0 and {MAX_DYADIC_ORDER}, got {dyadic_order!r}"
-            )
-    return int(orders[0]), int(orders[1])
+    lam = [validation.integer("dyadic_order", v, 0, MAX_DYADIC_ORDER) for v in orders]
+    return lam[0], lam[1]
 
 
 def _linear_scale(static_kernel) -> Optional[Any]:
@@ -284,6 +267,7 @@ def sig_kernel(
     x, x_single = _paths("x", x)
     y, y_single = _paths("y", y)
     _same_space(x, y, "x", "y")
+    return_grid = validation.boolean("return_grid", return_grid)
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"x and y must have the same batch size (pairs (x_b, y_b)); got "
@@ -318,6 +302,7 @@ def sig_kernel_gram(
     """
     numpy_out = isinstance(x, np.ndarray)
     x, _ = _paths("x", x, allow_unbatched=False)
+    return_grid = validation.boolean("return_grid", return_grid)
     symmetric = y is None or y is x
     if not symmetric:
         y, _ = _paths("y", y, allow_unbatched=False)
@@ -394,8 +379,7 @@ def sig_mmd(
     _same_space(x, y, "x", "y")
     lam = dyadic_orders(dyadic_order)
     _check_static_kernel(static_kernel)
-    if not isinstance(unbiased, bool):
-        raise TypeError(f"unbiased must be a bool, got {type(unbiased).__name__}")
+    unbiased = validation.boolean("unbiased", unbiased)
     xx = _self_term(x, lam, static_kernel, unbiased, "x")
     yy = _self_term(y, lam, static_kernel, unbiased, "y")
     xy = _solve(
@@ -430,8 +414,10 @@ def sig_score(
     _same_space(sample, y, "sample", "y")
     lam_x = dyadic_orders(dyadic_order)
     _check_static_kernel(static_kernel)
-    if isinstance(lam, bool) or not isinstance(lam, (int, float, Tensor)):
-        raise TypeError(f"lam must be a float, got {type(lam).__name__}")
+    if isinstance(lam, (bool, np.bool_)) or not isinstance(lam, (int, float, np.floating, Tensor)):
+        raise TypeError(f"lam must be a float, got {type(lam).__name__} {lam!r}")
+    if isinstance(lam, Tensor) and lam.ndim != 0:
+        raise ValueError(f"lam must be a float or a 0-dim tensor, got shape {tuple(lam.shape)}")
     m, by = sample.shape[0], y.shape[0]
     xx = _self_term(sample, lam_x, static_kernel, True, "sample")
     xy = _solve(sample, y, _all_pairs(m, by, sample.device), *lam_x, static_kernel, False)
@@ -453,6 +439,7 @@ class SigKernel(torch.nn.Module):
         super().__init__()
         dyadic_orders(dyadic_order)
         _check_static_kernel(static_kernel)
+        gram = validation.boolean("gram", gram)
         self.dyadic_order, self.static_kernel, self.gram = dyadic_order, static_kernel, gram
         _register(self, static_kernel)
 
@@ -483,6 +470,7 @@ class SigMMD(torch.nn.Module):
         super().__init__()
         dyadic_orders(dyadic_order)
         _check_static_kernel(static_kernel)
+        unbiased = validation.boolean("unbiased", unbiased)
         self.dyadic_order, self.static_kernel, self.unbiased = (
             dyadic_order,
             static_kernel,

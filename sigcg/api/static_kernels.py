@@ -20,14 +20,21 @@ from __future__ import annotations
 import math
 from typing import Union
 
+import numpy as np
 import torch
 from torch import Tensor
 
 Param = Union[float, Tensor]
 
 
-def _check_positive(owner: str, name: str, value, strict: bool = True) -> Param:
-    if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+def _check_param(
+    owner: str, name: str, value, minimum: float | None = None, strict: bool = True
+) -> Param:
+    """A float (NumPy floats too) or a 0-dim floating-point tensor; floats above (or at, when
+    not ``strict``) ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating, Tensor)
+    ):
         raise TypeError(
             f"{owner}: {name} must be a float or a 0-dim tensor, got {type(value).__name__}"
         )
@@ -38,9 +45,17 @@ def _check_positive(owner: str, name: str, value, strict: bool = True) -> Param:
                 f"got shape {tuple(value.shape)} and dtype {value.dtype}"
             )
         return value
-    if (value <= 0) if strict else (value < 0):
-        raise ValueError(f"{owner}: {name} must be {'> 0' if strict else '>= 0'}, got {value}")
-    return float(value)
+    value = float(value)
+    if value != value or (
+        minimum is not None and not (value > minimum or (not strict and value == minimum))
+    ):
+        bound = "> " if strict else ">= "
+        raise ValueError(f"{owner}: {name} must be {bound}{minimum}, got {value}")
+    return value
+
+
+def _check_positive(owner: str, name: str, value, strict: bool = True) -> Param:
+    return _check_param(owner, name, value, 0.0, strict)
 
 
 def _squared_distances(x: Tensor, y: Tensor) -> Tensor:
@@ -136,12 +151,7 @@ class PolynomialKernel(StaticKernel):
 
     def __init__(self, degree: Param = 3.0, gamma: Param = 1.0, scale: Param = 1.0):
         self.degree = _check_positive("PolynomialKernel", "degree", degree, strict=False)
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float, Tensor)):
-            raise TypeError(
-                f"PolynomialKernel: gamma must be a float or a 0-dim tensor, "
-                f"got {type(gamma).__name__}"
-            )
-        self.gamma = gamma if isinstance(gamma, Tensor) else float(gamma)
+        self.gamma = _check_param("PolynomialKernel", "gamma", gamma)
         self.scale = _check_positive("PolynomialKernel", "scale", scale, strict=False)
 
     def gram(self, x: Tensor, y: Tensor) -> Tensor:
