@@ -3,6 +3,7 @@
 Each scenario runs in fresh processes with their own SIGCG_CACHE_DIR, as DDP ranks or
 pytest-xdist workers would.
 """
+
 import json
 import os
 import signal
@@ -35,8 +36,13 @@ SIG = "out = sigcg.signature(x, 3); print(repr(out.sum().item()))"
 
 def run_child(cache, code, log, extra_env=None, wait=True):
     env = dict(os.environ, SIGCG_CACHE_DIR=str(cache), BUILD_LOG=str(log), **(extra_env or {}))
-    proc = subprocess.Popen([sys.executable, "-c", PRELUDE + code], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PRELUDE + code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     if not wait:
         return proc
     out, err = proc.communicate(timeout=300)
@@ -131,8 +137,11 @@ def test_unwritable_cache_falls_back_with_one_warning(tmp_path):
 
 def test_nothing_created_at_import(tmp_path):
     cache = tmp_path / "cache"
-    subprocess.run([sys.executable, "-c", "import sigcg"], check=True,
-                   env=dict(os.environ, SIGCG_CACHE_DIR=str(cache)))
+    subprocess.run(
+        [sys.executable, "-c", "import sigcg"],
+        check=True,
+        env=dict(os.environ, SIGCG_CACHE_DIR=str(cache)),
+    )
     assert not cache.exists()
 
 
@@ -154,4 +163,3 @@ def test_missing_compiler_says_what_to_install(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode != 0
     assert "CompilerNotFoundError" in proc.stderr and "apt-get install gcc" in proc.stderr
-

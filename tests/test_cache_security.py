@@ -5,6 +5,7 @@ uids (root only: those tests skip otherwise), or by switching this process's eff
 moment.  Most tests drive ``KernelCache`` directly with a build that writes a few bytes, so they
 need no compiler; the ones about real kernels compile small ones.
 """
+
 import errno
 import fcntl
 import json
@@ -27,13 +28,16 @@ from sigcg.runtime.cache import CacheKey, EntryMeta, KernelCache
 
 VICTIM, OTHER = 12345, 12346  # unused uids: the user whose cache it is, and another user
 as_root = pytest.mark.skipif(
-    os.geteuid() != 0, reason="simulating a second user needs root (files are chown'ed to an "
-    "unused uid, or the effective uid is switched)")
+    os.geteuid() != 0,
+    reason="simulating a second user needs root (files are chown'ed to an "
+    "unused uid, or the effective uid is switched)",
+)
 
 KEY = CacheKey("a" * 24, "b" * 12)
 KEY2 = CacheKey("c" * 24, "d" * 12)
-META = EntryMeta(spec={"op": "test"}, generator_version="t", module="-", platform="any",
-                 compiler="none")
+META = EntryMeta(
+    spec={"op": "test"}, generator_version="t", module="-", platform="any", compiler="none"
+)
 
 
 def writer(payload=b"library bytes", calls=None):
@@ -43,6 +47,7 @@ def writer(payload=b"library bytes", calls=None):
         target = workdir / "lib.bin"
         target.write_bytes(payload)
         return target
+
     return build
 
 
@@ -98,8 +103,10 @@ PLANTED = """
 __attribute__((constructor)) static void sigcg_test_planted(void)
 { int fd = open("%s", O_CREAT | O_WRONLY, 0644); if (fd >= 0) close(fd); }
 """
-VICTIM_CODE = ("import torch, sigcg; x = torch.linspace(0, 1, 24, dtype=torch.float64)"
-               ".reshape(2, 4, 3).sin(); print(repr(sigcg.signature(x, 2).sum().item()))")
+VICTIM_CODE = (
+    "import torch, sigcg; x = torch.linspace(0, 1, 24, dtype=torch.float64)"
+    ".reshape(2, 4, 3).sin(); print(repr(sigcg.signature(x, 2).sum().item()))"
+)
 
 
 @as_root
@@ -112,17 +119,27 @@ def test_planted_kernel_in_another_users_cache_never_runs(tmp_path, monkeypatch)
     shared, marker = tmp_path / "shared", tmp_path / "planted-code-ran"
     env = dict(os.environ, SIGCG_CACHE_DIR=str(shared))
     env.pop("SIGCG_TRUSTED_UIDS", None)
-    good = subprocess.run([sys.executable, "-c", VICTIM_CODE], env=env, capture_output=True,
-                          text=True, timeout=300)
+    good = subprocess.run(
+        [sys.executable, "-c", VICTIM_CODE], env=env, capture_output=True, text=True, timeout=300
+    )
     assert good.returncode == 0, good.stderr
     for entry in (shared / "kernels").iterdir():
         meta = json.loads((entry / "meta.json").read_text())
         source = entry / f"{meta['module']}.c"
         source.write_text(source.read_text() + PLANTED % marker)
         library = entry / meta["library"]
-        subprocess.run([os.environ.get("CC", "cc"), *meta["flags"],
-                        f"-I{sysconfig.get_paths()['include']}", str(source), "-o", str(library)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                os.environ.get("CC", "cc"),
+                *meta["flags"],
+                f"-I{sysconfig.get_paths()['include']}",
+                str(source),
+                "-o",
+                str(library),
+            ],
+            check=True,
+            capture_output=True,
+        )
         meta["sha256"] = cache_mod.sha256_file(library)
         (entry / "meta.json").write_text(json.dumps(meta))
     for path in [shared, *shared.rglob("*")]:
@@ -132,8 +149,9 @@ def test_planted_kernel_in_another_users_cache_never_runs(tmp_path, monkeypatch)
     assert all(entry is not None for _, entry in KernelCache(shared).entries())
     monkeypatch.delenv("SIGCG_TRUSTED_UIDS")
 
-    victim = subprocess.run([sys.executable, "-c", VICTIM_CODE], env=env, capture_output=True,
-                            text=True, timeout=300)
+    victim = subprocess.run(
+        [sys.executable, "-c", VICTIM_CODE], env=env, capture_output=True, text=True, timeout=300
+    )
     assert victim.returncode == 0, victim.stderr
     assert not marker.exists()
     assert victim.stdout == good.stdout
@@ -148,6 +166,7 @@ def _chown(path, uid=OTHER):
 def _parent_mode(mode):
     def tamper(root, entry):
         root.parent.chmod(mode)
+
     return tamper
 
 
@@ -224,6 +243,7 @@ def _link_file(name):
         shutil.copy(entry / name, copy)
         (entry / name).unlink()
         (entry / name).symlink_to(copy)
+
     return tamper
 
 
@@ -232,9 +252,11 @@ def _link_kernels(root, entry, tmp_path):
     (root / "kernels").symlink_to(tmp_path / "kernels")
 
 
-@pytest.mark.parametrize("tamper", [_move_entry_out, _link_file("lib.bin"),
-                                    _link_file("meta.json"), _link_kernels],
-                         ids=["entry", "library", "meta.json", "kernels dir"])
+@pytest.mark.parametrize(
+    "tamper",
+    [_move_entry_out, _link_file("lib.bin"), _link_file("meta.json"), _link_kernels],
+    ids=["entry", "library", "meta.json", "kernels dir"],
+)
 def test_symlinks_under_the_root_are_never_followed(tmp_path, tamper):
     """Finding 1: a link below the root (even to a valid entry of the user's) is untrusted."""
     root = tmp_path / "cache"
@@ -386,11 +408,15 @@ def test_root_owned_exported_cache_serves_another_user(shared_tmp):
 def _out_of_space():
     from sigcg.runtime.compiler import CompileError
 
-    return [OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
-            OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)),
-            OSError(errno.EACCES, os.strerror(errno.EACCES)),
-            CompileError("compiling _sigcg_x failed (exit 1).\n/usr/bin/ld: final link failed: "
-                         "No space left on device\ncollect2: error: ld returned 1 exit status")]
+    return [
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+        OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)),
+        OSError(errno.EACCES, os.strerror(errno.EACCES)),
+        CompileError(
+            "compiling _sigcg_x failed (exit 1).\n/usr/bin/ld: final link failed: "
+            "No space left on device\ncollect2: error: ld returned 1 exit status"
+        ),
+    ]
 
 
 @pytest.mark.parametrize("failure", _out_of_space(), ids=["ENOSPC", "EDQUOT", "EACCES", "linker"])
@@ -404,6 +430,7 @@ def test_out_of_space_in_a_build_falls_back_with_one_warning(tmp_path, failure):
         if inside(workdir, root):
             raise failure
         return writer()(workdir)
+
     cache = KernelCache(root)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -424,9 +451,12 @@ def test_no_space_anywhere_is_a_clear_error(tmp_path):
 
     def build(workdir):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
     try:
-        with pytest.warns(RuntimeWarning, match="is not writable"), \
-                pytest.raises(RuntimeError, match="cannot build kernels.*No space left"):
+        with (
+            pytest.warns(RuntimeWarning, match="is not writable"),
+            pytest.raises(RuntimeError, match="cannot build kernels.*No space left"),
+        ):
             cache.get_or_build(KEY, build, META)
     finally:
         cache.discard_fallback()
@@ -437,6 +467,7 @@ def test_other_build_errors_do_not_fall_back(tmp_path):
 
     def build(workdir):
         raise RuntimeError("a syntax error")
+
     with pytest.raises(RuntimeError, match="a syntax error"):
         cache.get_or_build(KEY, build, META)
     assert cache._fallback is None
@@ -447,8 +478,11 @@ def small_tmpfs(path):
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root and mount(8)")
     path.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
@@ -487,6 +521,7 @@ def test_full_disk_falls_back_for_real(tmp_path, monkeypatch, leave):
         except Exception as exc:
             failures.append(type(exc).__name__)
             raise
+
     monkeypatch.setattr(dispatch, "compile_extension", recorded)
     leave_bytes = 0
     if leave != "nothing":  # measure the C source: it must fit, the library must not
@@ -541,10 +576,19 @@ def test_nan_lock_timeout_does_not_wait_forever(tmp_path, monkeypatch):
 
 
 def test_bad_settings_never_break_import(tmp_path):
-    env = dict(os.environ, SIGCG_LOCK_TIMEOUT="abc", SIGCG_TRUSTED_UIDS="nobody-at-all",
-               SIGCG_CACHE_DIR=str(tmp_path / "cache"))
-    proc = subprocess.run([sys.executable, "-c", "import sigcg.runtime.cache, sigcg"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = dict(
+        os.environ,
+        SIGCG_LOCK_TIMEOUT="abc",
+        SIGCG_TRUSTED_UIDS="nobody-at-all",
+        SIGCG_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sigcg.runtime.cache, sigcg"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "cache").exists()
 
@@ -556,6 +600,7 @@ def test_cache_location(tmp_path, monkeypatch):
 
     def no_entry(uid):
         raise KeyError(uid)
+
     monkeypatch.setattr(cache_mod.pwd, "getpwuid", no_entry)  # a uid without a passwd entry
     private = Path(tempfile.gettempdir(), f"sigcg-{os.geteuid()}")
     assert cache_mod.default_root() == private  # not ./~/.cache/sigcg
@@ -681,4 +726,5 @@ def test_build_directories_of_dead_builders_are_removed(tmp_path):
         fcntl.flock(lock, fcntl.LOCK_EX)  # a live builder
         fetch(root, KEY2)
         assert sorted(p.name for p in tmp.iterdir()) == sorted(
-            [alive.name, alive.name + ".lock", young.name])
+            [alive.name, alive.name + ".lock", young.name]
+        )

@@ -47,6 +47,7 @@ Rules that keep every reader safe:
     build) falls back, with one warning, to the private fallback cache; entries already in the
     root still load.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -153,9 +154,11 @@ def lock_timeout() -> float:
         value = math.nan
     if math.isfinite(value) and value >= 0:
         return value
-    _warn_once(("SIGCG_LOCK_TIMEOUT", text),
-               f"sigcg: SIGCG_LOCK_TIMEOUT={text!r} is not a finite number of seconds >= 0; "
-               f"using the default {DEFAULT_LOCK_TIMEOUT_S:.0f} s")
+    _warn_once(
+        ("SIGCG_LOCK_TIMEOUT", text),
+        f"sigcg: SIGCG_LOCK_TIMEOUT={text!r} is not a finite number of seconds >= 0; "
+        f"using the default {DEFAULT_LOCK_TIMEOUT_S:.0f} s",
+    )
     return DEFAULT_LOCK_TIMEOUT_S
 
 
@@ -177,9 +180,11 @@ def trusted_uids() -> frozenset[int]:
         except (KeyError, UnicodeError, ValueError):
             unknown.append(word)
     if unknown:
-        _warn_once((TRUSTED_UIDS_ENV, text),
-                   f"sigcg: {TRUSTED_UIDS_ENV}={text!r}: ignoring {', '.join(map(repr, unknown))} "
-                   f"(neither a numeric uid nor a known user name)")
+        _warn_once(
+            (TRUSTED_UIDS_ENV, text),
+            f"sigcg: {TRUSTED_UIDS_ENV}={text!r}: ignoring {', '.join(map(repr, unknown))} "
+            f"(neither a numeric uid nor a known user name)",
+        )
     return frozenset(uids)
 
 
@@ -267,8 +272,9 @@ def _check_dir(st: os.stat_result, path, uids, sticky_ok: bool) -> None:
         raise _Untrusted(f"{path} is owned by {_owner(st.st_uid)}")
     if st.st_mode & 0o022 and not (sticky_ok and st.st_mode & stat.S_ISVTX):
         who = "others" if st.st_mode & 0o002 else "its group"
-        raise _Untrusted(f"{path} is writable by {who}"
-                         + (" and has no sticky bit" if sticky_ok else ""))
+        raise _Untrusted(
+            f"{path} is writable by {who}" + (" and has no sticky bit" if sticky_ok else "")
+        )
 
 
 def _check_file(st: os.stat_result, path, uids) -> None:
@@ -344,8 +350,12 @@ def _meta_problem(meta, name: str, expect: dict | None) -> str | None:
     if meta["key"] != name:
         return f"meta.json describes {meta['key']!r}, not {name!r}"
     library = meta["library"]
-    if not (library not in ("", ".", "..", META) and "/" not in library and "\0" not in library
-            and (os.altsep is None or os.altsep not in library)):
+    if not (
+        library not in ("", ".", "..", META)
+        and "/" not in library
+        and "\0" not in library
+        and (os.altsep is None or os.altsep not in library)
+    ):
         return f"its library {library!r} is not a file name inside the entry"
     for field, value in (expect or {}).items():
         if meta.get(field) != value:
@@ -400,7 +410,7 @@ def _write_new(dir_fd: int, name: str, data: bytes, mode: int = 0o644) -> None:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -412,8 +422,10 @@ def _seal(work_fd: int, workdir: Path) -> None:
     for name in os.listdir(work_fd):
         st = os.stat(name, dir_fd=work_fd, follow_symlinks=False)
         if not stat.S_ISREG(st.st_mode):
-            raise RuntimeError(f"sigcg: the build left {workdir / name}, which is not a regular "
-                               f"file; a cache entry holds regular files only")
+            raise RuntimeError(
+                f"sigcg: the build left {workdir / name}, which is not a regular "
+                f"file; a cache entry holds regular files only"
+            )
         fd = os.open(name, _FILE, dir_fd=work_fd)
         try:
             os.fchmod(fd, 0o755 if st.st_mode & 0o100 else 0o644)
@@ -426,8 +438,9 @@ def _open_lock(dir_fd: int, name: str) -> int | None:
     (a link or any other non-file in its place is removed first).  None: build unlocked."""
     for _ in range(3):
         try:
-            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | _NOFOLLOW, 0o600,
-                         dir_fd=dir_fd)
+            fd = os.open(
+                name, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | _NOFOLLOW, 0o600, dir_fd=dir_fd
+            )
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENOTDIR):
                 _remove_at(dir_fd, name)
@@ -487,8 +500,7 @@ def _clean_tmp(tmp_fd: int) -> None:
             if age > _ORPHAN_S:
                 _remove_at(tmp_fd, name)
         elif name.startswith("b-") and name.endswith(".lock"):
-            if (name[:-5] not in names and age > _ORPHAN_S
-                    and _builder_alive(tmp_fd, name) is False):
+            if name[:-5] not in names and age > _ORPHAN_S and _builder_alive(tmp_fd, name) is False:
                 _remove_at(tmp_fd, name)
         elif name.startswith("b-") and stat.S_ISDIR(st.st_mode):
             alive = _builder_alive(tmp_fd, name + ".lock")
@@ -506,8 +518,9 @@ def _make_workdir(tmp_fd: int, key: str) -> tuple[str, int]:
     for _ in range(100):
         name = f"b-{key[:16]}-{secrets.token_hex(6)}"
         try:
-            lock = os.open(name + ".lock", os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600,
-                           dir_fd=tmp_fd)
+            lock = os.open(
+                name + ".lock", os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=tmp_fd
+            )
         except FileExistsError:
             continue
         try:
@@ -600,8 +613,9 @@ def _remove_fallback(path: str, pid: int, owner_fd: int | None) -> None:
 
 class KernelCache:
     def __init__(self, root: Path | str | None = None):
-        self._configured_root = (None if root is None
-                                 else Path(os.path.abspath(os.path.expanduser(os.fspath(root)))))
+        self._configured_root = (
+            None if root is None else Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
+        )
         self._root: Path | None = None
         self._root_problem: str | None = None
         self._uids: frozenset[int] | None = None
@@ -654,8 +668,13 @@ class KernelCache:
                 return found.entry
         return None
 
-    def find_compatible(self, source_key: str, platform: str, flags: list[str],
-                        module: Callable[[CacheKey], str] | None = None) -> CacheEntry | None:
+    def find_compatible(
+        self,
+        source_key: str,
+        platform: str,
+        flags: list[str],
+        module: Callable[[CacheKey], str] | None = None,
+    ) -> CacheEntry | None:
         """A verified entry of this source built for this platform with exactly ``flags``,
         whatever compiler built it (how a machine without a compiler uses a precompiled
         cache).  Only names ``<source_key>-<hex toolchain key>``; ``module(key)`` is the module
@@ -669,14 +688,16 @@ class KernelCache:
                     for name in sorted(os.listdir(kfd)):
                         if not pattern.match(name):
                             continue
-                        key = CacheKey(source_key, name[len(source_key) + 1:])
+                        key = CacheKey(source_key, name[len(source_key) + 1 :])
                         expect = {"platform": platform}
                         if module is not None:
                             expect["module"] = module(key)
                         found = self._inspect(kfd, root, name, expect)
                         if found.status == "untrusted":
                             self._warn_untrusted(found.reason)
-                        elif found.status == "ok" and found.entry.meta.get("flags") == list(flags):
+                        elif found.entry is not None and found.entry.meta.get("flags") == list(
+                            flags
+                        ):
                             return found.entry
             except _Untrusted as exc:
                 self._distrust(root, str(exc))
@@ -684,8 +705,9 @@ class KernelCache:
                 continue
         return None
 
-    def get_or_build(self, key: CacheKey, build: Callable[[Path], Path],
-                     meta: EntryMeta) -> CacheEntry:
+    def get_or_build(
+        self, key: CacheKey, build: Callable[[Path], Path], meta: EntryMeta
+    ) -> CacheEntry:
         """Return the verified entry for ``key``, building it with ``build(workdir)`` on a miss.
 
         ``build`` writes into the private ``workdir`` and returns the shared object's path there.
@@ -713,22 +735,29 @@ class KernelCache:
         try:
             return self._build_in(fallback, key.name, build, meta, expect)
         except _Untrusted as exc:
-            raise RuntimeError(f"sigcg: the private fallback cache {fallback} is not safe to use "
-                               f"({exc}); set SIGCG_CACHE_DIR to a directory of your own") from None
+            raise RuntimeError(
+                f"sigcg: the private fallback cache {fallback} is not safe to use "
+                f"({exc}); set SIGCG_CACHE_DIR to a directory of your own"
+            ) from None
         except OSError as exc:
             if getattr(exc, "_sigcg_build_step", False) and not _out_of_resources(exc):
                 raise
-            raise RuntimeError(f"sigcg: cannot build kernels: neither the kernel cache {root} nor "
-                               f"the private fallback {fallback} can be written "
-                               f"({_describe(exc)}); free some space or set SIGCG_CACHE_DIR to a "
-                               f"writable directory") from exc
+            raise RuntimeError(
+                f"sigcg: cannot build kernels: neither the kernel cache {root} nor "
+                f"the private fallback {fallback} can be written "
+                f"({_describe(exc)}); free some space or set SIGCG_CACHE_DIR to a "
+                f"writable directory"
+            ) from exc
 
     def reject(self, entry: CacheEntry, reason: str) -> None:
         """``entry`` passed the checks but did not load: ignore it in this process and rebuild
         it (in place if it is in a cache this process writes to)."""
         self._rejected.add(_identity(entry))
-        warnings.warn(f"sigcg: the cached kernel {entry.path} does not load ({reason}); "
-                      f"rebuilding it", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"sigcg: the cached kernel {entry.path} does not load ({reason}); rebuilding it",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     # ---- maintenance (python -m sigcg cache ...) ----------------------------------------------
     def scan(self) -> list[tuple[Path, CacheEntry | None, str]]:
@@ -749,8 +778,13 @@ class KernelCache:
                     if not (stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode)):
                         continue
                     found = self._inspect(kfd, root, name, None)
-                    rows.append((root / "kernels" / name, found.entry,
-                                 "" if found.status == "ok" else f"{found.status}: {found.reason}"))
+                    rows.append(
+                        (
+                            root / "kernels" / name,
+                            found.entry,
+                            "" if found.status == "ok" else f"{found.status}: {found.reason}",
+                        )
+                    )
         except _Untrusted as exc:
             raise UntrustedCacheError(str(exc)) from None
         except FileNotFoundError:
@@ -830,7 +864,8 @@ class KernelCache:
                         nfd = os.open(part, flags, dir_fd=fd)
                 except OSError as exc:
                     if exc.errno in (errno.ENOTDIR, errno.ELOOP) and stat.S_ISLNK(
-                            os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                        os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode
+                    ):
                         raise _Untrusted(f"{here} is a symbolic link") from None
                     raise  # e.g. a file where a directory should be: not writable
                 os.close(fd)
@@ -926,11 +961,13 @@ class KernelCache:
     def _build_in(self, root: Path, name: str, build, meta: EntryMeta, expect) -> CacheEntry:
         with ExitStack() as stack:
             rfd = stack.enter_context(_closing(self._open_root(root, create=True)))
-            fds = {sub: stack.enter_context(_closing(self._subdir(rfd, root, sub, True)))
-                   for sub in SUBDIRS}
+            fds = {
+                sub: stack.enter_context(_closing(self._subdir(rfd, root, sub, True)))
+                for sub in SUBDIRS
+            }
             with self._key_lock(fds["locks"], name):
                 found = self._inspect(fds["kernels"], root, name, expect)
-                if found.status == "ok":  # another process built it while we waited
+                if found.entry is not None:  # another process built it while we waited
                     return found.entry
                 if found.status == "untrusted":
                     raise _EntryUntrusted(found.reason)
@@ -954,8 +991,12 @@ class KernelCache:
                         if exc.errno not in (errno.EAGAIN, errno.EACCES):
                             break  # filesystem without flock: build unlocked, rename settles races
                     if time.monotonic() >= deadline:
-                        warnings.warn(f"sigcg: waited {timeout:.0f} s for the build lock of "
-                                      f"{key}; building without it", RuntimeWarning, stacklevel=5)
+                        warnings.warn(
+                            f"sigcg: waited {timeout:.0f} s for the build lock of "
+                            f"{key}; building without it",
+                            RuntimeWarning,
+                            stacklevel=5,
+                        )
                         break
                     time.sleep(delay)
                     delay = min(delay * 2, 0.1)
@@ -966,8 +1007,9 @@ class KernelCache:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
 
-    def _build_and_publish(self, root: Path, fds: dict, key: str, build: Callable[[Path], Path],
-                           meta: dict, expect) -> CacheEntry:
+    def _build_and_publish(
+        self, root: Path, fds: dict, key: str, build: Callable[[Path], Path], meta: dict, expect
+    ) -> CacheEntry:
         tmp_fd, kernels_fd = fds["tmp"], fds["kernels"]
         _clean_tmp(tmp_fd)
         work, lock_fd = _make_workdir(tmp_fd, key)
@@ -976,15 +1018,21 @@ class KernelCache:
             try:
                 library = Path(build(workdir))
             except BaseException as exc:
-                exc._sigcg_build_step = True  # get_or_build: fall back only if out of resources
+                # get_or_build: a build's own failure falls back only if out of resources
+                exc._sigcg_build_step = True  # type: ignore[attr-defined]
                 raise
             if library.parent != workdir:
                 raise RuntimeError(f"sigcg: the build returned {library}, not a file in {workdir}")
             with _closing(os.open(work, _DIR, dir_fd=tmp_fd)) as wfd:
                 _seal(wfd, workdir)
                 data = _read_checked(wfd, library.name, workdir, self.uids)
-                full_meta = dict(meta, key=key, library=library.name,
-                                 sha256=hashlib.sha256(data).hexdigest(), created=time.time())
+                full_meta = dict(
+                    meta,
+                    key=key,
+                    library=library.name,
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    created=time.time(),
+                )
                 _write_new(wfd, META, json.dumps(full_meta, indent=1, sort_keys=True).encode())
                 os.fchmod(wfd, 0o755)  # readable (an exported copy is shared); the root is 0700
             _retire(kernels_fd, tmp_fd, key)  # a bad or incomplete entry goes out of the way
@@ -995,10 +1043,12 @@ class KernelCache:
                     raise
                 # lost a race with a builder that timed out on the lock: use the winner's entry
             found = self._inspect(kernels_fd, root, key, expect)
-            if found.status != "ok":
-                raise RuntimeError(f"sigcg: cache entry {root / 'kernels' / key} failed "
-                                   f"verification right after publishing ({found.reason}); is the "
-                                   f"cache directory shared with a process that deletes entries?")
+            if found.entry is None:
+                raise RuntimeError(
+                    f"sigcg: cache entry {root / 'kernels' / key} failed "
+                    f"verification right after publishing ({found.reason}); is the "
+                    f"cache directory shared with a process that deletes entries?"
+                )
             return found.entry
         finally:
             _remove_at(tmp_fd, work)
@@ -1017,8 +1067,12 @@ class KernelCache:
                     with _closing(os.open(path, _DIR)) as fd:
                         for sub in SUBDIRS:
                             os.mkdir(sub, 0o700, dir_fd=fd)
-                        owner = os.open(_FALLBACK_OWNER, os.O_RDWR | os.O_CREAT | os.O_EXCL
-                                        | _NOFOLLOW, 0o600, dir_fd=fd)
+                        owner = os.open(
+                            _FALLBACK_OWNER,
+                            os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW,
+                            0o600,
+                            dir_fd=fd,
+                        )
                     with suppress(OSError):
                         fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while we live
                 except OSError as exc:
@@ -1027,9 +1081,11 @@ class KernelCache:
                     raise RuntimeError(
                         f"sigcg: cannot make a private kernel cache in {tmpdir} "
                         f"({_describe(exc)}); set SIGCG_CACHE_DIR (or TMPDIR) to a writable "
-                        f"directory") from exc
-                self._fallback_cleanup = functools.partial(_remove_fallback, path, os.getpid(),
-                                                           owner)
+                        f"directory"
+                    ) from exc
+                self._fallback_cleanup = functools.partial(
+                    _remove_fallback, path, os.getpid(), owner
+                )
                 atexit.register(self._fallback_cleanup)
                 self._fallback = Path(os.path.realpath(path))
             return self._fallback
@@ -1043,7 +1099,10 @@ class KernelCache:
         warnings.warn(
             f"sigcg: the kernel cache {root} is not writable ({self._unwritable}); kernels built "
             f"by this process go to {fallback} and are removed at exit. Set SIGCG_CACHE_DIR to a "
-            f"writable directory to keep them.", RuntimeWarning, stacklevel=4)
+            f"writable directory to keep them.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _distrust(self, root: Path, reason: str) -> None:
         with self._lock:
@@ -1064,7 +1123,9 @@ class KernelCache:
             f"cache root. Kernels this process needs are built in a private temporary directory "
             f"instead. Fix the ownership or permissions, set SIGCG_CACHE_DIR to a directory of "
             f"your own, or list the owner in {TRUSTED_UIDS_ENV} if you trust that user.",
-            RuntimeWarning, stacklevel=4)
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 def _expected(meta: EntryMeta | dict | None) -> dict | None:

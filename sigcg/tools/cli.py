@@ -59,28 +59,39 @@ def cmd_cache(args) -> int:
         tc = toolchain_or_none()
         print(f"cache directory: {root}{'' if root.exists() else ' (not created yet)'}")
         if untrusted_root:
-            print(f"NOT TRUSTED: {untrusted_root}; nothing in it is loaded "
-                  f"(see {TRUSTED_UIDS_ENV})")
-        print(f"trusted owners: uids {', '.join(map(str, sorted(cache.uids)))} "
-              f"(this user, root, {TRUSTED_UIDS_ENV})")
-        print(f"entries: {len(rows)} ({len(bad)} bad, {len(foreign)} untrusted), "
-              f"total size {_human(disk_usage(root) if root.exists() else 0)}")
-        print(f"C compiler: {tc.description if tc else 'none found'}; "
-              f"platform tag {platform_tag()}")
+            print(
+                f"NOT TRUSTED: {untrusted_root}; nothing in it is loaded (see {TRUSTED_UIDS_ENV})"
+            )
+        print(
+            f"trusted owners: uids {', '.join(map(str, sorted(cache.uids)))} "
+            f"(this user, root, {TRUSTED_UIDS_ENV})"
+        )
+        print(
+            f"entries: {len(rows)} ({len(bad)} bad, {len(foreign)} untrusted), "
+            f"total size {_human(disk_usage(root) if root.exists() else 0)}"
+        )
+        print(
+            f"C compiler: {tc.description if tc else 'none found'}; platform tag {platform_tag()}"
+        )
         try:
             import cupy  # noqa: F401
+
             cupy_status = f"CuPy {cupy.__version__}"
         except ImportError:
             cupy_status = "CuPy not installed (pip install sigcg[cuda]); no CUDA kernels yet"
         print(f"CUDA: {cupy_status}")
         import torch
+
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
         print(f"GPU: {gpu}")
         return 0
     if untrusted_root:
-        print(f"sigcg: the kernel cache {root} is not trusted: {untrusted_root}. Nothing in it is "
-              f"loaded, and sigcg leaves it alone; fix its ownership or permissions, or list its "
-              f"owner in {TRUSTED_UIDS_ENV} if you trust that user.", file=sys.stderr)
+        print(
+            f"sigcg: the kernel cache {root} is not trusted: {untrusted_root}. Nothing in it is "
+            f"loaded, and sigcg leaves it alone; fix its ownership or permissions, or list its "
+            f"owner in {TRUSTED_UIDS_ENV} if you trust that user.",
+            file=sys.stderr,
+        )
         return 1
     if args.action == "list":
         now = time.time()
@@ -92,9 +103,11 @@ def cmd_cache(args) -> int:
                 continue
             spec = entry.meta["spec"]
             age_days = (now - entry.meta.get("created", now)) / 86400
-            print(f"{spec.get('op', '?'):<20} {spec.get('d', '?'):>3} {spec.get('N', '?'):>3} "
-                  f"{spec.get('dtype', '?'):<8} {_human(disk_usage(path)):>10} {age_days:>7.1f}d  "
-                  f"{entry.meta.get('compiler', '?')}")
+            print(
+                f"{spec.get('op', '?'):<20} {spec.get('d', '?'):>3} {spec.get('N', '?'):>3} "
+                f"{spec.get('dtype', '?'):<8} {_human(disk_usage(path)):>10} {age_days:>7.1f}d  "
+                f"{entry.meta.get('compiler', '?')}"
+            )
         print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} in {root}")
         return 0
     if args.action == "verify":
@@ -103,11 +116,15 @@ def cmd_cache(args) -> int:
             print(f"bad entry ({problem.removeprefix('bad: ')}): {path.name} -- removed")
             cache.remove(path)
         for path, problem in foreign:
-            print(f"untrusted entry ({problem.removeprefix('untrusted: ')}): {path.name} -- never "
-                  f"loaded, left in place (remove it, or list its owner in {TRUSTED_UIDS_ENV})")
+            print(
+                f"untrusted entry ({problem.removeprefix('untrusted: ')}): {path.name} -- never "
+                f"loaded, left in place (remove it, or list its owner in {TRUSTED_UIDS_ENV})"
+            )
         good = len(rows) - len(bad) - len(foreign)
-        print(f"verified {good} good entr{'y' if good == 1 else 'ies'}, removed {len(bad)} bad"
-              + (f", {len(foreign)} untrusted" if foreign else ""))
+        print(
+            f"verified {good} good entr{'y' if good == 1 else 'ies'}, removed {len(bad)} bad"
+            + (f", {len(foreign)} untrusted" if foreign else "")
+        )
         cache.clean()
         return 1 if foreign else 0
     if args.action == "clear":
