@@ -13,7 +13,7 @@ kernel's parameters) a chunk of pairs at a time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, cast
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ..ops import sigkernel as ops
 from . import validation
-from .static_kernels import StaticKernel
+from .static_kernels import LinearKernel, StaticKernel
 
 ArrayLike = Union[Tensor, np.ndarray]
 DyadicOrder = Union[int, tuple[int, int]]
@@ -84,7 +84,7 @@ def _linear_scale(static_kernel) -> Optional[Any]:
     """The scale of a linear-family static kernel (None: any other kernel)."""
     if static_kernel is None:
         return 1.0
-    if getattr(static_kernel, "linear", False) and isinstance(static_kernel, StaticKernel):
+    if isinstance(static_kernel, LinearKernel):
         return static_kernel.scale()
     return None
 
@@ -327,7 +327,9 @@ def sig_kernel_gram(
     return _out(values.reshape((bx, by) + tuple(values.shape[1:])), numpy_out)
 
 
-def _sum_upper(x: Tensor, lam: tuple[int, int], static_kernel, diagonal: bool) -> Tensor:
+def _sum_upper(
+    x: Tensor, lam: tuple[int, int], static_kernel, diagonal: bool
+) -> tuple[Tensor, Optional[Tensor]]:
     """sum_{i<j} k(x_i, x_j) (and the diagonal's sum separately when asked)."""
     n = x.shape[0]
     pairs = _upper_pairs(n, x.device, diagonal=False)
@@ -346,6 +348,7 @@ def _self_term(x: Tensor, lam, static_kernel, unbiased: bool, name: str) -> Tens
         off, _ = _sum_upper(x, lam, static_kernel, diagonal=False)
         return 2 * off / (m * (m - 1))
     off, diag = _sum_upper(x, lam, static_kernel, diagonal=True)
+    assert diag is not None
     return (2 * off + diag) / (m * m)
 
 
@@ -445,10 +448,10 @@ class SigKernel(torch.nn.Module):
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
         if self.gram:
-            return sig_kernel_gram(x, y, self.dyadic_order, self.static_kernel)
+            return cast(Tensor, sig_kernel_gram(x, y, self.dyadic_order, self.static_kernel))
         if y is None:
             raise ValueError("SigKernel: y is required (or construct it with gram=True)")
-        return sig_kernel(x, y, self.dyadic_order, self.static_kernel)
+        return cast(Tensor, sig_kernel(x, y, self.dyadic_order, self.static_kernel))
 
     def extra_repr(self) -> str:
         return (
@@ -479,7 +482,7 @@ class SigMMD(torch.nn.Module):
         _register(self, static_kernel)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return sig_mmd(x, y, self.dyadic_order, self.static_kernel, self.unbiased)
+        return cast(Tensor, sig_mmd(x, y, self.dyadic_order, self.static_kernel, self.unbiased))
 
     def extra_repr(self) -> str:
         return (

@@ -158,7 +158,7 @@ def _linear(
         like=dx,
         steps=(n1 << lam1) * (n2 << lam2),
     )
-    return grid if return_grid else out
+    return out if grid is None else grid
 
 
 def _linear_fake(dx, dy, pairs, lam1, lam2, return_grid):
@@ -259,11 +259,12 @@ def _from_gram(gram: Tensor, lam1: int, lam2: int, return_grid: bool) -> Tensor:
         like=gram,
         steps=(n1 << lam1) * (n2 << lam2),
     )
-    return grid if return_grid else out
+    return out if grid is None else grid
 
 
 def _from_gram_fake(gram, lam1, lam2, return_grid):
-    return gram.new_empty(_out_shape(*gram.shape, lam1, lam2, return_grid))
+    count, n1, n2 = gram.shape
+    return gram.new_empty(_out_shape(count, n1, n2, lam1, lam2, return_grid))
 
 
 def _from_gram_adjoint(
