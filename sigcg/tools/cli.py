@@ -7,6 +7,7 @@ maintenance, and the generated source of any kernel.
   sigcg show --op signature_forward --channels 3 --depth 4    print a generated kernel
   sigcg show --list                            every kernel op, its devices and variants
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,10 +23,6 @@ def _human(nbytes: float) -> str:
     return ""
 
 
-def _dir_size(path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def cmd_precompile(args) -> int:
     from .precompile import operations, parse_range, precompile
 
@@ -33,14 +30,23 @@ def cmd_precompile(args) -> int:
         for name, kernels in operations().items():
             print(f"{name}: {', '.join(kernels)}")
         return 0
-    report = precompile(parse_range(args.channels), parse_range(args.depth),
-                        dtypes=args.dtype.split(","), ops=args.ops.split(","),
-                        devices=args.device.split(","), jobs=args.jobs, export=args.export,
-                        progress=not args.quiet, archs=args.arch.split(","))
+    report = precompile(
+        parse_range(args.channels),
+        parse_range(args.depth),
+        dtypes=args.dtype.split(","),
+        ops=args.ops.split(","),
+        devices=args.device.split(","),
+        jobs=args.jobs,
+        export=args.export,
+        progress=not args.quiet,
+        archs=args.arch.split(","),
+    )
     print(report.summary())
     if args.export and not report.interrupted:
-        print(f"exported {len(report.entries)} kernel(s) to {args.export}: "
-              f"SIGCG_CACHE_DIR={args.export} uses them (read-only is fine)")
+        print(
+            f"exported {len(report.entries)} kernel(s) to {args.export}: "
+            f"SIGCG_CACHE_DIR={args.export} uses them (read-only is fine)"
+        )
     return 130 if report.interrupted else (1 if report.failed else 0)
 
 
@@ -145,8 +151,9 @@ def main(argv=None) -> int:
     from .. import __version__
     from ..codegen.cli import add_show_arguments, run_show
 
-    parser = argparse.ArgumentParser(prog="sigcg", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sigcg", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"sigcg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="compute and check signatures of an embedded example")
@@ -155,31 +162,47 @@ def main(argv=None) -> int:
     pre.add_argument("--channels", default="2-6", help="e.g. 2-6 or 2,3,8 (default 2-6)")
     pre.add_argument("--depth", default="2-6", help="e.g. 2-6 (default 2-6)")
     pre.add_argument("--dtype", default="f32,f64", help="f32,f64 (default both)")
-    pre.add_argument("--ops", default="signature",
-                     help="comma-separated operations (default signature); see --list-ops")
-    pre.add_argument("--list-ops", action="store_true",
-                     help="list the operations and the kernels each builds, then exit")
+    pre.add_argument(
+        "--ops",
+        default="signature",
+        help="comma-separated operations (default signature); see --list-ops",
+    )
+    pre.add_argument(
+        "--list-ops",
+        action="store_true",
+        help="list the operations and the kernels each builds, then exit",
+    )
     pre.add_argument("--device", default="cpu", help="cpu (default), cuda, or cpu,cuda")
-    pre.add_argument("--arch", default="sm_80,sm_90",
-                     help="with --device cuda: GPU architectures (default sm_80,sm_90)")
+    pre.add_argument(
+        "--arch",
+        default="sm_80,sm_90",
+        help="with --device cuda: GPU architectures (default sm_80,sm_90)",
+    )
     pre.add_argument("--jobs", type=int, default=None, help="parallel processes (default: cores)")
     pre.add_argument("--export", default=None, help="also copy the kernels into this directory")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
 
     cache = sub.add_parser("cache", help="inspect and maintain the kernel cache")
     cache.add_argument("action", choices=["list", "info", "verify", "clear"])
-    cache.add_argument("--older-than", type=float, default=None, metavar="DAYS",
-                       help="with clear: only entries older than this many days")
+    cache.add_argument(
+        "--older-than",
+        type=float,
+        default=None,
+        metavar="DAYS",
+        help="with clear: only entries older than this many days",
+    )
 
     add_show_arguments(sub.add_parser("show", help="print the generated source of one kernel"))
 
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import demo
+
         return demo()
     try:
-        return {"precompile": cmd_precompile, "cache": cmd_cache, "show": run_show}[
-            args.command](args)
+        return {"precompile": cmd_precompile, "cache": cmd_cache, "show": run_show}[args.command](
+            args
+        )
     except ValueError as exc:
         print(f"sigcg: {exc}", file=sys.stderr)
         return 2

@@ -190,16 +190,25 @@ def precompile(
 
 
 def export_entries(entry_dirs, destination: Path) -> None:
-    """Copy cache entries into ``destination/kernels`` (each copied whole, then renamed in)."""
+    """Copy cache entries into ``destination/kernels`` (each copied whole, then renamed in).
+
+    The export is meant to be read by other users (a container image, a cluster), and sigcg
+    refuses a cache that anyone but its owner could write: its directories are made 0755 and
+    its files 0644 whatever the umask."""
+    destination = Path(destination).absolute()
     kernels = destination / "kernels"
     for sub in ("kernels", "locks", "tmp"):
         (destination / sub).mkdir(parents=True, exist_ok=True)
+        (destination / sub).chmod(0o755)
+    destination.chmod(0o755)
     for entry in map(Path, entry_dirs):
         target = kernels / entry.name
         if target.exists():
             continue
         staging = Path(tempfile.mkdtemp(dir=destination / "tmp"))
         shutil.copytree(entry, staging / entry.name)
+        for path in [staging / entry.name, *(staging / entry.name).rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
         os.replace(staging / entry.name, target)
         shutil.rmtree(staging, ignore_errors=True)
 
