@@ -26,6 +26,7 @@ Lowering the budget from 256 to 64 statements (re-measured with top-level blocki
 within noise; 1024 and 4096 were slower everywhere (deep unrolled nests spill registers).
 With it every kernel of the reference grid compiles in under 2 s (forward and backward).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -233,8 +234,9 @@ class SignatureBlocking:
         if not self.backward:
             count += self.parents_per_thread(self.N) * self.children(self.N)
         if self.backward:
-            count += sum(self.parents_per_thread(j) * self.children(j)
-                         for j in range(1, self.N + 1))
+            count += sum(
+                self.parents_per_thread(j) * self.children(j) for j in range(1, self.N + 1)
+            )
             count += self.d + 1  # dL/dΔ partial sums, the previous step's
         return count
 
@@ -247,12 +249,15 @@ class SignatureBlocking:
         return self.register_model() <= register_cap(self.threads)
 
     def describe(self) -> str:
-        where = {"registers": "registers", "shared": "shared memory",
-                 "global": "global scratch"}[self.storage]
+        where = {"registers": "registers", "shared": "shared memory", "global": "global scratch"}[
+            self.storage
+        ]
         unit = "path" if self.split == 0 else f"(path, {self.split}-letter prefix)"
-        return (f"one block per {unit} ({self.blocks_per_path} per path), {self.threads} "
-                f"threads; state in {where}; partial products: {self.chain_elements} "
-                f"elements in {'global scratch' if self.storage == 'global' else 'shared memory'}")
+        return (
+            f"one block per {unit} ({self.blocks_per_path} per path), {self.threads} "
+            f"threads; state in {where}; partial products: {self.chain_elements} "
+            f"elements in {'global scratch' if self.storage == 'global' else 'shared memory'}"
+        )
 
 
 def _round32(n: int) -> int:
@@ -264,19 +269,19 @@ def signature_blocking(spec: KernelSpec) -> SignatureBlocking:
     backward = spec.op == "signature_backward"
     split = split_of(spec.variant)
     storage = spec.variant if spec.variant in ("shared", "global") else "registers"
-    base = dict(d=spec.d, N=spec.N, split=split, storage=storage, backward=backward,
-                itemsize=spec.itemsize)
     top = spec.d ** (spec.N - split)
+
+    def blocking(threads: int) -> SignatureBlocking:
+        return SignatureBlocking(spec.d, spec.N, split, storage, backward, spec.itemsize, threads)
+
     if storage != "registers":
-        return SignatureBlocking(threads=min(MEMORY_THREADS_MAX, _round32(-(-top // 8))), **base)
+        return blocking(min(MEMORY_THREADS_MAX, _round32(-(-top // 8))))
     wanted = min(1024, _round32(-(-top // TOP_ITEMS_PER_THREAD)))
     # the fitting thread count nearest the wanted one (more threads first: fewer registers each)
-    candidates = sorted(REGISTER_THREADS, key=lambda t: (abs(t - wanted), -t))
-    for threads in candidates:
-        blocking = SignatureBlocking(threads=threads, **base)
-        if blocking.registers_fit():
-            return blocking
-    return SignatureBlocking(threads=wanted, **base)  # check() rejects it: registers_fit() False
+    for threads in sorted(REGISTER_THREADS, key=lambda t: (abs(t - wanted), -t)):
+        if blocking(threads).registers_fit():
+            return blocking(threads)
+    return blocking(wanted)  # check() rejects it: registers_fit() is False
 
 
 # The log-signature kernel's prefix trie
@@ -302,5 +307,4 @@ def unroll_trie(nodes: int) -> bool:
 def decisions(spec: KernelSpec) -> tuple:
     """Every schedule value that can shape ``spec``'s source, for its cache key: a tuning
     experiment that changes one at run time never meets a kernel built with another."""
-    return (plan_for(spec).describe(), block_steps(spec), cuda_threads(spec),
-            UNROLL_TRIE_BUDGET)
+    return (plan_for(spec).describe(), block_steps(spec), cuda_threads(spec), UNROLL_TRIE_BUDGET)

@@ -4,6 +4,7 @@ NVRTC needs no GPU, so this runs in CI; the emulation tests (test_cuda_emulated.
 kernel bodies on the CPU.  ptxas's report (-Xptxas -v, through NVRTC) shows the register
 variants keep their state in registers.
 """
+
 import re
 
 import pytest
@@ -26,13 +27,18 @@ SIGNATURE_SPECS = [
     (2, 8, "float32", ("shared", "registers", "split7")),
     (8, 5, "float32", ("shared", "split2")),
 ]
-SPECS = [(op, d, n, dtype, variant)
-         for op in ("signature_forward", "signature_backward")
-         for d, n, dtype, variants in SIGNATURE_SPECS for variant in variants]
+SPECS = [
+    (op, d, n, dtype, variant)
+    for op in ("signature_forward", "signature_backward")
+    for d, n, dtype, variants in SIGNATURE_SPECS
+    for variant in variants
+]
 # The tensor-algebra kernels (product, log, exp and their backwards in one module each).
-SPECS += [(op, d, n, dtype, "global")
-          for op in ("tensor_product", "tensor_log", "tensor_exp")
-          for d, n, dtype in [(1, 4, "float64"), (2, 3, "float32"), (8, 4, "float32")]]
+SPECS += [
+    (op, d, n, dtype, "global")
+    for op in ("tensor_product", "tensor_log", "tensor_exp")
+    for d, n, dtype in [(1, 4, "float64"), (2, 3, "float32"), (8, 4, "float32")]
+]
 SPECS += [("tensor_product", 4, 6, "float64", "global")]
 
 
@@ -64,11 +70,15 @@ def test_nvrtc_compiles_cleanly(op, d, n, dtype, variant, arch):
         assert blocking.register_model() <= schedule.register_cap(blocking.threads)
 
 
-@pytest.mark.parametrize("op,d,n,dtype,variant", [
-    ("signature_forward", 4, 6, "float64", "split2"), ("signature_backward", 4, 6, "float64",
-                                                       "split2"),
-    ("signature_backward", 2, 8, "float32", "registers"),
-    ("signature_backward", 8, 4, "float32", "split1")])
+@pytest.mark.parametrize(
+    "op,d,n,dtype,variant",
+    [
+        ("signature_forward", 4, 6, "float64", "split2"),
+        ("signature_backward", 4, 6, "float64", "split2"),
+        ("signature_backward", 2, 8, "float32", "registers"),
+        ("signature_backward", 8, 4, "float32", "split1"),
+    ],
+)
 def test_register_variants_keep_their_state_in_registers(op, d, n, dtype, variant):
     """No array of the kernel lives in local memory: the item loops unroll, so every index of a
     thread's coefficients is a constant."""
@@ -138,8 +148,7 @@ def test_precompile_builds_the_cubins_the_launcher_looks_up(tmp_path, monkeypatc
 
     monkeypatch.setenv("SIGCG_CACHE_DIR", str(tmp_path))  # for the spawned build workers
     monkeypatch.setattr(dispatch, "cache", KernelCache(tmp_path))
-    request = dict(dtypes=["f32"], ops=["combine", "signature"], devices=["cuda"],
-                   archs=["sm_90"])
+    request = dict(dtypes=["f32"], ops=["combine", "signature"], devices=["cuda"], archs=["sm_90"])
     report = precompile([2], [3], jobs=1, progress=False, **request)
     # product + 2 x (forward, backward): shared, global, registers, split1, split2
     assert not report.failed and len(report.compiled) == 11

@@ -8,6 +8,7 @@ race-checked and the threads run in three orders that must agree bit for bit, so
 indexing, thread mapping and synchronisation are checked without a GPU.  Every variant of the
 signature kernels runs (forced), as well as the launcher's own choice.
 """
+
 import pytest
 import torch
 
@@ -45,14 +46,19 @@ def _force(variant, d, depth):
 
 
 def test_shapes_cover_warps_striding_and_splits():
-    blockings = [schedule.signature_blocking(KernelSpec(op, d, n, target="cuda", variant=v))
-                 for op in ("signature_forward", "signature_backward")
-                 for _, _, d, n in SHAPES for v in ("shared", "registers")]
+    blockings = [
+        schedule.signature_blocking(KernelSpec(op, d, n, target="cuda", variant=v))
+        for op in ("signature_forward", "signature_backward")
+        for _, _, d, n in SHAPES
+        for v in ("shared", "registers")
+    ]
     assert {b.threads for b in blockings} >= {32, 64}
     assert any(b.items(b.N) > b.threads for b in blockings)  # several words per thread
     assert any(b.parents_per_thread(b.N) > 1 for b in blockings)
-    chosen = {cuda_launch.choose_variant("signature_forward", d, n, "float64", cuda_launch.H100,
-                                         batch) for batch, _, d, n in SHAPES}
+    chosen = {
+        cuda_launch.choose_variant("signature_forward", d, n, "float64", cuda_launch.H100, batch)
+        for batch, _, d, n in SHAPES
+    }
     assert chosen == {"registers", "split2", "split3", "split5"}  # d = 1 cannot split
 
 
@@ -85,12 +91,17 @@ def _expected_backward(x, init, depth, stream, cot_seed=0):
     out = ref.signature(x, depth, stream)
     if init is not None:
         rows = out if stream else out[:, None]
-        rows = torch.stack([ref.flat(ref.chen(ref.split(init, d, depth),
-                                              ref.split(rows[:, j], d, depth)))
-                            for j in range(rows.shape[1])], 1)
+        rows = torch.stack(
+            [
+                ref.flat(ref.chen(ref.split(init, d, depth), ref.split(rows[:, j], d, depth)))
+                for j in range(rows.shape[1])
+            ],
+            1,
+        )
         out = rows if stream else rows[:, 0]
-    cot = torch.randn(out.shape, generator=torch.Generator().manual_seed(cot_seed),
-                      dtype=torch.float64)
+    cot = torch.randn(
+        out.shape, generator=torch.Generator().manual_seed(cot_seed), dtype=torch.float64
+    )
     inputs = (x, init) if init is not None else (x,)
     return out.detach(), cot, torch.autograd.grad(out, inputs, cot)
 
@@ -99,16 +110,19 @@ def _expected_backward(x, init, depth, stream, cot_seed=0):
 @pytest.mark.parametrize("batch,length,d,depth", SHAPES)
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("with_initial", [False, True])
-def test_backward_matches_reference_autograd(batch, length, d, depth, stream, with_initial,
-                                             variant):
+def test_backward_matches_reference_autograd(
+    batch, length, d, depth, stream, with_initial, variant
+):
     x = random_path(batch, length, d, seed=batch + d, scale=0.5)
-    init = ref.signature(random_path(batch, 3, d, seed=9, scale=0.5), depth) \
-        if with_initial else None
+    init = (
+        ref.signature(random_path(batch, 3, d, seed=9, scale=0.5), depth) if with_initial else None
+    )
     out_ref, cot, expected = _expected_backward(x, init, depth, stream)
     with _force(variant, d, depth):
         sig = ops.signature.forward(x, init, depth, stream)
-        grad_path, grad_init = ops.signature_backward.forward(x, init, sig, cot, depth, stream,
-                                                              with_initial)
+        grad_path, grad_init = ops.signature_backward.forward(
+            x, init, sig, cot, depth, stream, with_initial
+        )
     torch.testing.assert_close(sig, out_ref, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(grad_path, expected[0], rtol=1e-9, atol=1e-10)
     if with_initial:
@@ -125,7 +139,8 @@ def test_backward_float32(variant):
     with _force(variant, 3, 4):
         sig = ops.signature.forward(x.float(), init.float(), 4, False)
         grad_path, grad_init = ops.signature_backward.forward(
-            x.float(), init.float(), sig, cot.float(), 4, False, True)
+            x.float(), init.float(), sig, cot.float(), 4, False, True
+        )
     torch.testing.assert_close(grad_path.double(), expected[0], rtol=2e-4, atol=2e-5)
     torch.testing.assert_close(grad_init.double(), expected[1], rtol=2e-4, atol=2e-5)
 

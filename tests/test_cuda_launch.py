@@ -3,6 +3,7 @@ table, the plans (grid, threads, shared memory and opt-in, scratch, outputs to z
 modelled occupancy, and the GPU backend's launch path (cuda.py) driven with a fake device, so
 that nothing between the plan and the kernel call is left for a GPU to find out.
 """
+
 import contextlib
 import types
 
@@ -21,14 +22,15 @@ OPS = ("signature_forward", "signature_backward")
 
 
 @pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("batch,split", [(1, 5), (8, 4), (32, 3), (128, 2), (200, 1), (527, 1),
-                                         (528, 0), (4096, 0)])
+@pytest.mark.parametrize(
+    "batch,split", [(1, 5), (8, 4), (32, 3), (128, 2), (200, 1), (527, 1), (528, 0), (4096, 0)]
+)
 def test_small_batches_split_until_the_device_is_full(op, batch, split):
     """(4, 6) float64 on an H100 (FILL = 4 x 132 = 528 blocks): the smallest split that gives
     batch * 4^split >= 528 blocks, capped at N - 1 letters."""
     variant = choose_variant(op, 4, 6, "float64", H100, batch)
     assert variant == ("registers" if split == 0 else f"split{split}")
-    assert batch * 4 ** split >= H100.fill or split == 5
+    assert batch * 4**split >= H100.fill or split == 5
 
 
 def test_the_strategy_table():
@@ -58,8 +60,9 @@ def test_batch_8_at_d4_n6_keeps_4_blocks_resident_per_sm(op, dtype):
     assert info["resident_limit"] >= 4 and info["grid_blocks_per_sm"] >= 4
     assert "resident blocks per SM" in info["summary"]
     # one block per path would leave 124 of the 132 SMs idle
-    whole = cuda_launch.plan(KernelSpec(op, 4, 6, dtype, "cuda", "shared"),
-                             REGISTRY[op].entries[0], 8, H100)
+    whole = cuda_launch.plan(
+        KernelSpec(op, 4, 6, dtype, "cuda", "shared"), REGISTRY[op].entries[0], 8, H100
+    )
     assert cuda_launch.occupancy(whole, H100)["resident_blocks_per_sm"] < 0.1
 
 
@@ -82,13 +85,17 @@ def test_plans(variant):
     plan = cuda_launch.plan(spec, entry, rows, H100)
     layout = spec.kernel.cuda_layout(spec)
     blocking = schedule.signature_blocking(spec)
-    assert plan.blocks == rows * d ** blocking.split and plan.threads == blocking.threads
+    assert plan.blocks == rows * d**blocking.split and plan.threads == blocking.threads
     assert plan.dynamic_smem == layout.dynamic_smem and plan.static_smem == layout.static_smem
     assert plan.scratch_elements == plan.blocks * layout.scratch.get(entry.name, 0)
     assert (plan.scratch_elements > 0) == (variant == "global")
     assert plan.zero_outputs == (("grad_path", "grad_initial") if variant == "split2" else ())
-    forward = cuda_launch.plan(KernelSpec("signature_forward", d, N, dtype, "cuda", variant),
-                               REGISTRY["signature_forward"].entries[0], rows, H100)
+    forward = cuda_launch.plan(
+        KernelSpec("signature_forward", d, N, dtype, "cuda", variant),
+        REGISTRY["signature_forward"].entries[0],
+        rows,
+        H100,
+    )
     assert forward.zero_outputs == ()  # every output word is written by one block
 
 
@@ -97,10 +104,13 @@ def test_opting_in_above_48_kib_and_refusing_beyond_the_device():
     plan = cuda_launch.plan(spec, spec.kernel.entries[0], 1, H100)
     assert plan.needs_optin and plan.dynamic_smem + plan.static_smem <= H100.smem_optin
     with pytest.raises(RuntimeError, match="shared memory"):
-        cuda_launch.plan(spec, spec.kernel.entries[0], 1, DeviceInfo("small", "sm_80", 48 << 10,
-                                                                     1))
-    assert not cuda_launch.plan(KernelSpec("signature_forward", 2, 3, "float64", "cuda",
-                                           "shared"), spec.kernel.entries[0], 1, H100).needs_optin
+        cuda_launch.plan(spec, spec.kernel.entries[0], 1, DeviceInfo("small", "sm_80", 48 << 10, 1))
+    assert not cuda_launch.plan(
+        KernelSpec("signature_forward", 2, 3, "float64", "cuda", "shared"),
+        spec.kernel.entries[0],
+        1,
+        H100,
+    ).needs_optin
 
 
 @pytest.mark.parametrize("batch", [1, 600])
@@ -108,14 +118,22 @@ def test_the_emulation_launches_the_launchers_plan(batch):
     x = random_path(batch, 3, 3, seed=1, scale=0.5)
     with emulate_cuda():
         sig = ops.signature.forward(x, None, 3, False)
-        assert EMULATION.last_plan == prepare("signature_forward", 3, 3, "float64",
-                                              REGISTRY["signature_forward"].entries[0], batch,
-                                              H100, target="cuda_emulated")
+        assert EMULATION.last_plan == prepare(
+            "signature_forward",
+            3,
+            3,
+            "float64",
+            REGISTRY["signature_forward"].entries[0],
+            batch,
+            H100,
+            target="cuda_emulated",
+        )
         ops.signature_backward.forward(x, None, sig, torch.ones_like(sig), 3, False, False)
         assert EMULATION.last_plan.blocks == batch * (1 if batch == 600 else 9)
 
 
 # ---- the GPU backend's launch path, with a fake device ---------------------------------------
+
 
 class _FakeFunction:
     def __init__(self):
@@ -123,8 +141,9 @@ class _FakeFunction:
         self.max_dynamic_shared_size_bytes = 0
 
     def kernel(self, grid, block, args, shared_mem=0, stream=None):
-        self.calls.append(dict(grid=grid, block=block, args=args, shared_mem=shared_mem,
-                               stream=stream))
+        self.calls.append(
+            dict(grid=grid, block=block, args=args, shared_mem=shared_mem, stream=stream)
+        )
 
 
 @pytest.fixture
@@ -137,17 +156,28 @@ def fake_gpu(monkeypatch):
     functions = {}
 
     def module(self, spec, index):
-        fake = types.SimpleNamespace(get_function=lambda name: functions.setdefault(
-            (spec, name), _FakeFunction()))
+        fake = types.SimpleNamespace(
+            get_function=lambda name: functions.setdefault((spec, name), _FakeFunction())
+        )
         return cuda.CudaModule(spec, fake)
+
     monkeypatch.setattr(cuda, "device_info", lambda index: H100)
     monkeypatch.setattr(cuda.CudaBackend, "module", module)
     monkeypatch.setattr(cupy.cuda, "Device", lambda index: contextlib.nullcontext())
-    monkeypatch.setattr(torch.cuda, "current_stream",
-                        lambda device=None: types.SimpleNamespace(cuda_stream=1234))
-    monkeypatch.setattr(cuda.CudaBackend, "scratch", staticmethod(
-        lambda plan, device: torch.empty(plan.scratch_elements, dtype=torch.float64)
-        if plan.scratch_elements else None))
+    monkeypatch.setattr(
+        torch.cuda, "current_stream", lambda device=None: types.SimpleNamespace(cuda_stream=1234)
+    )
+    monkeypatch.setattr(
+        cuda.CudaBackend,
+        "scratch",
+        staticmethod(
+            lambda plan, device: (
+                torch.empty(plan.scratch_elements, dtype=torch.float64)
+                if plan.scratch_elements
+                else None
+            )
+        ),
+    )
     return cuda.CudaBackend(), functions
 
 
@@ -162,8 +192,17 @@ def test_the_gpu_backend_launches_the_plan(fake_gpu):
     grad_path = torch.full_like(x, float("nan"))
     grad_initial = torch.full_like(init, float("nan"))
     entry = REGISTRY["signature_backward"].entries[0]
-    args = dict(path=x, initial=None, sig=sig, grad_sig=sig, grad_path=grad_path,
-                grad_initial=grad_initial, batch=8, length=5, stream=0)
+    args = dict(
+        path=x,
+        initial=None,
+        sig=sig,
+        grad_sig=sig,
+        grad_path=grad_path,
+        grad_initial=grad_initial,
+        batch=8,
+        length=5,
+        stream=0,
+    )
     backend.launch(("signature_backward", 4, 6, "float64"), entry, args, GPU, 4)
     plan = prepare("signature_backward", 4, 6, "float64", entry, 8, H100)
     (fn,) = [f for (spec, _), f in functions.items() if spec == plan.spec]

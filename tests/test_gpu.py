@@ -6,6 +6,7 @@ the largest states an H100 takes), in global scratch, in registers, and word-spl
 registers (whose backward adds the blocks' shares with atomics), in both dtypes, batch 1, on
 non-default streams.
 """
+
 import pytest
 import torch
 
@@ -14,19 +15,29 @@ from conftest import random_path
 from sigcg.codegen import KernelSpec
 from sigcg.runtime import cuda_launch
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
 
 # batch 1, length 2, d = 1, small and large d^N: shared state, opted-in shared, global scratch.
-SHAPES = [(1, 2, 1, 4), (3, 7, 2, 3), (5, 9, 3, 5), (2, 6, 4, 6), (2, 4, 8, 5), (2, 3, 6, 6),
-          (37, 50, 4, 4)]
+SHAPES = [
+    (1, 2, 1, 4),
+    (3, 7, 2, 3),
+    (5, 9, 3, 5),
+    (2, 6, 4, 6),
+    (2, 4, 8, 5),
+    (2, 3, 6, 6),
+    (37, 50, 4, 4),
+]
 
 
 def _check(x, depth, stream=False, dtype=torch.float64, init=None, cot_seed=0):
     """sigcg on the GPU (whatever the launcher chooses now) against sigcg on the CPU."""
     out_cpu = sigcg.signature(x, depth, stream=stream, initial=init)
-    cot = torch.randn(out_cpu.shape, dtype=torch.float64,
-                      generator=torch.Generator().manual_seed(cot_seed))
+    cot = torch.randn(
+        out_cpu.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(cot_seed)
+    )
     xc = x.clone().requires_grad_()
     ic = None if init is None else init.clone().requires_grad_()
     expected = sigcg.signature(xc, depth, stream=stream, initial=ic)
@@ -69,12 +80,14 @@ def test_every_variant_matches_cpu(variant, d, depth, dtype, stream):
         _check(x, depth, stream, dtype, init=init)
 
 
-@pytest.mark.parametrize("d,depth,dtype", [(8, 5, torch.float32), (3, 8, torch.float64),
-                                           (4, 7, torch.float32)])
+@pytest.mark.parametrize(
+    "d,depth,dtype", [(8, 5, torch.float32), (3, 8, torch.float64), (4, 7, torch.float32)]
+)
 def test_largest_shared_memory_states(d, depth, dtype):
     """The backward's state near the opt-in limit (197 KiB for (8, 5) float32)."""
-    spec = KernelSpec("signature_backward", d, depth, dtype=str(dtype)[6:], target="cuda",
-                      variant="shared")
+    spec = KernelSpec(
+        "signature_backward", d, depth, dtype=str(dtype)[6:], target="cuda", variant="shared"
+    )
     layout = spec.kernel.cuda_layout(spec)
     assert layout.dynamic_smem + layout.static_smem > 150 * 1024
     with cuda_launch.forced_variant("shared"):
@@ -108,8 +121,9 @@ def test_non_default_streams(variant):
             with torch.cuda.stream(s):
                 xg = x.clone().requires_grad_()
                 out = sigcg.signature(xg, 4)
-                results.append((out.detach(), torch.autograd.grad(out, xg,
-                                                                  torch.ones_like(out))[0]))
+                results.append(
+                    (out.detach(), torch.autograd.grad(out, xg, torch.ones_like(out))[0])
+                )
         torch.cuda.synchronize()
     for (out, grad), (want_out, want_grad) in zip(results, expected):
         torch.testing.assert_close(out, want_out, rtol=0, atol=0)
@@ -145,7 +159,11 @@ def test_gradcheck_on_gpu():
     for stream in (False, True):
         assert torch.autograd.gradcheck(
             lambda a, b, c: sigcg.signature(a, 3, stream=stream, basepoint=b, initial=c),
-            (x, bp, init), eps=1e-6, atol=1e-8, rtol=1e-6)
+            (x, bp, init),
+            eps=1e-6,
+            atol=1e-8,
+            rtol=1e-6,
+        )
 
 
 def test_runs_on_the_current_stream_concurrently():
@@ -165,6 +183,7 @@ def test_runs_on_the_current_stream_concurrently():
 
 # ---- tensor-algebra kernels (product, log, exp) and what is built on them ------------------
 
+
 @pytest.mark.parametrize("d,depth", [(1, 4), (2, 3), (3, 5), (4, 6), (8, 4)])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_combine_logsignature_and_exp_match_cpu(d, depth, dtype):
@@ -173,12 +192,14 @@ def test_combine_logsignature_and_exp_match_cpu(d, depth, dtype):
     tol = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=2e-3, atol=2e-3)
     s1, s2 = sigcg.signature(x, depth), sigcg.signature(y, depth)
     combined = sigcg.signature_combine(s1.to("cuda", dtype), s2.to("cuda", dtype), d, depth)
-    torch.testing.assert_close(combined.double().cpu(), sigcg.signature_combine(s1, s2, d, depth),
-                               **tol)
+    torch.testing.assert_close(
+        combined.double().cpu(), sigcg.signature_combine(s1, s2, d, depth), **tol
+    )
     for mode in ("words", "expand", "brackets"):
         log = sigcg.logsignature(x.to("cuda", dtype), depth, mode=mode)
-        torch.testing.assert_close(log.double().cpu(), sigcg.logsignature(x, depth, mode=mode),
-                                   **tol)
+        torch.testing.assert_close(
+            log.double().cpu(), sigcg.logsignature(x, depth, mode=mode), **tol
+        )
         back = sigcg.logsignature_to_signature(log, d, depth, mode=mode)
         torch.testing.assert_close(back.double().cpu(), s1, **tol)
 
@@ -188,27 +209,41 @@ def test_tensor_algebra_gradchecks_on_gpu():
     y = random_path(2, 4, 2, seed=8, scale=0.5).cuda().requires_grad_()
     assert torch.autograd.gradcheck(
         lambda a, b: sigcg.signature_combine(sigcg.signature(a, 3), sigcg.signature(b, 3), 2, 3),
-        (x, y), eps=1e-6, atol=1e-8, rtol=1e-6)
+        (x, y),
+        eps=1e-6,
+        atol=1e-8,
+        rtol=1e-6,
+    )
     for mode in ("words", "brackets", "expand"):
-        assert torch.autograd.gradcheck(lambda a: sigcg.logsignature(a, 4, mode=mode), (x,),
-                                        eps=1e-6, atol=1e-8, rtol=1e-6)
-    lie = (0.3 * torch.randn(2, sigcg.logsignature_channels(2, 4), dtype=torch.float64,
-                             device="cuda")).requires_grad_()
-    assert torch.autograd.gradcheck(lambda z: sigcg.logsignature_to_signature(z, 2, 4), (lie,),
-                                    eps=1e-6, atol=1e-8, rtol=1e-6)
+        assert torch.autograd.gradcheck(
+            lambda a: sigcg.logsignature(a, 4, mode=mode), (x,), eps=1e-6, atol=1e-8, rtol=1e-6
+        )
+    lie = (
+        0.3 * torch.randn(2, sigcg.logsignature_channels(2, 4), dtype=torch.float64, device="cuda")
+    ).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda z: sigcg.logsignature_to_signature(z, 2, 4), (lie,), eps=1e-6, atol=1e-8, rtol=1e-6
+    )
 
 
 def test_path_queries_and_coefficients_on_gpu():
     x = random_path(3, 40, 3, seed=9, scale=0.3)
     p = sigcg.Path(x.cuda(), 4)
-    torch.testing.assert_close(p.signature(5, 30).cpu(), sigcg.signature(x[:, 5:30], 4),
-                               rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        p.signature(5, 30).cpu(), sigcg.signature(x[:, 5:30], 4), rtol=1e-10, atol=1e-10
+    )
     words = [(0,), (2, 1), (1, 0, 2, 2)]
-    torch.testing.assert_close(sigcg.signature_coefficient(x.cuda(), words).cpu(),
-                               sigcg.signature_coefficient(x, words), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        sigcg.signature_coefficient(x.cuda(), words).cpu(),
+        sigcg.signature_coefficient(x, words),
+        rtol=1e-10,
+        atol=1e-10,
+    )
 
 
-@pytest.mark.parametrize("batch,length,d,depth", [(1, 3000, 3, 6), (4, 4096, 3, 6), (2, 5000, 4, 4)])
+@pytest.mark.parametrize(
+    "batch,length,d,depth", [(1, 3000, 3, 6), (4, 4096, 3, 6), (2, 5000, 4, 4)]
+)
 def test_small_batches_are_cut_into_pieces_and_match_cpu(batch, length, d, depth):
     x = random_path(batch, length, d, seed=batch, scale=0.02)
     width = sigcg.api.chunking.parallel_width(x.cuda())

@@ -1,4 +1,5 @@
 """The signature of a batch of paths, and its gradient (templates/{cpu,cuda}/signature_*)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,10 +9,13 @@ from ..counts import adjoint_fmas, horner_fmas
 from .base import CudaLayout, Entry, KernelOp, params
 
 SHOWCASE = (
-    (2, 3, "float64", "cpu", "auto"), (3, 4, "float32", "cpu", "auto"),
+    (2, 3, "float64", "cpu", "auto"),
+    (3, 4, "float32", "cpu", "auto"),
     (4, 6, "float64", "cpu", "auto"),
-    (3, 4, "float32", "cuda", "shared"), (4, 6, "float64", "cuda", "global"),
-    (3, 4, "float32", "cuda", "registers"), (4, 6, "float64", "cuda", "split2"),
+    (3, 4, "float32", "cuda", "shared"),
+    (4, 6, "float64", "cuda", "global"),
+    (3, 4, "float32", "cuda", "registers"),
+    (4, 6, "float64", "cuda", "split2"),
 )
 
 
@@ -30,8 +34,11 @@ def cuda_backward_fmas(d: int, N: int) -> int:
 def ancestor_fmas(d: int, N: int, split: int, backward: bool) -> int:
     """What a path's split blocks recompute beyond one copy: every block of a path does its
     ancestors' steps (levels 1..split-1, one word each)."""
-    per_word = (lambda j: 2 * (N - j) + 3 * (N - j) + 2 + (N - j + 1)) if backward else \
-        (lambda j: N - j + 1)
+    per_word = (
+        (lambda j: 2 * (N - j) + 3 * (N - j) + 2 + (N - j + 1))
+        if backward
+        else (lambda j: N - j + 1)
+    )
     return (d**split - 1) * sum(per_word(j) for j in range(1, split))
 
 
@@ -49,47 +56,67 @@ class _SignatureKernel(KernelOp):
             return
         split = schedule.split_of(spec.variant)
         if split and (spec.d < 2 or split > spec.N - 1):
-            raise ValueError(f"{spec.op} variant {spec.variant}: a split needs d >= 2 and at "
-                             f"most N - 1 = {spec.N - 1} letters")
+            raise ValueError(
+                f"{spec.op} variant {spec.variant}: a split needs d >= 2 and at "
+                f"most N - 1 = {spec.N - 1} letters"
+            )
         blocking = schedule.signature_blocking(spec)
         if blocking.storage == "registers" and not blocking.registers_fit():
-            raise ValueError(f"{spec.op} variant {spec.variant} for d={spec.d}, N={spec.N}, "
-                             f"{spec.dtype}: the state does not fit in registers "
-                             f"({blocking.register_model()} modelled per thread)")
+            raise ValueError(
+                f"{spec.op} variant {spec.variant} for d={spec.d}, N={spec.N}, "
+                f"{spec.dtype}: the state does not fit in registers "
+                f"({blocking.register_model()} modelled per thread)"
+            )
 
     def code_shape(self, spec) -> list[str]:
         if spec.target == "cpu":
-            return [f"unrolling: {schedule.plan_for(spec).describe()}",
-                    f"top-level block (forward, no stream): {schedule.block_steps(spec)} step(s)"]
+            return [
+                f"unrolling: {schedule.plan_for(spec).describe()}",
+                f"top-level block (forward, no stream): {schedule.block_steps(spec)} step(s)",
+            ]
         blocking = schedule.signature_blocking(spec)
         lines = [f"blocking: {blocking.describe()}"]
         if blocking.storage == "registers":
-            lines.append(f"registers: {blocking.coefficients_per_thread()} coefficients per "
-                         f"thread, {blocking.register_model()} registers modelled")
+            lines.append(
+                f"registers: {blocking.coefficients_per_thread()} coefficients per "
+                f"thread, {blocking.register_model()} registers modelled"
+            )
         return lines
 
     def context(self, spec) -> dict[str, Any]:
         if spec.target == "cpu":
             return {"plan": schedule.plan_for(spec), "block": schedule.block_steps(spec)}
         blocking = schedule.signature_blocking(spec)
-        return {"threads": blocking.threads, "geo": blocking,
-                "offsets": dict(enumerate(spec.level_offsets, start=1))}
+        return {
+            "threads": blocking.threads,
+            "geo": blocking,
+            "offsets": dict(enumerate(spec.level_offsets, start=1)),
+        }
 
     def cuda_layout(self, spec) -> CudaLayout:
         blocking = schedule.signature_blocking(spec)
         work = blocking.work_elements() * spec.itemsize
         static = blocking.static_elements() * spec.itemsize
         if blocking.storage == "global":
-            return CudaLayout(blocking.threads, static_smem=static,
-                              scratch={self.entries[0].name: blocking.work_elements()})
+            return CudaLayout(
+                blocking.threads,
+                static_smem=static,
+                scratch={self.entries[0].name: blocking.work_elements()},
+            )
         return CudaLayout(blocking.threads, dynamic_smem=work, static_smem=static)
 
 
 class SignatureForward(_SignatureKernel):
     name = "signature_forward"
     summary = "S(path), or every prefix's signature with stream; optionally initial ⊗ S(path)"
-    entries = (Entry("signature_forward", params(
-        "in path", "in? initial", "out out", "int64 batch", "int64 length", "flag stream")),)
+    entries = (
+        Entry(
+            "signature_forward",
+            params(
+                "in path", "in? initial", "out out", "int64 batch", "int64 length", "flag stream"
+            ),
+        ),
+    )
     templates = {"cpu": "cpu/signature_forward.c.j2", "cuda": "cuda/signature_forward.cu.j2"}
 
     def op_counts(self, spec) -> dict[str, int]:
@@ -102,16 +129,31 @@ class SignatureForward(_SignatureKernel):
 class SignatureBackward(_SignatureKernel):
     name = "signature_backward"
     summary = "gradient of signature_forward with respect to the path (and the initial signature)"
-    entries = (Entry("signature_backward", params(
-        "in path", "in? initial", "in sig", "in grad_sig", "out grad_path", "out? grad_initial",
-        "int64 batch", "int64 length", "flag stream")),)
+    entries = (
+        Entry(
+            "signature_backward",
+            params(
+                "in path",
+                "in? initial",
+                "in sig",
+                "in grad_sig",
+                "out grad_path",
+                "out? grad_initial",
+                "int64 batch",
+                "int64 length",
+                "flag stream",
+            ),
+        ),
+    )
     templates = {"cpu": "cpu/signature_backward.c.j2", "cuda": "cuda/signature_backward.cu.j2"}
 
     def op_counts(self, spec) -> dict[str, int]:
         if spec.target != "cpu":
             split = schedule.split_of(spec.variant)
-            return {"fma": cuda_backward_fmas(spec.d, spec.N)
-                    + ancestor_fmas(spec.d, spec.N, split, True)}
+            return {
+                "fma": cuda_backward_fmas(spec.d, spec.N)
+                + ancestor_fmas(spec.d, spec.N, split, True)
+            }
         return {"fma": horner_fmas(spec.d, spec.N) + adjoint_fmas(spec.d, spec.N)}
 
 

@@ -4,6 +4,7 @@ scratch from torch's caching allocator.
 
 Imported only for CUDA tensors, so CPU users never import CuPy.
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,7 +34,8 @@ def nvrtc():
     except ImportError as exc:
         raise CudaUnavailableError(
             "sigcg needs CuPy for CUDA tensors: pip install 'sigcg[cuda]' (CUDA 13 drivers; "
-            "with CUDA 12 drivers: pip install cupy-cuda12x nvidia-cuda-nvrtc-cu12)") from exc
+            "with CUDA 12 drivers: pip install cupy-cuda12x nvidia-cuda-nvrtc-cu12)"
+        ) from exc
     return bindings
 
 
@@ -55,8 +57,10 @@ def compile_cuda(spec: codegen.KernelSpec, arch: str) -> tuple[bytes, str]:
         try:
             bindings.compileProgram(prog, [f"--gpu-architecture={arch}", *NVRTC_OPTIONS])
         except bindings.NVRTCError as exc:
-            raise CompileError(f"NVRTC ({nvrtc_version()}) could not compile {spec.name} for "
-                               f"{arch}: {exc}\n{bindings.getProgramLog(prog)}") from None
+            raise CompileError(
+                f"NVRTC ({nvrtc_version()}) could not compile {spec.name} for "
+                f"{arch}: {exc}\n{bindings.getProgramLog(prog)}"
+            ) from None
         return bindings.getCUBIN(prog), bindings.getProgramLog(prog).strip()
     finally:
         bindings.destroyProgram(prog)
@@ -70,10 +74,14 @@ def find_or_build_cubin(spec: codegen.KernelSpec, arch: str) -> tuple[CacheEntry
     platform = f"cuda-{arch}-nvrtc{nvrtc_version()}"
     # a cubin for one architecture or NVRTC never loads for another: both are in the key
     key = CacheKey(codegen.source_key(spec), hashlib.sha256(platform.encode()).hexdigest()[:12])
-    meta = EntryMeta(spec=asdict(spec), generator_version=codegen.GENERATOR_VERSION,
-                     module=",".join(f"sigcg_{e.name}_cuda" for e in spec.kernel.entries),
-                     platform=platform, compiler=f"NVRTC {nvrtc_version()}",
-                     flags=(f"--gpu-architecture={arch}", *NVRTC_OPTIONS))
+    meta = EntryMeta(
+        spec=asdict(spec),
+        generator_version=codegen.GENERATOR_VERSION,
+        module=",".join(f"sigcg_{e.name}_cuda" for e in spec.kernel.entries),
+        platform=platform,
+        compiler=f"NVRTC {nvrtc_version()}",
+        flags=(f"--gpu-architecture={arch}", *NVRTC_OPTIONS),
+    )
     built = []
 
     def build(workdir: Path) -> Path:
@@ -83,10 +91,11 @@ def find_or_build_cubin(spec: codegen.KernelSpec, arch: str) -> tuple[CacheEntry
         target = workdir / "kernel.cubin"
         target.write_bytes(cubin)
         return target
+
     return cache.get_or_build(key, build, meta), bool(built)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def device_info(index: int) -> cuda_launch.DeviceInfo:
     import cupy
 
@@ -95,14 +104,17 @@ def device_info(index: int) -> cuda_launch.DeviceInfo:
         attributes = dev.attributes
     default = cuda_launch.DeviceInfo("", "", 0, 0)
     return cuda_launch.DeviceInfo(
-        props.name, f"sm_{props.major}{props.minor}",
-        attributes["MaxSharedMemoryPerBlockOptin"], props.multi_processor_count,
+        props.name,
+        f"sm_{props.major}{props.minor}",
+        attributes["MaxSharedMemoryPerBlockOptin"],
+        props.multi_processor_count,
         smem_per_sm=attributes.get("MaxSharedMemoryPerMultiprocessor", default.smem_per_sm),
         regs_per_sm=attributes.get("MaxRegistersPerMultiprocessor", default.regs_per_sm),
-        max_threads_per_sm=attributes.get("MaxThreadsPerMultiProcessor",
-                                          default.max_threads_per_sm),
-        max_blocks_per_sm=attributes.get("MaxBlocksPerMultiprocessor",
-                                         default.max_blocks_per_sm))
+        max_threads_per_sm=attributes.get(
+            "MaxThreadsPerMultiProcessor", default.max_threads_per_sm
+        ),
+        max_blocks_per_sm=attributes.get("MaxBlocksPerMultiprocessor", default.max_blocks_per_sm),
+    )
 
 
 class _StreamRef:
@@ -119,8 +131,9 @@ class CudaModule:
 
     def __init__(self, spec: codegen.KernelSpec, module: Any):
         self.spec = spec
-        self.functions = {e.name: module.get_function(f"sigcg_{e.name}_cuda")
-                          for e in spec.kernel.entries}
+        self.functions = {
+            e.name: module.get_function(f"sigcg_{e.name}_cuda") for e in spec.kernel.entries
+        }
         self._optin: dict[str, int] = {}
 
     def function(self, plan: cuda_launch.LaunchPlan):
@@ -142,26 +155,41 @@ def ptxas_resources(spec: codegen.KernelSpec, arch: str = "sm_90") -> dict[str, 
     prog = bindings.createProgram(codegen.render(spec), f"{spec.name}.cu", [], [])
     try:
         try:
-            bindings.compileProgram(prog, [f"--gpu-architecture={arch}", *NVRTC_OPTIONS,
-                                           "-Xptxas=-v"])
+            bindings.compileProgram(
+                prog, [f"--gpu-architecture={arch}", *NVRTC_OPTIONS, "-Xptxas=-v"]
+            )
         except bindings.NVRTCError as exc:
-            raise CompileError(f"NVRTC could not compile {spec.name} for {arch}: {exc}\n"
-                               f"{bindings.getProgramLog(prog)}") from None
+            raise CompileError(
+                f"NVRTC could not compile {spec.name} for {arch}: {exc}\n"
+                f"{bindings.getProgramLog(prog)}"
+            ) from None
         log = bindings.getProgramLog(prog).rstrip("\x00")
     finally:
         bindings.destroyProgram(prog)
     other = [line for line in log.splitlines() if line.strip() and not line.startswith("ptxas")]
     if other:
         raise CompileError(f"NVRTC warned compiling {spec.name} for {arch}:\n{log}")
-    out = {}
-    for name, body in re.findall(r"Function properties for sigcg_(\w+)_cuda\n(.*?)(?=Function "
-                                 r"properties|\Z)", log, re.S):
-        stack, stores, loads = map(int, re.search(
-            r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads",
-            body).groups())
-        registers = int(re.search(r"Used (\d+) registers", body).group(1))
-        out[name] = {"registers": registers, "spill_stores": stores, "spill_loads": loads,
-                     "stack": stack}
+    out: dict[str, dict[str, int]] = {}
+    # one chunk per function: "Compiling entry function 'f'" (or "Function properties for f")
+    marker = (
+        "Compiling entry function '"
+        if "Compiling entry function" in log
+        else ("Function properties for ")
+    )
+    for chunk in log.split(marker)[1:]:
+        name = re.match(r"sigcg_(\w+?)_cuda", chunk)
+        spill = re.search(
+            r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", chunk
+        )
+        registers = re.search(r"Used (\d+) registers", chunk)
+        if name and spill and registers:
+            stack, stores, loads = map(int, spill.groups())
+            out[name.group(1)] = {
+                "registers": int(registers.group(1)),
+                "spill_stores": stores,
+                "spill_loads": loads,
+                "stack": stack,
+            }
     return out
 
 
@@ -187,8 +215,9 @@ class CudaBackend:
                     self._loaded[key] = loaded
         return loaded
 
-    def launch(self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device,
-               steps: int) -> None:
+    def launch(
+        self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device, steps: int
+    ) -> None:
         """Launch the launcher's plan (cuda_launch.prepare, the emulation's too) on torch's
         current stream: zero the outputs it names, allocate its scratch, opt in, launch."""
         import cupy
@@ -211,9 +240,13 @@ class CudaBackend:
         values.append(np.uint64(0 if scratch is None else scratch.data_ptr()))
         stream = torch.cuda.current_stream(device)
         with cupy.cuda.Device(index):
-            fn.kernel((plan.blocks,), (plan.threads,), tuple(values),
-                      shared_mem=plan.dynamic_smem, stream=_StreamRef(stream.cuda_stream))
-
+            fn.kernel(
+                (plan.blocks,),
+                (plan.threads,),
+                tuple(values),
+                shared_mem=plan.dynamic_smem,
+                stream=_StreamRef(stream.cuda_stream),
+            )
 
     @staticmethod
     def scratch(plan: cuda_launch.LaunchPlan, device: torch.device) -> torch.Tensor | None:

@@ -60,6 +60,7 @@ float64, as much as the rest of its step; they are now d loads and constant mult
 expect those forwards near 0.35-0.45 ms (f64) and the others unchanged or slightly faster --
 to be measured (benchmarks/gpu_check.py; tests/test_gpu.py prints describe() for batch 8).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -162,8 +163,9 @@ def _register_variant(op, d, N, dtype, split: int) -> str | None:
     return None
 
 
-def choose_variant(op: str, d: int, N: int, dtype: str, device: DeviceInfo,
-                   batch: int | None = None) -> str:
+def choose_variant(
+    op: str, d: int, N: int, dtype: str, device: DeviceInfo, batch: int | None = None
+) -> str:
     """The variant of ``op`` for ``batch`` rows (None: a batch that fills the device) by the
     strategy table of this module's docstring.  Ops without shared/register forms: "global"."""
     kernel = codegen.REGISTRY[op]
@@ -171,8 +173,12 @@ def choose_variant(op: str, d: int, N: int, dtype: str, device: DeviceInfo,
     if forced is not None and forced in kernel.cuda_variants:
         return forced
     if "registers" not in kernel.cuda_variants:
-        return "shared" if "shared" in kernel.cuda_variants and fits_shared(
-            codegen.KernelSpec(op, d, N, dtype, "cuda", "shared"), device) else "global"
+        return (
+            "shared"
+            if "shared" in kernel.cuda_variants
+            and fits_shared(codegen.KernelSpec(op, d, N, dtype, "cuda", "shared"), device)
+            else "global"
+        )
     if batch is not None and batch < device.fill and max_split(d, N) > 0:
         split = 0
         while batch * d**split < device.fill and split < max_split(d, N):
@@ -191,22 +197,40 @@ def plan(spec: codegen.KernelSpec, entry: Entry, rows: int, device: DeviceInfo) 
     """The grid of ``entry`` for ``rows`` rows with the op's declared resources."""
     layout = spec.kernel.cuda_layout(spec)
     if layout.dynamic_smem + layout.static_smem > device.smem_optin:
-        raise RuntimeError(f"{spec.name} needs {layout.dynamic_smem + layout.static_smem} bytes "
-                           f"of shared memory per block; {device.name} has {device.smem_optin}")
-    per_row, zero = 1, ()
+        raise RuntimeError(
+            f"{spec.name} needs {layout.dynamic_smem + layout.static_smem} bytes "
+            f"of shared memory per block; {device.name} has {device.smem_optin}"
+        )
+    per_row = 1
+    zero: tuple[str, ...] = ()
     if spec.op in SIGNATURE_OPS:
         per_row = schedule.signature_blocking(spec).blocks_per_path
         if per_row > 1 and spec.op == "signature_backward":
             zero = ("grad_path", "grad_initial")  # the blocks of a path add their shares
     blocks = rows * per_row
-    return LaunchPlan(spec, entry.name, rows, blocks=blocks, threads=layout.threads,
-                      dynamic_smem=layout.dynamic_smem, static_smem=layout.static_smem,
-                      scratch_elements=blocks * layout.scratch.get(entry.name, 0),
-                      zero_outputs=zero)
+    return LaunchPlan(
+        spec,
+        entry.name,
+        rows,
+        blocks=blocks,
+        threads=layout.threads,
+        dynamic_smem=layout.dynamic_smem,
+        static_smem=layout.static_smem,
+        scratch_elements=blocks * layout.scratch.get(entry.name, 0),
+        zero_outputs=zero,
+    )
 
 
-def prepare(op: str, d: int, N: int, dtype: str, entry: Entry, rows: int, device: DeviceInfo,
-            target: str = "cuda") -> LaunchPlan:
+def prepare(
+    op: str,
+    d: int,
+    N: int,
+    dtype: str,
+    entry: Entry,
+    rows: int,
+    device: DeviceInfo,
+    target: str = "cuda",
+) -> LaunchPlan:
     """Everything a launch needs, for the GPU (target "cuda") or its emulation."""
     variant = choose_variant(op, d, N, dtype, device, rows)
     return plan(codegen.KernelSpec(op, d, N, dtype, target, variant), entry, rows, device)
@@ -220,8 +244,9 @@ def registers_per_thread(spec: codegen.KernelSpec) -> int:
     if blocking.storage == "registers":
         return blocking.register_model()
     words = spec.itemsize // 4
-    return schedule.REGISTER_BASE + words * (2 * spec.N + (spec.N + spec.d + 1
-                                                          if blocking.backward else 0))
+    return schedule.REGISTER_BASE + words * (
+        2 * spec.N + (spec.N + spec.d + 1 if blocking.backward else 0)
+    )
 
 
 def occupancy(launch: LaunchPlan, device: DeviceInfo, registers: int | None = None) -> dict:
@@ -235,20 +260,35 @@ def occupancy(launch: LaunchPlan, device: DeviceInfo, registers: int | None = No
     limits = {
         "threads": device.max_threads_per_sm // (warps * 32),
         "registers": (device.regs_per_sm // regs_per_warp) // warps,
-        "shared memory": (device.smem_per_sm // (smem + device.smem_reserved_per_block)
-                          if smem else device.max_blocks_per_sm),
+        "shared memory": (
+            device.smem_per_sm // (smem + device.smem_reserved_per_block)
+            if smem
+            else device.max_blocks_per_sm
+        ),
         "blocks": device.max_blocks_per_sm,
     }
-    limiter = min(limits, key=limits.get)
+    limiter = min(limits, key=lambda name: limits[name])
     resident = limits[limiter]
     per_sm = launch.blocks / device.sm_count
-    return {"limits": limits, "limited_by": limiter, "resident_limit": resident,
-            "grid_blocks_per_sm": per_sm, "resident_blocks_per_sm": min(resident, per_sm),
-            "registers_per_thread": regs}
+    return {
+        "limits": limits,
+        "limited_by": limiter,
+        "resident_limit": resident,
+        "grid_blocks_per_sm": per_sm,
+        "resident_blocks_per_sm": min(resident, per_sm),
+        "registers_per_thread": regs,
+    }
 
 
-def describe(op: str, d: int, N: int, dtype: str, batch: int, device: DeviceInfo = H100,
-             registers: int | None = None) -> dict:
+def describe(
+    op: str,
+    d: int,
+    N: int,
+    dtype: str,
+    batch: int,
+    device: DeviceInfo = H100,
+    registers: int | None = None,
+) -> dict:
     """The launcher's decision for ``batch`` rows of ``op`` at (d, N, dtype) on ``device``, with
     its modelled occupancy; ``summary`` is one readable line.  ``registers``: the per-thread
     count to model with (e.g. ptxas's, from cuda.ptxas_resources) instead of the estimate."""
@@ -259,13 +299,23 @@ def describe(op: str, d: int, N: int, dtype: str, batch: int, device: DeviceInfo
     spec = launch.spec
     blocking = schedule.signature_blocking(spec) if op in SIGNATURE_OPS else None
     out = {
-        "op": op, "d": d, "N": N, "dtype": dtype, "batch": batch, "device": device.name,
-        "variant": spec.variant, "split": blocking.split if blocking else 0,
-        "blocks_per_row": launch.blocks // max(1, batch), "blocks": launch.blocks,
-        "threads": launch.threads, "dynamic_smem": launch.dynamic_smem,
-        "static_smem": launch.static_smem, "needs_optin": launch.needs_optin,
+        "op": op,
+        "d": d,
+        "N": N,
+        "dtype": dtype,
+        "batch": batch,
+        "device": device.name,
+        "variant": spec.variant,
+        "split": blocking.split if blocking else 0,
+        "blocks_per_row": launch.blocks // max(1, batch),
+        "blocks": launch.blocks,
+        "threads": launch.threads,
+        "dynamic_smem": launch.dynamic_smem,
+        "static_smem": launch.static_smem,
+        "needs_optin": launch.needs_optin,
         "scratch_bytes": launch.scratch_elements * spec.itemsize,
-        "zero_outputs": launch.zero_outputs, **occ,
+        "zero_outputs": launch.zero_outputs,
+        **occ,
     }
     out["summary"] = (
         f"{op} d={d} N={N} {dtype} batch={batch} on {device.name}: {spec.variant}"
@@ -275,5 +325,6 @@ def describe(op: str, d: int, N: int, dtype: str, batch: int, device: DeviceInfo
         f", scratch {out['scratch_bytes']} B; {occ['registers_per_thread']} registers/thread; "
         f"resident limit {occ['resident_limit']} blocks/SM ({occ['limited_by']}), "
         f"{occ['grid_blocks_per_sm']:.1f} blocks/SM in the grid -> modelled occupancy "
-        f"{occ['resident_blocks_per_sm']:.1f} resident blocks per SM")
+        f"{occ['resident_blocks_per_sm']:.1f} resident blocks per SM"
+    )
     return out

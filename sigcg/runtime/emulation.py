@@ -16,6 +16,7 @@ The checker (templates/cuda/emulation.h.j2), on unless SIGCG_EMULATION_CHECK=0 o
     requires bit-identical outputs.
 Unchecked launches run the same build once, each access behind one predictable branch.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -54,14 +55,20 @@ class EmulatedKernel:
 
     def __init__(self, spec: codegen.KernelSpec, module: Any, library: str):
         self.spec = spec
-        self.functions = {e.name: getattr(module.lib, f"sigcg_{e.name}_addr")
-                          for e in spec.kernel.entries}
+        self.functions = {
+            e.name: getattr(module.lib, f"sigcg_{e.name}_addr") for e in spec.kernel.entries
+        }
         lib = ctypes.CDLL(library)  # the module's own handle: same globals
         self.configure = lib.sigcg_emu_configure
         self.configure.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_uint64)
         self.region = lib.sigcg_emu_region
-        self.region.argtypes = (ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int,
-                                ctypes.c_char_p)
+        self.region.argtypes = (
+            ctypes.c_void_p,
+            ctypes.c_int64,
+            ctypes.c_int64,
+            ctypes.c_int,
+            ctypes.c_char_p,
+        )
         self.error = lib.sigcg_emu_error
         self.error.restype = ctypes.c_char_p
         self.static_bytes = lib.sigcg_emu_static_bytes
@@ -150,12 +157,14 @@ class EmulatedCudaBackend:
             kernel = self._loaded[spec] = load(spec)
         return kernel
 
-    def launch(self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device,
-               steps: int) -> None:
+    def launch(
+        self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device, steps: int
+    ) -> None:
         gpu = emulated_device() or cuda_launch.H100
         op, d, N, dtype = spec_args
-        plan = cuda_launch.prepare(op, d, N, dtype, entry, args[entry.rows], gpu,
-                                   target="cuda_emulated")
+        plan = cuda_launch.prepare(
+            op, d, N, dtype, entry, args[entry.rows], gpu, target="cuda_emulated"
+        )
         self.last_plan = plan
         with self._lock:
             self.run(plan, entry, args)
@@ -183,18 +192,31 @@ class EmulatedCudaBackend:
                 if not torch.equal(_bits(result[name]), _bits(results[0][name])):
                     raise KernelCheckError(
                         f"{plan.spec.name}.{entry.name}: output {name} differs between the "
-                        f"forward and the {order_name} thread order")
+                        f"forward and the {order_name} thread order"
+                    )
 
-    def _run_once(self, kernel: EmulatedKernel, plan: cuda_launch.LaunchPlan, entry: Entry,
-                  args: dict[str, Any], check: int, order: int, seed: int,
-                  order_name: str = "forward") -> None:
+    def _run_once(
+        self,
+        kernel: EmulatedKernel,
+        plan: cuda_launch.LaunchPlan,
+        entry: Entry,
+        args: dict[str, Any],
+        check: int,
+        order: int,
+        seed: int,
+        order_name: str = "forward",
+    ) -> None:
         spec = plan.spec
         torch_dtype = torch.float32 if spec.dtype == "float32" else torch.float64
         # scratch and shared memory hold NaN: a value read before it is written shows
-        scratch = torch.full((plan.scratch_elements,), float("nan"), dtype=torch_dtype) \
-            if plan.scratch_elements else None
-        smem = torch.full((plan.dynamic_smem,), 0xff, dtype=torch.uint8) \
-            if plan.dynamic_smem else None
+        scratch = (
+            torch.full((plan.scratch_elements,), float("nan"), dtype=torch_dtype)
+            if plan.scratch_elements
+            else None
+        )
+        smem = (
+            torch.full((plan.dynamic_smem,), 0xFF, dtype=torch.uint8) if plan.dynamic_smem else None
+        )
         kernel.configure(check, order, seed)
         if check:
             regions = []
@@ -205,22 +227,37 @@ class EmulatedCudaBackend:
             if scratch is not None:
                 regions.append((scratch, _SCRATCH, "scratch"))
             for tensor, kind, name in regions:
-                self._register(kernel, tensor.data_ptr(), tensor.numel() * tensor.element_size(),
-                               tensor.element_size(), kind, name)
+                self._register(
+                    kernel,
+                    tensor.data_ptr(),
+                    tensor.numel() * tensor.element_size(),
+                    tensor.element_size(),
+                    kind,
+                    name,
+                )
             if smem is not None:
-                self._register(kernel, smem.data_ptr(), plan.dynamic_smem, spec.itemsize,
-                               _SHARED, "dynamic")
+                self._register(
+                    kernel, smem.data_ptr(), plan.dynamic_smem, spec.itemsize, _SHARED, "dynamic"
+                )
         fn = kernel.functions[entry.name]
-        status = fn(*addresses(entry, args), 0 if scratch is None else scratch.data_ptr(),
-                    0 if smem is None else smem.data_ptr(), 0, plan.blocks)
+        status = fn(
+            *addresses(entry, args),
+            0 if scratch is None else scratch.data_ptr(),
+            0 if smem is None else smem.data_ptr(),
+            0,
+            plan.blocks,
+        )
         if status:
             message = kernel.error().decode() or f"status {status}"
-            raise KernelCheckError(f"{spec.name}.{entry.name} ({order_name} thread order, "
-                                   f"grid {plan.blocks} x {plan.threads}): {message}")
+            raise KernelCheckError(
+                f"{spec.name}.{entry.name} ({order_name} thread order, "
+                f"grid {plan.blocks} x {plan.threads}): {message}"
+            )
         if check and plan.blocks and kernel.static_bytes() != plan.static_smem:
             raise KernelCheckError(
                 f"{spec.name}.{entry.name}: the kernel declares {kernel.static_bytes()} bytes of "
-                f"static shared memory, the launcher planned {plan.static_smem}")
+                f"static shared memory, the launcher planned {plan.static_smem}"
+            )
 
     @staticmethod
     def _register(kernel, base, nbytes, unit, kind, name) -> None:
