@@ -32,6 +32,7 @@ Use:
 Importing this module enables float64 in JAX (``jax_enable_x64``), a process-wide switch that must
 precede array creation; float32 inputs stay float32 because every function casts to its dtype.
 """
+
 from __future__ import annotations
 
 import jax
@@ -56,8 +57,7 @@ def _exp(delta, depth):
 
 def _chen(a, b, depth):
     """Truncated (1 + a) (x) (1 + b): level k = a_k + b_k + sum_i a_i (x) b_{k-i}; a is earlier."""
-    return [a[k] + b[k] + sum(_outer(a[i], b[k - 1 - i]) for i in range(k))
-            for k in range(depth)]
+    return [a[k] + b[k] + sum(_outer(a[i], b[k - 1 - i]) for i in range(k)) for k in range(depth)]
 
 
 def _signature_scan(increments, depth):
@@ -84,8 +84,11 @@ def _signature_tree(increments, depth):
     levels = _exp(increments, depth)  # each (batch, n, d**k): every step's exponential at once
     while n > 1:  # static shapes: a Python loop of ceil(log2 n) batched rounds, unrolled by jit
         half = n // 2
-        paired = _chen([x[:, 0:2 * half:2] for x in levels], [x[:, 1:2 * half:2] for x in levels],
-                       depth)
+        paired = _chen(
+            [x[:, 0 : 2 * half : 2] for x in levels],
+            [x[:, 1 : 2 * half : 2] for x in levels],
+            depth,
+        )
         if n % 2:  # odd count: the last factor passes to the next round unchanged
             paired = [jnp.concatenate([p, x[:, -1:]], axis=1) for p, x in zip(paired, levels)]
         levels, n = paired, half + n % 2
@@ -139,8 +142,12 @@ if __name__ == "__main__":
                 exp = [delta]
                 for k in range(2, depth + 1):
                     exp.append(np.multiply.outer(exp[-1], delta) / k)
-                sig = [sig[k] + exp[k] + sum(np.multiply.outer(sig[i], exp[k - 1 - i])
-                                             for i in range(k)) for k in range(depth)]
+                sig = [
+                    sig[k]
+                    + exp[k]
+                    + sum(np.multiply.outer(sig[i], exp[k - 1 - i]) for i in range(k))
+                    for k in range(depth)
+                ]
             out[b] = np.concatenate([s.ravel() for s in sig])
         return out
 
@@ -149,7 +156,9 @@ if __name__ == "__main__":
     def report(name, ok, err=None):
         global failures
         failures += not ok
-        print(f"{'OK  ' if ok else 'FAIL'} {name}" + ("" if err is None else f"  (max err {err:.2e})"))
+        print(
+            f"{'OK  ' if ok else 'FAIL'} {name}" + ("" if err is None else f"  (max err {err:.2e})")
+        )
 
     known = np.array([[[1, 1], [3, 4], [5, 2], [8, 6]]], float)
     expected = np.array([7, 5, 24.5, 19, 16, 12.5])

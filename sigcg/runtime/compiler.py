@@ -5,6 +5,7 @@ ourselves so that the exact command (and the compiler's identity) is known, hash
 key, and visible in error messages.  cffi's wrappers release the GIL around every kernel call,
 which is what lets the batch be split across threads.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,14 +32,21 @@ class CompileError(RuntimeError):
 
 
 def _native_build() -> bool:
-    """Kernels for this CPU's widest vector units (``-march=native``) unless SIGCG_MARCH_NATIVE=0."""
+    """Kernels for this CPU's widest vector units (``-march=native``), unless
+    SIGCG_MARCH_NATIVE=0."""
     return os.environ.get("SIGCG_MARCH_NATIVE", "1") != "0"
 
 
 def default_flags() -> list[str]:
     """The flags sigcg compiles every kernel with (the compiler command's own words aside)."""
-    flags = ["-O3", "-fPIC", "-shared", "-std=gnu11", "-fno-semantic-interposition",
-             "-Wno-unused-function"]
+    flags = [
+        "-O3",
+        "-fPIC",
+        "-shared",
+        "-std=gnu11",
+        "-fno-semantic-interposition",
+        "-Wno-unused-function",
+    ]
     # -march=native lets the vector code use the widest FMA units of this CPU; the CPU's feature
     # flags go into the cache key, so a cache copied to another CPU model is a miss, not a crash.
     if _native_build():
@@ -62,8 +70,15 @@ def platform_tag() -> str:
     """What a binary needs of the machine that loads it: Python ABI, architecture, cffi, and the
     CPU's features when kernels are built for the native CPU.  Needs no compiler, so a machine
     without one can still pick compatible kernels out of a precompiled cache."""
-    text = "\n".join([sysconfig.get_config_var("EXT_SUFFIX") or ".so", sys.implementation.cache_tag,
-                      platform.machine(), cffi.__version__, _cpu_features() if _native_build() else "generic"])
+    text = "\n".join(
+        [
+            sysconfig.get_config_var("EXT_SUFFIX") or ".so",
+            sys.implementation.cache_tag,
+            platform.machine(),
+            cffi.__version__,
+            _cpu_features() if _native_build() else "generic",
+        ]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -91,7 +106,9 @@ class Toolchain:
 
     @property
     def description(self) -> str:
-        return f"{' '.join(self.cc)} ({self.cc_version.splitlines()[0] if self.cc_version else '?'})"
+        return (
+            f"{' '.join(self.cc)} ({self.cc_version.splitlines()[0] if self.cc_version else '?'})"
+        )
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,20 +121,27 @@ def toolchain() -> Toolchain:
             f"{cc[0] if cc else 'cc'!r}). Install one (Debian/Ubuntu: apt-get install gcc; "
             f"conda: conda install -c conda-forge c-compiler) or point CC at it. "
             f"Alternatively point SIGCG_CACHE_DIR at a cache precompiled for this platform "
-            f"(python -m sigcg precompile --export DIR).")
+            f"(python -m sigcg precompile --export DIR)."
+        )
     try:
-        version = subprocess.run([*cc, "--version"], capture_output=True, text=True,
-                                 timeout=60).stdout.strip()
+        version = subprocess.run(
+            [*cc, "--version"], capture_output=True, text=True, timeout=60
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError) as exc:
         raise CompilerNotFoundError(f"could not run the C compiler {cc!r}: {exc}") from exc
     include = sysconfig.get_paths()["include"]
     if not Path(include, "Python.h").is_file():
         raise CompilerNotFoundError(
             f"Python.h not found in {include}: install the Python development headers "
-            f"(Debian/Ubuntu: apt-get install python3-dev).")
-    return Toolchain(cc=cc, cc_version=version, flags=tuple(default_flags()),
-                     python_include=include,
-                     ext_suffix=sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+            f"(Debian/Ubuntu: apt-get install python3-dev)."
+        )
+    return Toolchain(
+        cc=cc,
+        cc_version=version,
+        flags=tuple(default_flags()),
+        python_include=include,
+        ext_suffix=sysconfig.get_config_var("EXT_SUFFIX") or ".so",
+    )
 
 
 def toolchain_or_none() -> Toolchain | None:
@@ -144,5 +168,6 @@ def compile_extension(module_name: str, source: str, cdef: str, workdir: Path) -
     if proc.returncode != 0 or not target.is_file():
         raise CompileError(
             f"compiling {module_name} failed (exit {proc.returncode}).\n"
-            f"command: {shlex.join(cmd)}\n{proc.stderr[-4000:]}")
+            f"command: {shlex.join(cmd)}\n{proc.stderr[-4000:]}"
+        )
     return target
