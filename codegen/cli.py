@@ -4,7 +4,7 @@
     python -m sigcg show --list                      # every op, its targets and variants
     python -m sigcg.codegen generate generated/      # the checked-in showcase set
 
-``python -m sigcg show`` and ``python -m sigcg.codegen show`` are the same command.
+python -m sigcg show and python -m sigcg.codegen show are the same command.
 """
 
 from __future__ import annotations

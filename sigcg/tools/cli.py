@@ -1,5 +1,5 @@
-"""sigcg's command line (``sigcg`` or ``python -m sigcg``): demo, precompile, cache
-maintenance, and the generated source of any kernel.
+"""sigcg's command line (sigcg, or python -m sigcg): demo, precompile, cache maintenance, and
+the generated source of any kernel.
 
   sigcg demo                                   compute and check signatures of an example path
   sigcg precompile --channels 2-6 --depth 2-6  build kernels ahead of time (--export DIR)
