@@ -1,9 +1,9 @@
 """The on-disk kernel cache: shared safely by many processes, and a security boundary.
 
 Layout under the cache root (``SIGCG_CACHE_DIR``; else ``$XDG_CACHE_HOME/sigcg`` when that is an
-absolute path; else ``~/.cache/sigcg``; a user without a home directory gets
-``<tempdir>/sigcg-<uid>``).  The root is made absolute and its symbolic links resolved once, at
-first use, so ``os.chdir`` never switches caches::
+absolute path; else ``~/.cache/sigcg`` (macOS: ``~/Library/Caches/sigcg``); a user without a
+home directory gets ``<tempdir>/sigcg-<uid>``).  The root is made absolute and its symbolic
+links resolved once, at first use, so ``os.chdir`` never switches caches::
 
     kernels/<source>-<tc>/    one published entry (source key, toolchain key): the shared object,
                               its C source, meta.json
@@ -37,7 +37,13 @@ Rules that keep every reader safe:
     incomplete or corrupt entry is a miss and is rebuilt, so a truncated file is never loaded;
   * builders of one key serialise on ``flock`` with a timeout (``SIGCG_LOCK_TIMEOUT`` seconds,
     default 300); a crashed holder's lock vanishes with it, and a holder that hangs past the
-    timeout is ignored (the build goes ahead and the atomic rename settles any race);
+    timeout is ignored (the build goes ahead and the atomic rename settles any race).  Where
+    ``flock`` fails (some NFS, Lustre and FUSE mounts: ENOLCK, EOPNOTSUPP, ENOSYS) builders
+    serialise on POSIX record locks (``lockf``, which NFS servers with lockd honour) plus a
+    per-process lock (record locks do not exclude threads of one process); where neither works
+    (or ``fcntl`` is missing) they build unlocked, with one warning.  A builder looks for a
+    finished entry again just before publishing and uses it if there is one, so without locks
+    a race costs duplicate compiles, never a half-written or unverified kernel;
   * a build directory is removed as soon as its builder is provably dead (its flock is free), and
     nothing under the cache root is ever removed through a symbolic link;
   * nothing is created until the first build; directories are created 0700, published entries are
@@ -52,7 +58,6 @@ from __future__ import annotations
 
 import atexit
 import errno
-import fcntl
 import functools
 import hashlib
 import importlib.machinery
@@ -63,6 +68,7 @@ import pwd
 import re
 import secrets
 import stat
+import sys
 import tempfile
 import threading
 import time
@@ -71,6 +77,11 @@ from collections.abc import Callable
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: builds go unlocked (see _try_lock)
+    fcntl = None  # type: ignore[assignment]
 
 META = "meta.json"
 SUBDIRS = ("kernels", "locks", "tmp")
@@ -212,6 +223,8 @@ def default_root() -> Path:
         return Path(os.path.abspath(xdg), "sigcg")
     home = _home()
     if home is not None:
+        if sys.platform == "darwin":  # where platformdirs puts user caches on macOS
+            return Path(os.path.abspath(home), "Library", "Caches", "sigcg")
         return Path(os.path.abspath(home), ".cache", "sigcg")
     return Path(tempfile.gettempdir(), f"sigcg-{os.geteuid()}")
 
@@ -433,6 +446,78 @@ def _seal(work_fd: int, workdir: Path) -> None:
             os.close(fd)
 
 
+# errno values saying "this filesystem does not lock", as opposed to "someone else holds it"
+_NO_LOCKING = frozenset(
+    e
+    for e in (
+        getattr(errno, name, None)
+        for name in ("ENOLCK", "EOPNOTSUPP", "ENOTSUP", "ENOSYS", "EINVAL", "EBADF", "EIO")
+    )
+    if e is not None
+)
+_BUSY = (errno.EAGAIN, errno.EACCES)
+_process_locks: dict[str, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+def _process_lock(name: str) -> threading.Lock:
+    """The lock that threads of this process building ``name`` share (record locks are
+    per process, so ``lockf`` alone would let two threads of one process in together)."""
+    with _process_locks_guard:
+        return _process_locks.setdefault(name, threading.Lock())
+
+
+def _try_lock(fd: int) -> str | bool | None:
+    """Try once to lock ``fd`` exclusively without blocking: the method that took it ("flock",
+    "lockf" or "msvcrt"), False while another process holds it, None when this filesystem or
+    platform locks nothing.  flock first (its locks belong to the open file, so a dead holder's
+    lock vanishes with it); POSIX record locks where flock fails (NFS without flock emulation,
+    Lustre mounted without -o flock)."""
+    if fcntl is None:
+        try:
+            import msvcrt  # type: ignore[import-not-found,unused-ignore]
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+            return "msvcrt"
+        except ImportError:
+            return None
+        except OSError as exc:
+            return False if exc.errno in (*_BUSY, errno.EDEADLK) else None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return "flock"
+    except OSError as exc:
+        if exc.errno in _BUSY:
+            return False
+        if exc.errno not in _NO_LOCKING:
+            return None
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return "lockf"
+    except OSError as exc:
+        return False if exc.errno in _BUSY else None
+
+
+def _unlock(fd: int, method: str) -> None:
+    with suppress(OSError):
+        if method == "flock":
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        elif method == "lockf":
+            fcntl.lockf(fd, fcntl.LOCK_UN)
+        elif method == "msvcrt":
+            import msvcrt  # type: ignore[import-not-found,unused-ignore]
+
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+
+
+def _flock_nb(fd: int) -> None:
+    """flock(fd, LOCK_EX | LOCK_NB), or OSError(ENOSYS) where there is no fcntl."""
+    if fcntl is None:
+        raise OSError(errno.ENOSYS, "no flock on this platform")
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def _open_lock(dir_fd: int, name: str) -> int | None:
     """A descriptor to flock: ``name`` in ``dir_fd``, created 0600, never through a symbolic link
     (a link or any other non-file in its place is removed first).  None: build unlocked."""
@@ -467,7 +552,7 @@ def _builder_alive(dir_fd: int, lock_name: str) -> bool | None:
     except OSError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _flock_nb(fd)  # never lockf: closing this descriptor would drop our own record locks
     except BlockingIOError:
         return True
     except OSError:
@@ -525,7 +610,7 @@ def _make_workdir(tmp_fd: int, key: str) -> tuple[str, int]:
             continue
         try:
             with suppress(OSError):  # no flock on this filesystem: removed by age only
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _flock_nb(lock)
             os.mkdir(name, 0o700, dir_fd=tmp_fd)
         except BaseException:
             os.close(lock)
@@ -975,37 +1060,52 @@ class KernelCache:
 
     @contextmanager
     def _key_lock(self, locks_fd: int, key: str):
-        fd = _open_lock(locks_fd, f"{key}.lock")
-        locked = False
+        """Hold the build lock of ``key`` (see the module docstring) for the block, waiting at
+        most ``SIGCG_LOCK_TIMEOUT`` seconds; past that, or where nothing can be locked, the
+        block runs unlocked (the atomic publish settles any race)."""
+        timeout = lock_timeout()
+        deadline = time.monotonic() + timeout
+        local = _process_lock(key)
+        have_local = local.acquire(timeout=timeout)
+        fd = None
+        method: str | bool | None = False
         try:
-            if fd is not None:
-                timeout = lock_timeout()
-                deadline = time.monotonic() + timeout
+            fd = _open_lock(locks_fd, f"{key}.lock")
+            if fd is not None and have_local:
                 delay = 0.005
                 while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        locked = True
+                    method = _try_lock(fd)
+                    if method is None:
+                        self._warn_no_locking()
                         break
-                    except OSError as exc:
-                        if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                            break  # filesystem without flock: build unlocked, rename settles races
-                    if time.monotonic() >= deadline:
-                        warnings.warn(
-                            f"sigcg: waited {timeout:.0f} s for the build lock of "
-                            f"{key}; building without it",
-                            RuntimeWarning,
-                            stacklevel=5,
-                        )
+                    if method or time.monotonic() >= deadline:
                         break
                     time.sleep(delay)
                     delay = min(delay * 2, 0.1)
+            if not have_local or (fd is not None and method is False):
+                warnings.warn(
+                    f"sigcg: waited {timeout:.0f} s for the build lock of {key}; building "
+                    f"without it",
+                    RuntimeWarning,
+                    stacklevel=5,
+                )
             yield
         finally:
             if fd is not None:
-                if locked:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                if isinstance(method, str):
+                    _unlock(fd, method)
                 os.close(fd)
+            if have_local:
+                local.release()
+
+    def _warn_no_locking(self) -> None:
+        _warn_once(
+            ("no-locking", str(self.root)),
+            f"sigcg: files in the kernel cache {self.root} cannot be locked (neither flock nor "
+            f"lockf works on this filesystem); processes that need the same new kernel at once "
+            f"may each compile it. Entries stay consistent (atomic publish, checksums); "
+            f"precompile (python -m sigcg precompile) to avoid the duplicate work.",
+        )
 
     def _build_and_publish(
         self, root: Path, fds: dict, key: str, build: Callable[[Path], Path], meta: dict, expect
@@ -1035,6 +1135,11 @@ class KernelCache:
                 )
                 _write_new(wfd, META, json.dumps(full_meta, indent=1, sort_keys=True).encode())
                 os.fchmod(wfd, 0o755)  # readable (an exported copy is shared); the root is 0700
+            # Unlocked (no locking on this filesystem, or a lock wait that timed out): another
+            # builder may have published meanwhile; its verified entry wins, ours is dropped.
+            found = self._inspect(kernels_fd, root, key, expect)
+            if found.entry is not None:
+                return found.entry
             _retire(kernels_fd, tmp_fd, key)  # a bad or incomplete entry goes out of the way
             try:
                 os.replace(work, key, src_dir_fd=tmp_fd, dst_dir_fd=kernels_fd)
@@ -1074,7 +1179,7 @@ class KernelCache:
                             dir_fd=fd,
                         )
                     with suppress(OSError):
-                        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while we live
+                        _flock_nb(owner)  # held while we live
                 except OSError as exc:
                     if path is not None:
                         _remove_fallback(path, os.getpid(), owner)
