@@ -1,20 +1,19 @@
 PYTHON ?= python
 
 .PHONY: install test test-exhaustive lint format bench bench-quick bench-first-call generate \
-        check-generated demo gpu-check
+        check-generated demo gpu-check docs
 
-# Dependencies first (torch 2.13.0 is on this machine's disk; never pull a CUDA build), then
-# sigcg itself in editable mode so that codegen/ and templates/ map into the sigcg namespace.
+# Works the same in a fresh venv and in the base interpreter (PYTHON=path/to/python picks one).
+# torch first and pinned (2.13.0 is on this machine's disk; never pull a CUDA build); then the
+# build requirements of iisignature (built against this numpy) and of sigcg; then sigcg itself,
+# editable (codegen/ and templates/ map into the sigcg namespace), with a developer's extras:
+# test (pytest, zig cc, dask), bench (pySigLib, matplotlib), docs, lint, cuda (CuPy's NVRTC
+# bindings + NVRTC: CUDA kernels compile and are checked without a GPU).
 install:
 	$(PYTHON) -m pip install torch==2.13.0
-	$(PYTHON) -m pip install numpy setuptools wheel cffi jinja2 tqdm build \
-	    pytest pytest-xdist pytest-timeout hypothesis ruff==0.17.6 mypy
+	$(PYTHON) -m pip install numpy "setuptools>=77" wheel
 	$(PYTHON) -m pip install --no-build-isolation iisignature
-	# pySigLib: a test and benchmark peer (never a dependency of sigcg)
-	$(PYTHON) -m pip install pysiglib
-	# CuPy's NVRTC bindings + NVRTC itself: CUDA kernels compile (and are checked) without a GPU
-	$(PYTHON) -m pip install cupy-cuda13x nvidia-cuda-nvrtc
-	$(PYTHON) -m pip install --no-build-isolation --no-deps -e .
+	$(PYTHON) -m pip install --no-build-isolation -e ".[test,bench,docs,lint,compiler,dask,cuda]"
 
 # The option grids of the conformance suite are sampled here; test-exhaustive runs them whole.
 test:
@@ -35,8 +34,14 @@ format:
 demo:
 	$(PYTHON) -m sigcg demo
 
+# Tables and PNG plots (time against channels and depth, speed-up over each peer) go to
+# docs/benchmarks/, where the documentation's performance page shows them.
 bench:
-	$(PYTHON) benchmarks/bench_signature.py
+	$(PYTHON) benchmarks/bench_signature.py --out docs/benchmarks
+
+# The documentation site: warnings are errors (its examples are doctested by make test).
+docs:
+	$(PYTHON) -m mkdocs build --strict --site-dir build/site
 
 bench-quick:
 	$(PYTHON) benchmarks/bench_signature.py --quick
