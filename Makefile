@@ -41,7 +41,7 @@ bench:
 
 # The documentation site: warnings are errors (its examples are doctested by make test).
 docs:
-	$(PYTHON) -m mkdocs build --strict --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --site-dir build/site
 
 bench-quick:
 	$(PYTHON) benchmarks/bench_signature.py --quick
