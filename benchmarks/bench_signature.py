@@ -1,16 +1,22 @@
 """sigcg against pySigLib, iisignature and Signatory on identical inputs, single thread.
 
-    python benchmarks/bench_signature.py [--quick] [--shapes 0,2] [--json out.json]
+    python benchmarks/bench_signature.py [--quick] [--shapes 0,2] [--json out.json] [--out DIR]
 
 Prints, per shape of the reference grid, the median forward and backward time of every peer that
 imports, sigcg's ratio to each, sigcg's achieved GFLOP/s (2 flops per multiply-add of the
 generated kernel, its provenance op count), then the cold first-call time per shape (fresh cache,
 generation + compile + load) and the warm per-call overhead on the tiny shape.
+
+With ``--out DIR`` (``make bench``: docs/benchmarks) it also writes there what it printed
+(signature.md), the raw numbers (signature.json) and PNG plots: time against depth for several
+channel counts (every library, forward and backward) and sigcg's speed-up over each peer.  A peer
+that cannot be imported is named, with the reason, in the output and on the plots' page.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import statistics
@@ -18,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,27 +46,57 @@ GRID = [
 SMALL_BATCH = [(1, 4096, 3, 6, "float64"), (4, 4096, 3, 6, "float32"), (1, 2000, 8, 4, "float32")]
 
 
-def peers():
-    found = {}
-    try:
-        import pysiglib
+PEERS = ("pysiglib", "signatory", "iisignature")
 
-        found["pysiglib"] = pysiglib
-    except ImportError:
-        pass
-    try:
-        import iisignature
 
-        found["iisignature"] = iisignature
-    except ImportError:
-        pass
-    try:
-        import signatory
+def peers() -> tuple[dict, dict[str, str]]:
+    """The peers that import, and why each other one does not (never dropped silently)."""
+    import importlib
 
-        found["signatory"] = signatory
-    except ImportError:
-        pass
-    return found
+    found, missing = {}, {}
+    for name in PEERS:
+        try:
+            found[name] = importlib.import_module(name)
+        except Exception as exc:  # ImportError, or a build against another torch
+            missing[name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return found, missing
+
+
+# Time against (channels, depth): (32, 128, d, N) float64, every peer, for the plot.
+SWEEP = [(d, n) for d in (2, 3, 4, 6) for n in range(2, 7) if d**n <= 4096]
+
+
+def sweep_rows(found, budget):
+    rows = []
+    print(
+        "\n# time against (channels, depth): (32, 128, d, N) float64; ms forward / backward\n"
+        "| d | N | " + " | ".join(["sigcg", *found]) + " |\n|" + "---|" * (2 + 1 + len(found))
+    )
+    for d, n in SWEEP:
+        res = bench_shape((32, 128, d, n, "float64"), found, budget)
+        row = {"d": d, "N": n}
+        row.update({f"{k[0]}_{k[1]}": v for k, v in res.items() if isinstance(k, tuple)})
+        rows.append(row)
+        cells = [
+            f"{fmt_ms(row.get(f'{lib}_fwd'))} / {fmt_ms(row.get(f'{lib}_bwd'))}"
+            for lib in ["sigcg", *found]
+        ]
+        print(f"| {d} | {n} | " + " | ".join(cells) + " |", flush=True)
+    return rows
+
+
+class Tee:
+    """Print to the terminal and keep a copy (the tables written next to the plots)."""
+
+    def __init__(self, stream):
+        self.stream, self.parts = stream, []
+
+    def write(self, text):
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def flush(self):
+        self.stream.flush()
 
 
 def median_time(fn, budget_s: float, min_reps: int = 3, max_reps: int = 50) -> float:
@@ -199,14 +236,24 @@ def main():
     parser.add_argument("--shapes", help="comma-separated indices into the grid")
     parser.add_argument("--no-cold", action="store_true")
     parser.add_argument("--json", help="also write the raw numbers here")
+    parser.add_argument("--out", help="write tables (signature.md), numbers and PNG plots here")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the (d, N) sweep")
+    parser.add_argument("--replot", action="store_true", help="redraw --out's plots from its json")
     args = parser.parse_args()
+    if args.replot:
+        return replot(Path(args.out))
+    tee = None
+    if args.out:
+        tee = sys.stdout = Tee(sys.stdout)
     torch.set_num_threads(1)
     sigcg.set_num_threads(1)
-    found = peers()
+    found, missing = peers()
     budget = 0.3 if args.quick else 1.5
     grid = GRID if not args.shapes else [GRID[int(i)] for i in args.shapes.split(",")]
-    names = ["sigcg"] + [p for p in ("pysiglib", "signatory", "iisignature") if p in found]
+    names = ["sigcg"] + [p for p in PEERS if p in found]
     print(f"# single thread; medians in ms; peers: {', '.join(names[1:]) or 'none'}")
+    for name, why in missing.items():
+        print(f"# peer {name} NOT MEASURED: it does not import ({why})")
     header = (
         ["shape (B,L,d,N,dtype)"]
         + [f"{n} fwd/bwd" for n in names]
@@ -258,9 +305,74 @@ def main():
         f"\nwarm per-call time, (1,10,2,3,f64): forward {fwd * 1e6:.1f} us, "
         f"forward+backward through autograd {both * 1e6:.1f} us"
     )
+    sweep = []
+    if args.out and not args.no_sweep and not args.shapes:
+        sweep = sweep_rows(found, budget)
+        raw["sweep"] = sweep
+    raw["missing_peers"] = missing
     if args.json:
         with open(args.json, "w") as f:
             json.dump(raw, f, indent=1)
+    if args.out:
+        write_out(Path(args.out), tee, raw, grid, sweep, names, missing)
+
+
+def replot(out):
+    from plots import plot_speedup, plot_sweep
+
+    raw = json.loads((out / "signature.json").read_text())
+    shapes = [s for s in raw if s.startswith("(")]
+    found = [p for p in PEERS if p not in raw.get("missing_peers", {})]
+    rows = [dict(raw[s], shape=_label(ast.literal_eval(s))) for s in shapes]
+    plot_speedup(rows, found, out / "speedup.png", SPEEDUP_TITLE)
+    if raw.get("sweep"):
+        plot_sweep(raw["sweep"], ["sigcg", *found], out / "time_vs_channels_depth.png", SWEEP_TITLE)
+
+
+SPEEDUP_TITLE = "sigcg's speed-up, single thread (higher is better)"
+SWEEP_TITLE = "(32, 128, d, N) float64, single thread: median time per call"
+
+
+def _label(shape):
+    return f"{shape[:4]} f{shape[4][5:]}"
+
+
+def write_out(out, tee, raw, grid, sweep, names, missing):
+    import platform
+
+    from plots import plot_speedup, plot_sweep
+
+    out.mkdir(parents=True, exist_ok=True)
+    sys.stdout = tee.stream
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    versions = ", ".join(
+        f"{n} {getattr(sys.modules.get(n), '__version__', '?')}" for n in ["sigcg", *names[1:]]
+    )
+    header = (
+        f"<!-- written by benchmarks/bench_signature.py --out {out} -->\n\n"
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine}; torch {torch.__version__}; "
+        f"{versions}.\n\n"
+    )
+    if missing:
+        header += "".join(
+            f"**{n} not measured**: it does not import here ({why}).\n\n"
+            for n, why in missing.items()
+        )
+    (out / "signature.md").write_text(header + "".join(tee.parts))
+    (out / "signature.json").write_text(json.dumps(raw, indent=1))
+    rows = [dict(raw[str(s)], shape=_label(s)) for s in grid]
+    written = [plot_speedup(rows, names[1:], out / "speedup.png", SPEEDUP_TITLE)]
+    if sweep:
+        written.append(
+            plot_sweep(
+                sweep,
+                names,
+                out / "time_vs_channels_depth.png",
+                SWEEP_TITLE,
+            )
+        )
+    files = [out / "signature.md", out / "signature.json", *written]
+    print("wrote " + ", ".join(map(str, files)))
 
 
 if __name__ == "__main__":

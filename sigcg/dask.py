@@ -145,12 +145,12 @@ def _gram_block(xb: np.ndarray, yb: np.ndarray, kwargs: dict) -> np.ndarray:
     )
 
 
-def _per_path(x: da.Array, fn, depth: int, width: int, stream: bool, points: int, kwargs: dict):
+def _per_path(x: da.Array, fn, depth, width, stream, points, kwargs, name):
     if stream:
         chunks: tuple = (x.chunks[0], (points,), (width,))
-        return x.map_blocks(fn, depth, kwargs, chunks=chunks, dtype=x.dtype)
+        return x.map_blocks(fn, depth, kwargs, chunks=chunks, dtype=x.dtype, name=name)
     chunks = (x.chunks[0], (width,))
-    return x.map_blocks(fn, depth, kwargs, chunks=chunks, drop_axis=2, dtype=x.dtype)
+    return x.map_blocks(fn, depth, kwargs, chunks=chunks, drop_axis=2, dtype=x.dtype, name=name)
 
 
 def signature(
@@ -161,6 +161,7 @@ def signature(
     basepoint: bool = False,
     inverse: bool = False,
     scalar_term: bool = False,
+    name: str | None = None,
 ) -> da.Array:
     """:func:`sigcg.signature` of every path of ``x``, one task per chunk of the batch axis.
 
@@ -169,6 +170,7 @@ def signature(
             axis (other axes are rechunked whole).
         depth, stream, basepoint, inverse, scalar_term: as for :func:`sigcg.signature`
             (``basepoint`` True or False: a per-path basepoint would need chunking like ``x``).
+        name: the output's dask name (default: a deterministic hash of the inputs).
 
     Returns:
         (batch, signature_channels(channels, depth, scalar_term)), or with ``stream``
@@ -178,7 +180,7 @@ def signature(
     width = sigcg.signature_channels(x.shape[2], depth, scalar_term)
     kwargs = dict(stream=stream, basepoint=basepoint, inverse=inverse, scalar_term=scalar_term)
     points = x.shape[1] - 1 + bool(basepoint)
-    return _per_path(x, _signature_block, depth, width, stream, points, kwargs)
+    return _per_path(x, _signature_block, depth, width, stream, points, kwargs, name)
 
 
 def logsignature(
@@ -189,12 +191,14 @@ def logsignature(
     basepoint: bool = False,
     inverse: bool = False,
     mode: str = "words",
+    name: str | None = None,
 ) -> da.Array:
     """:func:`sigcg.logsignature` of every path of ``x``, one task per chunk of the batch axis.
 
     Args:
         x: (batch, length, channels) dask array, chunked along the batch axis.
         depth, stream, basepoint, inverse, mode: as for :func:`sigcg.logsignature`.
+        name: the output's dask name (default: a deterministic hash of the inputs).
 
     Returns:
         (batch, logsignature_channels(channels, depth)) ("expand": signature_channels), or
@@ -209,7 +213,7 @@ def logsignature(
     )
     kwargs = dict(stream=stream, basepoint=basepoint, inverse=inverse, mode=mode)
     points = x.shape[1] - 1 + bool(basepoint)
-    return _per_path(x, _logsignature_block, depth, width, stream, points, kwargs)
+    return _per_path(x, _logsignature_block, depth, width, stream, points, kwargs, name)
 
 
 def sig_kernel_gram(
@@ -218,6 +222,7 @@ def sig_kernel_gram(
     *,
     dyadic_order: int | tuple[int, int] = 0,
     static_kernel: Any = None,
+    name: str | None = None,
 ) -> da.Array:
     """:func:`sigcg.sig_kernel_gram` of two batches, one task per pair of batch chunks.
 
@@ -225,6 +230,7 @@ def sig_kernel_gram(
         x: (Bx, Lx, channels) dask array; y: (By, Ly, channels) dask array, or None for the Gram
             of ``x`` with itself (every block is computed, both halves of a symmetric Gram).
         dyadic_order, static_kernel: as for :func:`sigcg.sig_kernel`.
+        name: the output's dask name (default: a deterministic hash of the inputs).
 
     Returns:
         (Bx, By), chunked like ``x`` along rows and like ``y`` along columns.
@@ -246,5 +252,5 @@ def sig_kernel_gram(
         None,
         dtype=dtype,
         concatenate=True,
-        adjust_chunks=None,
+        name=name,
     )

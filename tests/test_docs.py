@@ -28,7 +28,11 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
     test = doctest.DocTestParser().get_doctest(text, {}, page.name, str(page), 0)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     out: list[str] = []
-    runner.run(test, out=out.append)
+    threads = sigcg.get_num_threads()
+    try:
+        runner.run(test, out=out.append)
+    finally:
+        sigcg.set_num_threads(threads)  # pages set it; other tests in this process must not care
     assert runner.failures == 0, "".join(out)
     assert runner.tries > 0
 

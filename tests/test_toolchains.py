@@ -3,6 +3,7 @@ PATH holds none, the choice recorded in the toolchain key and named by ``sigcg c
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,20 @@ def test_zig_cc_builds_when_path_has_no_compiler(tmp_path):
     )
     assert info.returncode == 0, info.stderr
     assert "C compiler: zig cc" in info.stdout
+
+
+@pytest.mark.skipif(
+    shutil.which("clang") is None or shutil.which("gcc") is None, reason="needs gcc and clang"
+)
+def test_clang_builds_like_gcc(tmp_path):
+    import numpy as np
+
+    gcc = json.loads(_run(CHILD, tmp_path / "cache-gcc", CC="gcc").splitlines()[-1])
+    clang = json.loads(_run(CHILD, tmp_path / "cache-clang", CC="clang").splitlines()[-1])
+    assert gcc["key"] != clang["key"]
+    assert clang["description"].startswith("clang") and clang["check"] == gcc["check"]
+    np.testing.assert_allclose(clang["sig"], gcc["sig"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(clang["grad"], gcc["grad"], rtol=1e-11, atol=1e-11)
 
 
 def test_zig_key_names_zig_not_its_path(monkeypatch):

@@ -1,0 +1,155 @@
+"""sigcg.dask on a LocalCluster: 1 worker against 2, one thread each, on one batch.
+
+    python benchmarks/bench_dask.py [--batch 20000] [--length 100] [--channels 4] [--depth 4]
+                                    [--chunks 20] [--reps 5] [--out docs/benchmarks]
+
+The batch is generated on the workers and persisted there before timing, so the times are the
+signature tasks (plus the scheduler's overhead), not the transfer of the input.  Two numbers per
+cluster: ``persist`` (results stay on the workers, as when they feed further dask work) and
+``compute`` (results gathered into the client).  Kernels come from an export made once by
+``sigcg.dask.prepare``; every worker's compile count is reported (it must be 0).  For reference
+it also times the same batch in this process with sigcg's own threads (1 and 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def count_compiles():
+    from sigcg.runtime import cpu
+
+    real = cpu.compile_extension
+    counter = {"n": 0}
+
+    def counted(*args, **kwargs):
+        counter["n"] += 1
+        return real(*args, **kwargs)
+
+    cpu.compile_extension = counted
+    cpu._bench_counter = counter  # type: ignore[attr-defined]
+
+
+def compiled():
+    from sigcg.runtime import cpu
+
+    return cpu._bench_counter["n"]  # type: ignore[attr-defined]
+
+
+def timed(fn, reps):
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch", type=int, default=20000)
+    parser.add_argument("--length", type=int, default=100)
+    parser.add_argument("--channels", type=int, default=4)
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--chunks", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--out", help="write dask.md here")
+    args = parser.parse_args()
+
+    import dask.array as da
+    import torch
+    from distributed import Client, LocalCluster, wait
+
+    import sigcg
+    import sigcg.dask
+
+    B, L, d, N = args.batch, args.length, args.channels, args.depth
+    shape = (B, L, d)
+    rows = -(-B // args.chunks)
+    export = sigcg.dask.prepare(
+        Path(tempfile.mkdtemp()) / "kernels",
+        channels=[d],
+        depths=[N],
+        dtypes=["float32"],
+        ops=("signature",),
+    )
+    results = {}
+    for workers in (1, 2):
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            sigcg.dask.use_cache(client, export, threads=1)
+            client.run(count_compiles)
+            rng = da.random.default_rng(0)
+            x = (rng.standard_normal(shape, chunks=(rows, L, d), dtype="float32") / L**0.5).cumsum(
+                axis=1
+            )
+            x = x.persist()
+            wait(x)
+            sigcg.dask.signature(x, N).compute()  # warm-up: every worker loads its kernel
+            fresh = iter(range(10**6))  # a new output name per run: nothing cached by dask
+
+            def persist():
+                wait(sigcg.dask.signature(x, N, name=f"sig-{next(fresh)}").persist())
+
+            def compute():
+                sigcg.dask.signature(x, N, name=f"sig-{next(fresh)}").compute()
+
+            results[workers] = dict(
+                persist=timed(persist, args.reps),
+                compute=timed(compute, args.reps),
+                compiles=sum(client.run(compiled).values()),
+            )
+            if workers == 2:
+                xn = x.compute()
+    torch.set_num_threads(1)
+    local = {}
+    for threads in (1, 2):
+        sigcg.set_num_threads(threads)
+        sigcg.signature(xn, N)
+        local[threads] = timed(lambda: sigcg.signature(xn, N), args.reps)
+
+    one, two = results[1], results[2]
+    lines = [
+        f"`benchmarks/bench_dask.py`: a ({B}, {L}, {d}) float32 batch, depth {N}, "
+        f"{args.chunks} chunks of {rows} paths, LocalCluster workers of one thread each, "
+        f"median of {args.reps}; {os.cpu_count()} cores.",
+        "",
+        "| | 1 worker | 2 workers | speed-up |",
+        "|---|---|---|---|",
+        f"| persist (results stay on the workers) | {one['persist'] * 1e3:.0f} ms | "
+        f"{two['persist'] * 1e3:.0f} ms | {one['persist'] / two['persist']:.2f}x |",
+        f"| compute (results gathered to the client) | {one['compute'] * 1e3:.0f} ms | "
+        f"{two['compute'] * 1e3:.0f} ms | {one['compute'] / two['compute']:.2f}x |",
+        f"| compiles on the workers | {one['compiles']} | {two['compiles']} | |",
+        "",
+        f"The same batch in one process, one call: {local[1] * 1e3:.0f} ms on 1 thread, "
+        f"{local[2] * 1e3:.0f} ms on 2 threads ({local[1] / local[2]:.2f}x).",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "dask.md").write_text(
+            f"<!-- written by benchmarks/bench_dask.py --out {args.out} -->\n\n"
+            f"Measured {time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}.\n\n" + text
+        )
+
+
+if __name__ == "__main__":
+    main()
