@@ -7,7 +7,8 @@ forward against the reference (CPU and emulated CUDA, float64 and float32), grad
 torch.compile(fullgraph=True) forward and backward equal to eager, create_graph behaviour.
 
 Adding a public function means adding its Case here; ``test_every_public_function_has_a_case``
-fails until then.
+fails until then.  A case named "function:aspect" covers one more aspect of a public function
+(its option grid kept apart so that sampling reaches it).
 """
 
 from __future__ import annotations
@@ -142,15 +143,70 @@ def rows(fn, x, stream):
 # ---- the cases ----------------------------------------------------------------------------
 
 
+TRANSFORMS = {
+    "none": (False, False),
+    "time": (True, False),
+    "leadlag": (False, True),
+    "both": (True, True),
+}
+END_TIME = 0.7
+LENGTHS = [5, 2, 4]  # valid points of the 3 paths of 5 points the cases use
+
+
+def transform_options(o) -> dict:
+    """The transform keyword arguments of option set ``o`` (none: the defaults, unspoken)."""
+    time_aug, lead_lag = TRANSFORMS[o.get("transform", "none")]
+    if not (time_aug or lead_lag):
+        return {}
+    return dict(time_aug=time_aug, lead_lag=lead_lag, end_time=END_TIME)
+
+
+def transformed_channels(d, o) -> int:
+    time_aug, lead_lag = TRANSFORMS[o.get("transform", "none")]
+    return d * (2 if lead_lag else 1) + int(time_aug)
+
+
+def ref_transform(x, o):
+    time_aug, lead_lag = TRANSFORMS[o.get("transform", "none")]
+    return ref.transform(x, time_aug, lead_lag, END_TIME) if (time_aug or lead_lag) else x
+
+
+def with_basepoint(x, bp):
+    if isinstance(bp, torch.Tensor):
+        return torch.cat([bp[:, None], x], 1)
+    if bp:
+        return torch.cat([torch.zeros_like(x[:, :1]), x], 1)
+    return x
+
+
+def ref_ragged(full_path, o, lengths, fn):
+    """fn(transformed path (1, L', d'), row b) per row of full_path cut to its length; stream
+    outputs (1, n, S) are padded to the full batch's rows by repeating their last row."""
+    if lengths is None:
+        return fn(ref_transform(full_path, o), None)
+    rows_out = []
+    for b, n in enumerate(lengths):
+        rows_out.append(fn(ref_transform(full_path[b : b + 1, :n], o), b))
+    if rows_out[0].ndim == 3:
+        total = ref_transform(full_path, o).shape[1] - 1
+        rows_out = [
+            torch.cat([r, r[:, -1:].expand(1, total - r.shape[1], r.shape[2])], 1) for r in rows_out
+        ]
+    return torch.cat(rows_out, 0)
+
+
 def _signature(o):
     d, depth = 2, 3
+    d_out = transformed_channels(d, o)
     x = path(3, 5, d, seed=1)
     inputs = [x]
     if o["basepoint"] == "tensor":
         inputs.append(tensor(3, d, seed=2))
     if o["initial"]:
-        init = ref.signature(path(3, 4, d, seed=3), depth)
+        init = ref.signature(path(3, 4, d_out, seed=3), depth)
         inputs.append(with_scalar(init) if o["scalar_term"] else init)
+    lengths = LENGTHS if o.get("lengths") else None
+    extra = transform_options(o)
 
     def unpack(args):
         args = list(args)
@@ -161,28 +217,95 @@ def _signature(o):
 
     def call(*args):
         x, bp, init = unpack(args)
+        lens = None if lengths is None else torch.tensor(lengths)
+        if o["module"]:
+            module = sigcg.Signature(depth, o["stream"], o["inverse"], o["scalar_term"], **extra)
+            return module(
+                x, basepoint=bp, initial=init, **({} if lens is None else {"lengths": lens})
+            )
         kwargs = dict(
             stream=o["stream"],
             basepoint=bp,
             inverse=o["inverse"],
             initial=init,
             scalar_term=o["scalar_term"],
+            **extra,
         )
-        if o["module"]:
-            return sigcg.Signature(depth, o["stream"], o["inverse"], o["scalar_term"])(
-                x, basepoint=bp, initial=init
-            )
+        if lens is not None:
+            kwargs["lengths"] = lens
         return sigcg.signature(x, depth, **kwargs)
 
     def reference(*args):
         x, bp, init = unpack(args)
-        if isinstance(bp, torch.Tensor):
-            x = torch.cat([bp[:, None], x], 1)
-        elif bp:
-            x = torch.cat([torch.zeros_like(x[:, :1]), x], 1)
+        x = with_basepoint(x, bp)
         if init is not None and o["scalar_term"]:
             init = init[:, 1:]
-        out = ref_signature(x, depth, o["stream"], o["inverse"], init)
+        lens = None if lengths is None else [n + x.shape[1] - 5 for n in lengths]
+
+        def one(xt, b):
+            i = init if b is None or init is None else init[b : b + 1]
+            return ref_signature(xt, depth, o["stream"], o["inverse"], i)
+
+        out = ref_ragged(x, o, lens, one)
+        return with_scalar(out) if o["scalar_term"] else out
+
+    return tuple(inputs), call, reference
+
+
+WINDOWS = {  # option -> the keyword arguments (for paths of 6 points)
+    "pair": dict(window=(3, 2)),
+    "table": dict(windows=torch.tensor([[1, 4], [0, 3], [3, 6], [2, 5]])),
+    "mixed": dict(windows=torch.tensor([[0, 6], [2, 4], [1, 5], [3, 5], [0, 2]])),
+}
+
+
+def window_table(option, length):
+    if option == "pair":
+        size, stride = WINDOWS["pair"]["window"]
+        return [(s, s + size) for s in range(0, length - size + 1, stride)]
+    return [tuple(w) for w in WINDOWS[option]["windows"].tolist()]
+
+
+def ref_windows(x, o, fn):
+    """fn(transformed window (B, n, d')) stacked over the windows: a window [s, e) of the
+    points is the transformed path's part between them (the time channel keeps the whole
+    path's scale)."""
+    time_aug, lead_lag = TRANSFORMS[o.get("transform", "none")]
+    full = ref_transform(x, o)
+    out = []
+    for s, e in window_table(o["window"], x.shape[1]):
+        if lead_lag:
+            s, e = 2 * s, 2 * e - 1
+        out.append(fn(full[:, s:e]))
+    return torch.stack(out, 1)
+
+
+def _signature_windows(o):
+    d, depth = 2, 3
+    d_out = transformed_channels(d, o)
+    x = path(2, 6, d, seed=90)
+    inputs = [x]
+    if o["initial"]:
+        init = ref.signature(path(2, 4, d_out, seed=91), depth)
+        inputs.append(with_scalar(init) if o["scalar_term"] else init)
+    extra = dict(transform_options(o), **WINDOWS[o["window"]])
+
+    def call(*args):
+        init = args[1] if o["initial"] else None
+        return sigcg.signature(
+            args[0],
+            depth,
+            inverse=o["inverse"],
+            initial=init,
+            scalar_term=o["scalar_term"],
+            **extra,
+        )
+
+    def reference(*args):
+        init = args[1] if o["initial"] else None
+        if init is not None and o["scalar_term"]:
+            init = init[:, 1:]
+        out = ref_windows(args[0], o, lambda w: ref_signature(w, depth, False, o["inverse"], init))
         return with_scalar(out) if o["scalar_term"] else out
 
     return tuple(inputs), call, reference
@@ -190,8 +313,11 @@ def _signature(o):
 
 def _logsignature(o):
     d, depth = 2, 3
+    d_out = transformed_channels(d, o)
     x = path(3, 5, d, seed=4)
     inputs = [x] + ([tensor(3, d, seed=5)] if o["basepoint"] == "tensor" else [])
+    lengths = LENGTHS if o.get("lengths") else None
+    extra = transform_options(o)
 
     def unpack(args):
         bp = args[1] if o["basepoint"] == "tensor" else o["basepoint"] == "origin"
@@ -199,26 +325,55 @@ def _logsignature(o):
 
     def call(*args):
         x, bp = unpack(args)
+        lens = {} if lengths is None else {"lengths": torch.tensor(lengths)}
         if o["module"]:
-            return sigcg.LogSignature(depth, o["stream"], o["inverse"], o["mode"])(x, bp)
+            module = sigcg.LogSignature(depth, o["stream"], o["inverse"], o["mode"], **extra)
+            return module(x, bp, **lens)
         return sigcg.logsignature(
-            x, depth, stream=o["stream"], basepoint=bp, inverse=o["inverse"], mode=o["mode"]
+            x,
+            depth,
+            stream=o["stream"],
+            basepoint=bp,
+            inverse=o["inverse"],
+            mode=o["mode"],
+            **extra,
+            **lens,
         )
 
     def reference(*args):
         x, bp = unpack(args)
-        if isinstance(bp, torch.Tensor):
-            x = torch.cat([bp[:, None], x], 1)
-        elif bp:
-            x = torch.cat([torch.zeros_like(x[:, :1]), x], 1)
-        sig = ref_signature(x, depth, o["stream"], o["inverse"])
+        x = with_basepoint(x, bp)
+        lens = None if lengths is None else [n + x.shape[1] - 5 for n in lengths]
+        sig = ref_ragged(
+            x, o, lens, lambda xt, b: ref_signature(xt, depth, o["stream"], o["inverse"])
+        )
         return rows(
-            lambda s: ref_log_coordinates(ref.log(s, d, depth), d, depth, o["mode"]),
+            lambda s: ref_log_coordinates(ref.log(s, d_out, depth), d_out, depth, o["mode"]),
             sig,
             o["stream"],
         )
 
     return tuple(inputs), call, reference
+
+
+def _logsignature_windows(o):
+    d, depth = 2, 3
+    d_out = transformed_channels(d, o)
+    x = path(2, 6, d, seed=92)
+    extra = dict(transform_options(o), **WINDOWS[o["window"]])
+
+    def call(x):
+        return sigcg.logsignature(x, depth, inverse=o["inverse"], mode=o["mode"], **extra)
+
+    def reference(x):
+        sig = ref_windows(x, o, lambda w: ref_signature(w, depth, False, o["inverse"]))
+        return rows(
+            lambda s: ref_log_coordinates(ref.log(s, d_out, depth), d_out, depth, o["mode"]),
+            sig,
+            True,
+        )
+
+    return (x,), call, reference
 
 
 def _signature_to_logsignature(o):
@@ -352,48 +507,60 @@ WORDS = [(0,), (1, 0), (2, 1, 0), (0, 0, 2, 1)]
 
 def _coefficient(o):
     d = 3
+    d_out = transformed_channels(d, o)
     x = path(2, 5, d, seed=34)
     inputs = [x] + ([tensor(2, d, seed=35)] if o["basepoint"] == "tensor" else [])
+    extra = transform_options(o)
 
     def unpack(args):
         return args[0], (args[1] if o["basepoint"] == "tensor" else o["basepoint"] == "origin")
 
     def call(*args):
         x, bp = unpack(args)
-        return sigcg.signature_coefficient(x, WORDS, basepoint=bp)
+        return sigcg.signature_coefficient(x, WORDS, basepoint=bp, **extra)
 
     def reference(*args):
         x, bp = unpack(args)
-        if isinstance(bp, torch.Tensor):
-            x = torch.cat([bp[:, None], x], 1)
-        elif bp:
-            x = torch.cat([torch.zeros_like(x[:, :1]), x], 1)
-        full = ref.signature(x, 4)
-        return full[:, [sigcg.word_to_index(w, d) for w in WORDS]]
+        full = ref.signature(ref_transform(with_basepoint(x, bp), o), 4)
+        return full[:, [sigcg.word_to_index(w, d_out) for w in WORDS]]
 
     return tuple(inputs), call, reference
 
 
 def _path_queries(o):
     d, depth = 2, 3
-    x, extra = path(2, 6, d, seed=36), path(2, 3, d, seed=37)
+    d_out = transformed_channels(d, o)
+    x, extra_points = path(2, 6, d, seed=36), path(2, 3, d, seed=37)
     start, end = o["interval"]
+    extra = transform_options(o)
+    time_aug, lead_lag = TRANSFORMS[o.get("transform", "none")]
 
     def call(a, b):
-        p = sigcg.Path(a, depth, scalar_term=o["scalar_term"])
+        p = sigcg.Path(a, depth, scalar_term=o["scalar_term"], **extra)
         p.update(b)
         if o["query"] == "signature":
             return p.signature(start, end)
         return p.logsignature(start, end, mode="brackets")
 
     def reference(a, b):
-        full = torch.cat([a, b], 1)[:, start:end]
-        sig = ref.signature(full, depth)
+        full = torch.cat([a, b], 1)
+        # the time channel keeps the rate of the 6 points given first
+        first, whole = (11, 17) if lead_lag else (6, 9)
+        transformed = ref_transform_scaled(full, o, END_TIME * (whole - 1) / (first - 1))
+        s, e, _ = slice(start, end).indices(full.shape[1])
+        if lead_lag:
+            s, e = 2 * s, 2 * e - 1
+        sig = ref.signature(transformed[:, s:e], depth)
         if o["query"] == "logsignature":
-            return ref_log_coordinates(ref.log(sig, d, depth), d, depth, "brackets")
+            return ref_log_coordinates(ref.log(sig, d_out, depth), d_out, depth, "brackets")
         return with_scalar(sig) if o["scalar_term"] else sig
 
-    return (x, extra), call, reference
+    return (x, extra_points), call, reference
+
+
+def ref_transform_scaled(x, o, end_time):
+    time_aug, lead_lag = TRANSFORMS[o.get("transform", "none")]
+    return ref.transform(x, time_aug, lead_lag, end_time) if (time_aug or lead_lag) else x
 
 
 def _extract_term(o):
@@ -422,6 +589,19 @@ CASES = [
             initial=(False, True),
             scalar_term=(False, True),
             module=(False, True),
+            transform=tuple(TRANSFORMS),
+            lengths=(False, True),
+        ),
+    ),
+    Case(
+        "signature:windows",
+        _signature_windows,
+        dict(
+            window=tuple(WINDOWS),
+            transform=tuple(TRANSFORMS),
+            inverse=(False, True),
+            initial=(False, True),
+            scalar_term=(False, True),
         ),
     ),
     Case(
@@ -433,6 +613,18 @@ CASES = [
             basepoint=("none", "origin", "tensor"),
             inverse=(False, True),
             module=(False, True),
+            transform=tuple(TRANSFORMS),
+            lengths=(False, True),
+        ),
+    ),
+    Case(
+        "logsignature:windows",
+        _logsignature_windows,
+        dict(
+            window=tuple(WINDOWS),
+            mode=("words", "brackets", "expand"),
+            transform=tuple(TRANSFORMS),
+            inverse=(False, True),
         ),
     ),
     Case(
@@ -467,7 +659,11 @@ CASES = [
     ),
     Case("signature_join", _join, dict(segments=(1, 3))),
     Case("signature_scale", _scale, dict(none=(None,))),
-    Case("signature_coefficient", _coefficient, dict(basepoint=("none", "origin", "tensor"))),
+    Case(
+        "signature_coefficient",
+        _coefficient,
+        dict(basepoint=("none", "origin", "tensor"), transform=tuple(TRANSFORMS)),
+    ),
     Case(
         "Path",
         _path_queries,
@@ -475,6 +671,7 @@ CASES = [
             query=("signature", "logsignature"),
             interval=((None, None), (2, 8), (-4, None)),
             scalar_term=(False, True),
+            transform=tuple(TRANSFORMS),
         ),
     ),
     Case("extract_signature_term", _extract_term, dict(level=(1, 2, 3), scalar_term=(False, True))),
@@ -531,25 +728,90 @@ def _orders(lam):
     return (lam, lam) if isinstance(lam, int) else lam
 
 
+def clamp(x, lengths):
+    """Points past each row's length replaced by its last valid one (plain torch)."""
+    return torch.stack(
+        [torch.cat([r[:n], r[n - 1 : n].expand(r.shape[0] - n, -1)]) for r, n in zip(x, lengths)]
+    )
+
+
 def _sig_kernel(o):
     import sigkernel_reference as skref
 
     x, y = path(3, 4, 2, seed=70, scale=0.3), path(3, 5, 2, seed=71, scale=0.3)
     lam = o["dyadic_order"]
+    extra = transform_options(o)
+    lengths = ([4, 2, 3], [5, 3, 2]) if o.get("lengths") else None
+    if lengths is not None:
+        extra["lengths"] = tuple(torch.tensor(v) for v in lengths)
 
     def call(*args):
         static = _static(o["static"], args)[0]
         if o["form"] == "module":
-            return sigcg.SigKernel(lam, static)(args[0], args[1])
-        return sigcg.sig_kernel(args[0], args[1], lam, static, return_grid=o["form"] == "grid")
+            module = sigcg.SigKernel(lam, static, **transform_options(o))
+            return module(args[0], args[1], **({"lengths": extra["lengths"]} if lengths else {}))
+        return sigcg.sig_kernel(
+            args[0], args[1], lam, static, return_grid=o["form"] == "grid", **extra
+        )
 
     def reference(*args):
         _, kind, params = _static(o["static"], args)
-        return skref.sig_kernel(
-            args[0], args[1], *_orders(lam), kind, return_grid=o["form"] == "grid", **params
+        grid = o["form"] == "grid"
+        a, b = args[0], args[1]
+        if lengths is None or grid:
+            if lengths is not None:  # the grid runs on over the padding, constant
+                a, b = clamp(a, lengths[0]), clamp(b, lengths[1])
+                if o.get("transform", "none") != "none":  # each path's own time scale
+                    return torch.cat(
+                        [
+                            _grid_of_clamped(
+                                a[i : i + 1], b[i : i + 1], lengths, i, o, lam, kind, params
+                            )
+                            for i in range(a.shape[0])
+                        ]
+                    )
+            return skref.sig_kernel(
+                ref_transform(a, o),
+                ref_transform(b, o),
+                *_orders(lam),
+                kind,
+                return_grid=grid,
+                **params,
+            )
+        return torch.cat(
+            [
+                skref.sig_kernel(
+                    ref_transform(a[i : i + 1, :n], o),
+                    ref_transform(b[i : i + 1, :m], o),
+                    *_orders(lam),
+                    kind,
+                    **params,
+                )
+                for i, (n, m) in enumerate(zip(*lengths))
+            ]
         )
 
     return tuple([x, y] + _static_inputs(o["static"])), call, reference
+
+
+def _grid_of_clamped(a, b, lengths, i, o, lam, kind, params):
+    """The PDE grid of one pair whose paths run on, constant, past their lengths: the
+    transformed valid points, padded with their last point."""
+    import sigkernel_reference as skref
+
+    def pad(x, n):
+        t = ref_transform(x[:, :n], o)
+        full = ref_transform(x, o).shape[1]
+        return torch.cat([t, t[:, -1:].expand(1, full - t.shape[1], -1)], 1)
+
+    return skref.sig_kernel(
+        pad(a, lengths[0][i]),
+        pad(b, lengths[1][i]),
+        *_orders(lam),
+        kind,
+        return_grid=True,
+        **params,
+    )
 
 
 def _sig_kernel_gram(o):
@@ -562,14 +824,17 @@ def _sig_kernel_gram(o):
     def call(*args):
         static = _static(o["static"], args)[0]
         second = args[1] if other else None
+        extra = transform_options(o)
         if o["form"] == "module":
-            return sigcg.SigKernel(lam, static, gram=True)(args[0], second)
-        return sigcg.sig_kernel_gram(args[0], second, lam, static, return_grid=o["form"] == "grid")
+            return sigcg.SigKernel(lam, static, gram=True, **extra)(args[0], second)
+        return sigcg.sig_kernel_gram(
+            args[0], second, lam, static, return_grid=o["form"] == "grid", **extra
+        )
 
     def reference(*args):
         _, kind, params = _static(o["static"], args)
-        a = args[0]
-        b = args[1] if other else a
+        a = ref_transform(args[0], o)
+        b = ref_transform(args[1], o) if other else a
         if o["form"] == "grid":
             grids = skref.sig_kernel(
                 a.repeat_interleave(b.shape[0], 0),
@@ -594,13 +859,15 @@ def _sig_mmd(o):
 
     def call(*args):
         static = _static(o["static"], args)[0]
+        extra = transform_options(o)
         if o["module"]:
-            return sigcg.SigMMD(lam, static, o["unbiased"])(args[0], args[1])
-        return sigcg.sig_mmd(args[0], args[1], lam, static, unbiased=o["unbiased"])
+            return sigcg.SigMMD(lam, static, o["unbiased"], **extra)(args[0], args[1])
+        return sigcg.sig_mmd(args[0], args[1], lam, static, unbiased=o["unbiased"], **extra)
 
     def reference(*args):
         _, kind, params = _static(o["static"], args)
-        return skref.mmd(args[0], args[1], *_orders(lam), kind, o["unbiased"], **params)
+        a, b = ref_transform(args[0], o), ref_transform(args[1], o)
+        return skref.mmd(a, b, *_orders(lam), kind, o["unbiased"], **params)
 
     return tuple([x, y] + _static_inputs(o["static"])), call, reference
 
@@ -615,12 +882,12 @@ def _sig_score(o):
     def call(*args):
         static = _static(o["static"], args)[0]
         obs = args[1][0] if single else args[1]
-        return sigcg.sig_score(args[0], obs, o["lam"], lam, static)
+        return sigcg.sig_score(args[0], obs, o["lam"], lam, static, **transform_options(o))
 
     def reference(*args):
         _, kind, params = _static(o["static"], args)
-        obs = args[1][:1] if single else args[1]
-        return skref.score(args[0], obs, o["lam"], *_orders(lam), kind, **params)
+        obs = ref_transform(args[1][:1] if single else args[1], o)
+        return skref.score(ref_transform(args[0], o), obs, o["lam"], *_orders(lam), kind, **params)
 
     return tuple([sample, y] + _static_inputs(o["static"])), call, reference
 
@@ -633,6 +900,8 @@ CASES += [
             static=("linear", "scaled_linear", "rbf", "matern32", "rational_quadratic"),
             dyadic_order=(0, 1, (1, 0)),
             form=("function", "grid", "module"),
+            transform=tuple(TRANSFORMS),
+            lengths=(False, True),
         ),
     ),
     Case(
@@ -643,6 +912,7 @@ CASES += [
             static=("linear", "rbf"),
             dyadic_order=(0, 1),
             form=("function", "grid", "module"),
+            transform=tuple(TRANSFORMS),
         ),
     ),
     Case(
@@ -653,12 +923,19 @@ CASES += [
             static=("linear", "rbf"),
             dyadic_order=(0, 1),
             module=(False, True),
+            transform=tuple(TRANSFORMS),
         ),
     ),
     Case(
         "sig_score",
         _sig_score,
-        dict(lam=(1.0, 0.5), y=("batch", "single"), static=("linear", "rbf"), dyadic_order=(0, 1)),
+        dict(
+            lam=(1.0, 0.5),
+            y=("batch", "single"),
+            static=("linear", "rbf"),
+            dyadic_order=(0, 1),
+            transform=tuple(TRANSFORMS),
+        ),
     ),
 ]
 

@@ -101,3 +101,21 @@ def exp(x: torch.Tensor, d: int, depth: int) -> torch.Tensor:
         power = chen_product_only(power, xs)
         total = [t + p / math.factorial(n) for t, p in zip(total, power)]
     return flat(total)
+
+
+def transform(path: torch.Tensor, time_aug: bool, lead_lag: bool, end_time: float = 1.0):
+    """pySigLib's transform_path, point by point: lead-lag point t = (x_{t//2}, x_{(t+1)//2})
+    (lag channels first), then a time channel end_time * i / (L' - 1)."""
+    batch, length, d = path.shape
+    points = []
+    for t in range(2 * length - 1 if lead_lag else length):
+        if lead_lag:
+            points.append(torch.cat([path[:, t // 2], path[:, (t + 1) // 2]], dim=1))
+        else:
+            points.append(path[:, t])
+    out = torch.stack(points, 1)
+    if time_aug:
+        steps = out.shape[1] - 1
+        times = torch.tensor([end_time * i / steps for i in range(out.shape[1])], dtype=out.dtype)
+        out = torch.cat([out, times[None, :, None].expand(batch, -1, 1)], dim=2)
+    return out

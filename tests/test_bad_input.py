@@ -39,11 +39,35 @@ def good():
                 inverse=False,
                 initial=s,
                 scalar_term=False,
+                time_aug=False,
+                lead_lag=False,
+                end_time=1.0,
+                lengths=torch.tensor([6, 3, 4]),
             ),
+        ),
+        "signature:window": (sigcg.signature, dict(path=x, depth=3, window=(3, 2))),
+        "signature:windows": (
+            sigcg.signature,
+            dict(path=x, depth=3, windows=torch.tensor([[0, 3], [2, 6]])),
         ),
         "logsignature": (
             sigcg.logsignature,
-            dict(path=x, depth=3, stream=False, basepoint=False, inverse=False, mode="words"),
+            dict(
+                path=x,
+                depth=3,
+                stream=False,
+                basepoint=False,
+                inverse=False,
+                mode="words",
+                time_aug=True,
+                lead_lag=False,
+                end_time=1.0,
+                lengths=[6, 3, 4],
+            ),
+        ),
+        "logsignature:windows": (
+            sigcg.logsignature,
+            dict(path=x, depth=3, windows=np.array([[0, 3], [2, 6]]), window=None),
         ),
         "signature_to_logsignature": (
             sigcg.signature_to_logsignature,
@@ -88,7 +112,14 @@ def good():
         "signature_scale": (sigcg.signature_scale, dict(sigtensor=s, scales=x[:, 0], depth=3)),
         "signature_coefficient": (
             sigcg.signature_coefficient,
-            dict(path=x, words=[(0, 1), (1,)], basepoint=False),
+            dict(
+                path=x,
+                words=[(0, 1), (1,)],
+                basepoint=False,
+                time_aug=False,
+                lead_lag=False,
+                end_time=1.0,
+            ),
         ),
         "extract_signature_term": (
             sigcg.extract_signature_term,
@@ -107,11 +138,28 @@ def good():
         "index_to_word": (sigcg.index_to_word, dict(index=3, channels=2, depth=3)),
         "Signature": (
             sigcg.Signature,
-            dict(depth=3, stream=False, inverse=False, scalar_term=False),
+            dict(
+                depth=3,
+                stream=False,
+                inverse=False,
+                scalar_term=False,
+                time_aug=False,
+                lead_lag=False,
+                end_time=1.0,
+            ),
         ),
+        "Signature.forward": (sigcg.Signature(3), dict(path=x, lengths=[6, 3, 4])),
         "LogSignature": (
             sigcg.LogSignature,
-            dict(depth=3, stream=False, inverse=False, mode="words"),
+            dict(
+                depth=3,
+                stream=False,
+                inverse=False,
+                mode="words",
+                time_aug=False,
+                lead_lag=False,
+                end_time=1.0,
+            ),
         ),
         "SignatureToLogSignature": (
             sigcg.SignatureToLogSignature,
@@ -119,7 +167,16 @@ def good():
         ),
         "Path": (
             sigcg.Path,
-            dict(path=x, depth=3, basepoint=False, remember_path=True, scalar_term=False),
+            dict(
+                path=x,
+                depth=3,
+                basepoint=False,
+                remember_path=True,
+                scalar_term=False,
+                time_aug=True,
+                lead_lag=True,
+                end_time=1.0,
+            ),
         ),
         "Path.signature": (path_object.signature, dict(start=1, end=5)),
         "Path.update": (path_object.update, dict(path=x[:, :2])),
@@ -192,6 +249,47 @@ BAD = {
     "index": st.sampled_from([None, "3", 3.5, -1, 14, 10**9]),
     "start": st.sampled_from(["1", 1.5, [1]]),
     "end": st.sampled_from(["5", 5.5]),
+    "time_aug": flags,
+    "lead_lag": flags,
+    "end_time": st.sampled_from(
+        [None, "1", [1.0], 0.0, -1.0, float("nan"), float("inf"), True, torch.tensor(1.0)]
+    ),
+    "lengths": st.sampled_from(
+        [
+            "3",
+            3.5,
+            3,
+            True,
+            [6.0, 3.0, 4.0],
+            [6, 3],
+            [6, 3, True],
+            torch.tensor([6.0, 3.0, 4.0]),
+            torch.tensor([6, 3]),
+            torch.tensor([7, 3, 4]),
+            torch.tensor([1, 3, 4]),
+            torch.tensor([[6, 3, 4]]),
+            np.array([6.0, 3.0, 4.0]),
+            {"a": 1},
+        ]
+    ),
+    "window": st.sampled_from(
+        [3, "3", (3,), (3, 2, 1), (1, 2), (3, 0), (100, 1), (3.5, 2), [True, 1], {3: 2}]
+    ),
+    "windows": st.sampled_from(
+        [
+            "x",
+            3,
+            [[0]],
+            [[0, 1]],
+            [[0, 9]],
+            [[-1, 2]],
+            [[0, "a"]],
+            np.array([[0.0, 2.0]]),
+            torch.ones(2, 2),
+            torch.tensor([[0, 2, 3]]),
+            torch.zeros(0, 2, dtype=torch.int64),
+        ]
+    ),
 }
 # where the general strategy holds a valid value: a longer signature does hold level 2, a path
 # of one point does extend a Path
@@ -215,16 +313,28 @@ def _sigkernel_good():
     """The signature kernels and their static kernels (sigcg.api.sigkernel)."""
     x, y = torch.randn(3, 6, 2, dtype=F64), torch.randn(3, 5, 2, dtype=F64)
     sigma = dict(sigma=1.0)
+    transforms = dict(time_aug=True, lead_lag=False, end_time=1.0)
+    pair = (torch.tensor([6, 3, 4]), [5, 2, 4])
     return {
-        "sig_kernel": (sigcg.sig_kernel, dict(x=x, y=y, dyadic_order=1, return_grid=False)),
+        "sig_kernel": (
+            sigcg.sig_kernel,
+            dict(x=x, y=y, dyadic_order=1, return_grid=False, **transforms, lengths=pair),
+        ),
         "sig_kernel_gram": (
             sigcg.sig_kernel_gram,
-            dict(x=x, y=y, dyadic_order=0, return_grid=False),
+            dict(x=x, y=y, dyadic_order=0, return_grid=False, **transforms, lengths=pair),
         ),
-        "sig_mmd": (sigcg.sig_mmd, dict(x=x, y=y, dyadic_order=0, unbiased=True)),
-        "sig_score": (sigcg.sig_score, dict(sample=x, y=y, lam=1.0, dyadic_order=0)),
-        "SigKernel": (sigcg.SigKernel, dict(dyadic_order=0, gram=False)),
-        "SigMMD": (sigcg.SigMMD, dict(dyadic_order=0, unbiased=True)),
+        "sig_mmd": (
+            sigcg.sig_mmd,
+            dict(x=x, y=y, dyadic_order=0, unbiased=True, **transforms, lengths=pair),
+        ),
+        "sig_score": (
+            sigcg.sig_score,
+            dict(sample=x, y=y, lam=1.0, dyadic_order=0, **transforms, lengths=pair),
+        ),
+        "SigKernel": (sigcg.SigKernel, dict(dyadic_order=0, gram=False, **transforms)),
+        "SigKernel.forward": (sigcg.SigKernel(0), dict(x=x, y=y, lengths=pair)),
+        "SigMMD": (sigcg.SigMMD, dict(dyadic_order=0, unbiased=True, **transforms)),
         "StaticKernel": (sigcg.StaticKernel, {}),
         "LinearKernel": (sigcg.LinearKernel, {}),
         "ScaledLinearKernel": (sigcg.ScaledLinearKernel, dict(scale=1.0)),
@@ -255,6 +365,22 @@ BAD.update(
     gamma=_kernel_parameter,
 )
 SPECIAL[("sig_kernel_gram", "y")] = BAD["path"].filter(lambda v: v is not None)  # None: x, x
+# the signature kernels take a pair (lengths of x, lengths of y)
+_pairs = st.sampled_from(
+    [
+        "x",
+        3,
+        [6, 3, 4],
+        torch.tensor([6, 3, 4]),
+        (torch.tensor([6, 3, 4]),),
+        (torch.tensor([6.0, 3.0, 4.0]), None),
+        (None, torch.tensor([9, 2, 2])),
+        (None, [1, 2, 2]),
+        (None, "x"),
+    ]
+)
+for _name in ("sig_kernel", "sig_kernel_gram", "sig_mmd", "sig_score", "SigKernel.forward"):
+    SPECIAL[(_name, "lengths")] = _pairs
 CASES = [(name, arg) for name, (_, kwargs) in GOOD.items() for arg in kwargs]
 
 

@@ -22,6 +22,11 @@ xg = x.clone().requires_grad_()
 s = sigcg.signature(x, 3)
 calls = {
     "signature": lambda: sigcg.signature(xg, 3).sum().backward(),
+    "signature:transforms": lambda: sigcg.signature(
+        xg, 3, time_aug=True, lead_lag=True, lengths=[12, 5, 7, 2]).sum().backward(),
+    "signature:windows": lambda: sigcg.signature(xg, 3, window=(5, 2)).sum().backward(),
+    "logsignature:windows": lambda: sigcg.logsignature(
+        xg, 3, windows=torch.tensor([[0, 4], [3, 12]])).sum().backward(),
     "Signature": lambda: sigcg.Signature(3, stream=True)(xg).sum().backward(),
     "logsignature": lambda: sigcg.logsignature(xg, 3, mode="brackets").sum().backward(),
     "LogSignature": lambda: sigcg.LogSignature(3)(x),

@@ -13,7 +13,7 @@ from .. import ops
 from ..algebra.lyndon import word_to_index
 from ..algebra.tensor import compile_constant
 from ..runtime import has_kernel
-from . import validation
+from . import transforms, validation
 from .signature import prepare_path, signature
 
 ArrayLike = Union[Tensor, np.ndarray]
@@ -65,7 +65,13 @@ def _normalise_words(words, channels: int) -> tuple[tuple[int, ...], ...]:
 
 
 def signature_coefficient(
-    path: ArrayLike, words: Sequence[Sequence[int]], basepoint: Union[bool, ArrayLike] = False
+    path: ArrayLike,
+    words: Sequence[Sequence[int]],
+    basepoint: Union[bool, ArrayLike] = False,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    end_time: float = 1.0,
 ) -> ArrayLike:
     """Signature coefficients of ``words`` only.
 
@@ -74,6 +80,8 @@ def signature_coefficient(
         words: a sequence of words, each a sequence of letters in [0, channels); word
             (i1, ..., ik) is the iterated integral with dX^{i1} first.
         basepoint: as in :func:`sigcg.signature`.
+        time_aug, lead_lag, end_time: as in :func:`sigcg.signature`; the words' letters are the
+            transformed channels (lead-lag: lag 0..C-1, lead C..2C-1; time last).
 
     Returns:
         (batch, len(words)), or (len(words),) for an unbatched path.  Computes the words and
@@ -83,6 +91,8 @@ def signature_coefficient(
         words-only kernel would leave most of the device idle).
     """
     x, _, numpy_out, unbatched = prepare_path(path, 1, basepoint)
+    transform = transforms.options(time_aug, lead_lag, end_time)
+    x = transforms.augment_path(x, transform)  # the words kernel reads points
     channels = x.shape[2]
     words = _normalise_words(words, channels)
     depth, tables, rows = _word_table(words, channels)

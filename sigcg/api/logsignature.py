@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ from ..algebra import lyndon
 from ..algebra.tensor import compile_constant
 from ..codegen import signature_channels
 from ..runtime import has_kernel
-from . import chunking, validation
+from . import chunking, transforms, validation
 from .signature import prepare_path, signature
 from .validation import ArrayT, like_input
 
@@ -129,22 +129,34 @@ def logsignature(
     basepoint: Union[bool, ArrayLike] = False,
     inverse: bool = False,
     mode: str = "words",
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    end_time: float = 1.0,
+    lengths: Any = None,
+    window: Optional[tuple[int, int]] = None,
+    windows: Any = None,
 ) -> ArrayT:
     """The log-signature of a batch of paths: ``signature`` then the tensor logarithm.
 
-    Arguments as :func:`sigcg.signature`; ``mode`` as :func:`signature_to_logsignature`.
-    Returns (batch, L) or (batch, length', L) with ``stream``; unbatched input drops the batch.
+    Arguments as :func:`sigcg.signature` (transforms, ``lengths``, ``window``/``windows``
+    included); ``mode`` as :func:`signature_to_logsignature`.  Returns (batch, L), (batch,
+    length', L) with ``stream``, or (batch, W, L) with windows; unbatched input drops the batch.
     """
     mode = _check_mode(mode)
     x, depth, numpy_out, unbatched = prepare_path(path, depth, basepoint)
     stream = validation.boolean("stream", stream)
     inverse = validation.boolean("inverse", inverse)
+    transform = transforms.options(time_aug, lead_lag, end_time)
     batch, length, channels = x.shape
-    _check_basis(mode, channels, depth)
+    out_channels = transform.channels(channels)
+    _check_basis(mode, out_channels, depth)
+    extras = transform.active or lengths is not None or window is not None or windows is not None
     # Lyndon coordinates need only the Lyndon words of the top level (a CPU kernel); batches too
     # small to fill the machine are cut into pieces, which need the full signature.
     if (
-        mode != "expand"
+        not extras
+        and mode != "expand"
         and not stream
         and depth >= 2
         and channels >= 2
@@ -154,8 +166,24 @@ def logsignature(
     ):
         result = _logsignature_from_lyndon_top(x, depth, inverse, mode)
     else:
-        sig = signature(x, depth, stream=stream, inverse=inverse)
-        result = signature_to_logsignature(sig, channels, depth, stream=stream, mode=mode)
+        # the path as given (its basepoint and lengths go to signature as they are)
+        sig = signature(
+            validation.tensor("path", path)[0] if extras else x,
+            depth,
+            stream=stream,
+            basepoint=basepoint if extras else False,
+            inverse=inverse,
+            time_aug=transform.time_aug,
+            lead_lag=transform.lead_lag,
+            end_time=transform.end_time,
+            lengths=lengths,
+            window=window,
+            windows=windows,
+        )
+        if extras and unbatched:
+            sig = sig.unsqueeze(0)
+        rows = sig.ndim == 3
+        result = signature_to_logsignature(sig, out_channels, depth, stream=rows, mode=mode)
     if unbatched:
         result = result[0]
     return like_input(result, numpy_out)
@@ -214,19 +242,33 @@ def logsignature_to_signature(
 
 
 class LogSignature(torch.nn.Module):
-    """:func:`logsignature` as a module: ``LogSignature(depth, stream, inverse, mode)(path,
-    basepoint=False)``."""
+    """:func:`logsignature` as a module: ``LogSignature(depth, stream, inverse, mode, *,
+    time_aug, lead_lag, end_time, window, windows)(path, basepoint=False, lengths=None)``."""
 
     def __init__(
-        self, depth: int, stream: bool = False, inverse: bool = False, mode: str = "words"
+        self,
+        depth: int,
+        stream: bool = False,
+        inverse: bool = False,
+        mode: str = "words",
+        *,
+        time_aug: bool = False,
+        lead_lag: bool = False,
+        end_time: float = 1.0,
+        window: Optional[tuple[int, int]] = None,
+        windows: Any = None,
     ):
         super().__init__()
         self.depth = validation.depth(depth)
         self.stream = validation.boolean("stream", stream)
         self.inverse = validation.boolean("inverse", inverse)
         self.mode = _check_mode(mode)
+        self.transform = transforms.options(time_aug, lead_lag, end_time)
+        self.window, self.windows = window, windows
 
-    def forward(self, path: Tensor, basepoint: Union[bool, Tensor] = False) -> Tensor:
+    def forward(
+        self, path: Tensor, basepoint: Union[bool, Tensor] = False, lengths: Any = None
+    ) -> Tensor:
         return logsignature(
             path,
             self.depth,
@@ -234,6 +276,12 @@ class LogSignature(torch.nn.Module):
             basepoint=basepoint,
             inverse=self.inverse,
             mode=self.mode,
+            time_aug=self.transform.time_aug,
+            lead_lag=self.transform.lead_lag,
+            end_time=self.transform.end_time,
+            lengths=lengths,
+            window=self.window,
+            windows=self.windows,
         )
 
     def extra_repr(self) -> str:

@@ -11,9 +11,8 @@ from torch import Tensor
 from .. import ops
 from ..algebra import lyndon
 from ..algebra.tensor import antipode
-from . import validation
+from . import transforms, validation
 from .logsignature import signature_to_logsignature
-from .signature import signature as _signature
 from .signature import signature_channels
 
 
@@ -25,6 +24,13 @@ class Path:
     ``p`` is every point given so far (the basepoint first, if any), and ``start``/``end`` follow
     Python slicing: the result equals ``sigcg.signature(p[:, start:end], depth)``.  Gradients flow
     back to every path given.
+
+    ``time_aug``, ``lead_lag``, ``end_time``: the prefixes are of the transformed path (see
+    :func:`sigcg.signature`) and an interval [start, end) of points selects the part of it
+    between those points (with lead-lag, transformed points 2 start .. 2 end - 2).  The time
+    channel advances end_time / (L' - 1) per transformed point, L' the transformed length of the
+    path given first, and keeps that rate through ``update``: before any update,
+    ``signature()`` equals ``sigcg.signature(p, depth, time_aug=True, ...)``.
     """
 
     def __init__(
@@ -34,11 +40,16 @@ class Path:
         basepoint: Union[bool, Tensor] = False,
         remember_path: bool = True,
         scalar_term: bool = False,
+        *,
+        time_aug: bool = False,
+        lead_lag: bool = False,
+        end_time: float = 1.0,
     ):
         path, _ = validation.tensor("path", path)
         depth = validation.depth(depth)
         basepoint = validation.basepoint(basepoint)
         validation.check_path(path, basepoint)
+        self._transform = transforms.options(time_aug, lead_lag, end_time)
         self._depth = depth
         self._scalar_term = validation.boolean("scalar_term", scalar_term)
         self._remember_path = validation.boolean("remember_path", remember_path)
@@ -57,6 +68,13 @@ class Path:
         else:
             self._path.append(path)
         self._length = path.shape[1]
+        self._out_channels = self._transform.channels(self._channels)
+        # the time channel keeps the scale of the path given first as it grows
+        self._time_step = (
+            path.new_full((self._batch,), self._transform.end_time / steps)
+            if self._transform.time_aug and (steps := self._transform.length(self._length) - 1)
+            else None
+        )
         self._last_point = path[:, -1:]
         self._append_prefixes(path, None)
         if not remember_path:
@@ -66,12 +84,14 @@ class Path:
     def signature(self, start: Optional[int] = None, end: Optional[int] = None) -> Tensor:
         """Signature of ``p[:, start:end]``: (batch, signature_channels)."""
         start, end = self._interval(start, end)
+        if self._transform.lead_lag:  # points [start, end) of p are these of the transformed p
+            start, end = 2 * start, 2 * end - 1
         last = self._row(self._prefix, end - 2)  # S(p[:end])
         result = (
             last
             if start == 0
             else ops.tensor_product(
-                self._row(self._inverse, start - 1), last, self._channels, self._depth
+                self._row(self._inverse, start - 1), last, self._out_channels, self._depth
             )
         )
         if self._scalar_term:
@@ -84,7 +104,7 @@ class Path:
         """Log-signature of ``p[:, start:end]`` (``mode`` as :func:`sigcg.logsignature`)."""
         return signature_to_logsignature(
             self.signature(start, end),
-            self._channels,
+            self._out_channels,
             self._depth,
             mode=mode,
             scalar_term=self._scalar_term,
@@ -123,7 +143,7 @@ class Path:
     @property
     def signature_shape(self) -> torch.Size:
         return torch.Size(
-            [self._batch, signature_channels(self._channels, self._depth, self._scalar_term)]
+            [self._batch, signature_channels(self._out_channels, self._depth, self._scalar_term)]
         )
 
     def signature_size(self, index: Optional[int] = None):
@@ -131,7 +151,9 @@ class Path:
 
     @property
     def logsignature_shape(self) -> torch.Size:
-        return torch.Size([self._batch, lyndon.logsignature_channels(self._channels, self._depth)])
+        return torch.Size(
+            [self._batch, lyndon.logsignature_channels(self._out_channels, self._depth)]
+        )
 
     def logsignature_size(self, index: Optional[int] = None):
         return self.logsignature_shape if index is None else self.logsignature_shape[index]
@@ -159,9 +181,11 @@ class Path:
     def _append_prefixes(self, path: Tensor, initial: Optional[Tensor]) -> None:
         if path.shape[1] < 2:
             return
-        stream = _signature(path, self._depth, stream=True, initial=initial).transpose(0, 1)
+        stream = transforms.raw_signature(
+            path, initial, self._depth, True, self._transform, time_step=self._time_step
+        ).transpose(0, 1)
         self._prefix.append(stream.contiguous())
-        self._inverse.append(antipode(stream, self._channels, self._depth).contiguous())
+        self._inverse.append(antipode(stream, self._out_channels, self._depth).contiguous())
 
     def _row(self, chunks: list[Tensor], index: int) -> Tensor:
         """Row ``index`` of the concatenated chunks (negative counts from the end)."""

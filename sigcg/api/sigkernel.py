@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from ..ops import sigkernel as ops
-from . import validation
+from . import transforms, validation
 from .static_kernels import LinearKernel, StaticKernel
 
 ArrayLike = Union[Tensor, np.ndarray]
@@ -170,6 +170,40 @@ def _check_solve(
     )
 
 
+def _transformed(
+    x: Tensor,
+    y: Optional[Tensor],
+    time_aug: Any,
+    lead_lag: Any,
+    end_time: Any,
+    lengths: Any,
+    x_single: bool = False,
+    y_single: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """x and y transformed (torch ops: the PDE kernels read increments) and clamped to their
+    lengths; y None stays None (typed as x for the callers that then use x)."""
+    transform = transforms.options(time_aug, lead_lag, end_time)
+    if lengths is None:
+        pair: tuple[Any, Any] = (None, None)
+    elif isinstance(lengths, tuple) and len(lengths) == 2:
+        pair = lengths
+    else:
+        raise TypeError(
+            f"lengths must be a pair (lengths of the first paths, lengths of the second), each "
+            f"None or (batch,) integers; got {type(lengths).__name__} {lengths!r}"
+        )
+    if y is None and pair[1] is not None:
+        raise ValueError("lengths: give no second lengths when y is None (the Gram of x)")
+    out = []
+    for path, value, single in ((x, pair[0], x_single), (y, pair[1], y_single)):
+        if path is None:
+            out.append(x)
+            continue
+        lens = transforms.lengths(value, path, False, single)
+        out.append(transforms.augment_path(path, transform, lens))
+    return out[0], out[1]
+
+
 # ---- the solve over pairs --------------------------------------------------------------------
 
 
@@ -245,6 +279,11 @@ def sig_kernel(
     dyadic_order: DyadicOrder = 0,
     static_kernel: Optional[StaticKernel] = None,
     return_grid: bool = False,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    end_time: float = 1.0,
+    lengths: Optional[tuple[Any, Any]] = None,
 ) -> ArrayLike:
     """Signature kernels k(x_b, y_b) = <S(x_b), S(y_b)> of a batch of pairs of paths.
 
@@ -258,6 +297,12 @@ def sig_kernel(
             sigcg static kernel (e.g. sigcg.RBFKernel(sigma)), or a callable f(x, y) returning
             the increment Gram (batch, Lx - 1, Ly - 1).
         return_grid: return the whole PDE solution instead of its last entry.
+        time_aug, lead_lag, end_time: transform every path first (pySigLib's
+            ``transform_path`` conventions, as :func:`sigcg.signature`), each over its own
+            points.
+        lengths: (lengths of the first paths, lengths of the second), each None or (batch,)
+            integers: a path's points past its length are padding (zero increments, exactly zero
+            gradient; the PDE solver still steps over them).
 
     Returns:
         (batch,), or with ``return_grid`` (batch, (Lx - 1) 2^lambda_x + 1, (Ly - 1) 2^lambda_y +
@@ -268,6 +313,7 @@ def sig_kernel(
     y, y_single = _paths("y", y)
     _same_space(x, y, "x", "y")
     return_grid = validation.boolean("return_grid", return_grid)
+    x, y = _transformed(x, y, time_aug, lead_lag, end_time, lengths, x_single, y_single)
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"x and y must have the same batch size (pairs (x_b, y_b)); got "
@@ -287,6 +333,11 @@ def sig_kernel_gram(
     dyadic_order: DyadicOrder = 0,
     static_kernel: Optional[StaticKernel] = None,
     return_grid: bool = False,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    end_time: float = 1.0,
+    lengths: Optional[tuple[Any, Any]] = None,
 ) -> ArrayLike:
     """The Gram matrix K[i, j] = k(x_i, y_j) of two batches of paths.
 
@@ -296,6 +347,12 @@ def sig_kernel_gram(
             exactly symmetric (with equal dyadic orders on both axes).
         dyadic_order, static_kernel: as for :func:`sig_kernel`.
         return_grid: every pair's whole PDE solution.
+        time_aug, lead_lag, end_time: transform every path first (pySigLib's
+            ``transform_path`` conventions, as :func:`sigcg.signature`), each over its own
+            points.
+        lengths: (lengths of x, lengths of y; None with y), each None or (batch,)
+            integers: a path's points past its length are padding (zero increments, exactly zero
+            gradient; the PDE solver still steps over them).
 
     Returns:
         (Bx, By), or (Bx, By, R1 + 1, R2 + 1) with ``return_grid``.
@@ -307,7 +364,9 @@ def sig_kernel_gram(
     if not symmetric:
         y, _ = _paths("y", y, allow_unbatched=False)
         _same_space(x, y, "x", "y")
+        x, y = _transformed(x, y, time_aug, lead_lag, end_time, lengths)
     else:
+        x, _ = _transformed(x, None, time_aug, lead_lag, end_time, lengths)
         y = x
     lam1, lam2 = dyadic_orders(dyadic_order)
     _check_static_kernel(static_kernel)
@@ -358,6 +417,11 @@ def sig_mmd(
     dyadic_order: DyadicOrder = 0,
     static_kernel: Optional[StaticKernel] = None,
     unbiased: bool = True,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    end_time: float = 1.0,
+    lengths: Optional[tuple[Any, Any]] = None,
 ) -> ArrayLike:
     """Squared maximum mean discrepancy between the samples x (m paths) and y (n paths) under
     the signature kernel:
@@ -372,6 +436,12 @@ def sig_mmd(
     Args:
         x: (m, Lx, channels); y: (n, Ly, channels); dyadic_order, static_kernel: as for
             :func:`sig_kernel`.
+        time_aug, lead_lag, end_time: transform every path first (pySigLib's
+            ``transform_path`` conventions, as :func:`sigcg.signature`), each over its own
+            points.
+        lengths: (lengths of the first paths, lengths of the second), each None or (batch,)
+            integers: a path's points past its length are padding (zero increments, exactly zero
+            gradient; the PDE solver still steps over them).
 
     Returns:
         a 0-dim tensor (NumPy 0-dim array for NumPy input).
@@ -380,6 +450,7 @@ def sig_mmd(
     x, _ = _paths("x", x, allow_unbatched=False)
     y, _ = _paths("y", y, allow_unbatched=False)
     _same_space(x, y, "x", "y")
+    x, y = _transformed(x, y, time_aug, lead_lag, end_time, lengths)
     lam = dyadic_orders(dyadic_order)
     _check_static_kernel(static_kernel)
     unbiased = validation.boolean("unbiased", unbiased)
@@ -397,6 +468,11 @@ def sig_score(
     lam: float = 1.0,
     dyadic_order: DyadicOrder = 0,
     static_kernel: Optional[StaticKernel] = None,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    end_time: float = 1.0,
+    lengths: Optional[tuple[Any, Any]] = None,
 ) -> ArrayLike:
     """The signature kernel scoring rule of the sample's distribution at each observation y_b:
 
@@ -407,14 +483,21 @@ def sig_score(
     Args:
         sample: (m, L, channels), m >= 2; y: (By, Ly, channels), or (Ly, channels) for one
             observation; lam: weight of the sample's self-similarity term.
+        time_aug, lead_lag, end_time: transform every path first (pySigLib's
+            ``transform_path`` conventions, as :func:`sigcg.signature`), each over its own
+            points.
+        lengths: (lengths of the sample, lengths of y), each None or (batch,)
+            integers: a path's points past its length are padding (zero increments, exactly zero
+            gradient; the PDE solver still steps over them).
 
     Returns:
         (By,), or (1,) for a single 2-D y (pySigLib's shapes).
     """
     numpy_out = isinstance(sample, np.ndarray)
     sample, _ = _paths("sample", sample, allow_unbatched=False)
-    y, _ = _paths("y", y)
+    y, y_single = _paths("y", y)
     _same_space(sample, y, "sample", "y")
+    sample, y = _transformed(sample, y, time_aug, lead_lag, end_time, lengths, False, y_single)
     lam_x = dyadic_orders(dyadic_order)
     _check_static_kernel(static_kernel)
     if isinstance(lam, (bool, np.bool_)) or not isinstance(lam, (int, float, np.floating, Tensor)):
@@ -438,20 +521,35 @@ class SigKernel(torch.nn.Module):
         dyadic_order: DyadicOrder = 0,
         static_kernel: Optional[StaticKernel] = None,
         gram: bool = False,
+        *,
+        time_aug: bool = False,
+        lead_lag: bool = False,
+        end_time: float = 1.0,
     ):
         super().__init__()
         dyadic_orders(dyadic_order)
         _check_static_kernel(static_kernel)
         gram = validation.boolean("gram", gram)
         self.dyadic_order, self.static_kernel, self.gram = dyadic_order, static_kernel, gram
+        self.transform = transforms.options(time_aug, lead_lag, end_time)
         _register(self, static_kernel)
 
-    def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
+    def forward(
+        self, x: Tensor, y: Optional[Tensor] = None, lengths: Optional[tuple] = None
+    ) -> Tensor:
+        options: dict[str, Any] = dict(
+            time_aug=self.transform.time_aug,
+            lead_lag=self.transform.lead_lag,
+            end_time=self.transform.end_time,
+            lengths=lengths,
+        )
         if self.gram:
-            return cast(Tensor, sig_kernel_gram(x, y, self.dyadic_order, self.static_kernel))
+            return cast(
+                Tensor, sig_kernel_gram(x, y, self.dyadic_order, self.static_kernel, **options)
+            )
         if y is None:
             raise ValueError("SigKernel: y is required (or construct it with gram=True)")
-        return cast(Tensor, sig_kernel(x, y, self.dyadic_order, self.static_kernel))
+        return cast(Tensor, sig_kernel(x, y, self.dyadic_order, self.static_kernel, **options))
 
     def extra_repr(self) -> str:
         return (
@@ -469,11 +567,16 @@ class SigMMD(torch.nn.Module):
         dyadic_order: DyadicOrder = 0,
         static_kernel: Optional[StaticKernel] = None,
         unbiased: bool = True,
+        *,
+        time_aug: bool = False,
+        lead_lag: bool = False,
+        end_time: float = 1.0,
     ):
         super().__init__()
         dyadic_orders(dyadic_order)
         _check_static_kernel(static_kernel)
         unbiased = validation.boolean("unbiased", unbiased)
+        self.transform = transforms.options(time_aug, lead_lag, end_time)
         self.dyadic_order, self.static_kernel, self.unbiased = (
             dyadic_order,
             static_kernel,
@@ -481,8 +584,21 @@ class SigMMD(torch.nn.Module):
         )
         _register(self, static_kernel)
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return cast(Tensor, sig_mmd(x, y, self.dyadic_order, self.static_kernel, self.unbiased))
+    def forward(self, x: Tensor, y: Tensor, lengths: Optional[tuple] = None) -> Tensor:
+        return cast(
+            Tensor,
+            sig_mmd(
+                x,
+                y,
+                self.dyadic_order,
+                self.static_kernel,
+                self.unbiased,
+                time_aug=self.transform.time_aug,
+                lead_lag=self.transform.lead_lag,
+                end_time=self.transform.end_time,
+                lengths=lengths,
+            ),
+        )
 
     def extra_repr(self) -> str:
         return (

@@ -12,7 +12,8 @@ from .. import ops
 from ..algebra.lyndon import MAX_COUNTED_DEPTH
 from ..algebra.tensor import antipode, level_slice
 from ..codegen import signature_channels as _signature_channels
-from . import chunking, validation
+from . import transforms, validation
+from . import windows as windows_api
 from .validation import ArrayT, like_input
 
 ArrayLike = Union[Tensor, np.ndarray]
@@ -30,6 +31,12 @@ def signature_channels(channels: int, depth: int, scalar_term: bool = False) -> 
 def prepare_path(path: Any, depth: Any, basepoint: Any) -> tuple[Tensor, int, bool, bool]:
     """Validated (batch, length, channels) tensor with the basepoint prepended, the depth as an
     int, whether the input was NumPy, and whether it was unbatched (length, channels)."""
+    x, checked_depth, numpy_out, unbatched, _ = prepare(path, depth, basepoint)
+    return x, checked_depth, numpy_out, unbatched
+
+
+def prepare(path: Any, depth: Any, basepoint: Any) -> tuple[Tensor, int, bool, bool, bool]:
+    """As :func:`prepare_path`, and whether a basepoint was prepended."""
     x, numpy_out = validation.tensor("path", path)
     checked_depth = validation.depth(depth)
     base = validation.basepoint(basepoint)
@@ -44,7 +51,7 @@ def prepare_path(path: Any, depth: Any, basepoint: Any) -> tuple[Tensor, int, bo
         x = torch.cat([x.new_zeros(batch, 1, channels), x], dim=1)
     elif isinstance(base, Tensor):
         x = torch.cat([base.unsqueeze(1), x], dim=1)
-    return x, checked_depth, numpy_out, unbatched
+    return x, checked_depth, numpy_out, unbatched, base is not False
 
 
 def signature(
@@ -55,6 +62,13 @@ def signature(
     inverse: bool = False,
     initial: Optional[ArrayLike] = None,
     scalar_term: bool = False,
+    *,
+    time_aug: bool = False,
+    lead_lag: bool = False,
+    end_time: float = 1.0,
+    lengths: Any = None,
+    window: Optional[tuple[int, int]] = None,
+    windows: Any = None,
 ) -> ArrayT:
     """The signature transform of a batch of paths, truncated at ``depth``.
 
@@ -70,20 +84,46 @@ def signature(
             the concatenation when S0 is an inverse signature).  With ``scalar_term`` it has the
             scalar column too, (batch, signature_channels + 1), and that column is ignored.
         scalar_term: put the constant 1 (level 0) first.
+        time_aug: append a time channel (last) running from 0 to ``end_time`` over the points.
+        lead_lag: sign the lead-lag path: 2 length - 1 points [lag, lead] (lag channels first),
+            the lead moving first.  Both transforms follow pySigLib's ``transform_path`` and
+            apply after the basepoint is prepended; the signature is of 2 channels (lead-lag),
+            plus 1 (time) per original channel.  On the CPU nothing is materialised: the kernels
+            build the transformed increments from the original points.
+        end_time: the time channel's final value.
+        lengths: (batch,) integers (an int for an unbatched path): row b is path[b, :lengths[b]]
+            (its points after that are padding, never read, with zero gradient); with
+            ``stream`` the entries past a row's end repeat its final value.
+        window: (size, stride): the signature of every window path[:, k stride : k stride +
+            size] that fits, as (batch, W, S).
+        windows: a (W, 2) integer table of [start, end) point indices (after the basepoint, if
+            any): the signature of each path[:, start:end], as (batch, W, S).  With transforms,
+            a window selects the part of the transformed whole path between its points (the time
+            channel keeps the whole path's scale).
 
     Returns:
-        (batch, S) or, with ``stream``, (batch, length', S) where S = signature_channels(channels,
-        depth, scalar_term) and length' = length - 1 (length with a basepoint).  Unbatched input
-        drops the batch axis.  Levels in order, words lexicographic inside a level.
+        (batch, S); with ``stream`` (batch, length', S), length' = length - 1 (length with a
+        basepoint; times 2 with lead_lag); with windows (batch, W, S).  S =
+        signature_channels(channels', depth, scalar_term) for the transformed channel count.
+        Unbatched input drops the batch axis.  Levels in order, words lexicographic inside a
+        level.
     """
-    x, depth, numpy_out, unbatched = prepare_path(path, depth, basepoint)
+    x, depth, numpy_out, unbatched, has_base = prepare(path, depth, basepoint)
     stream = validation.boolean("stream", stream)
     inverse = validation.boolean("inverse", inverse)
     scalar_term = validation.boolean("scalar_term", scalar_term)
+    transform = transforms.options(time_aug, lead_lag, end_time)
+    lens = transforms.lengths(lengths, x, has_base, unbatched)
+    table = windows_api.table(window, windows, x.shape[1], x.device)
+    if table is not None and (stream or lens is not None):
+        raise ValueError(
+            "windows (window= or windows=) cannot be combined with "
+            + ("stream" if stream else "lengths")
+        )
     batch, length, channels = x.shape
-    width = validation.signature_width(
-        batch, length - 1 if stream else 1, channels, depth, x.element_size()
-    )
+    out_channels = transform.channels(channels)
+    rows = table.shape[0] if table is not None else (transform.length(length) - 1 if stream else 1)
+    width = validation.signature_width(batch, rows, out_channels, depth, x.element_size())
     init = None
     if initial is not None:
         init = validation.tensor("initial", initial)[0]
@@ -93,24 +133,43 @@ def signature(
         validation.check_initial(init, x, width + (1 if scalar_term else 0))
         init = (init[:, 1:] if scalar_term else init).contiguous()
         if inverse:  # S^{-1} ⊗ S0 = α(α(S0) ⊗ S)
-            init = antipode(init, channels, depth)
+            init = antipode(init, out_channels, depth)
 
-    pieces = (
-        1
-        if stream
-        else chunking.piece_count(batch, length - 1, channels, depth, chunking.parallel_width(x))
-    )
-    if pieces > 1:  # too few paths to fill the machine: sign pieces in parallel (Chen)
-        result = chunking.chunked_signature(x, init, depth, pieces)
+    if table is not None:
+        result = window_signature(x, depth, table, transform, init)
     else:
-        result = ops.signature(x.contiguous(), init, depth, stream)
+        result = transforms.raw_signature(x, init, depth, stream, transform, lens)
     if inverse:
-        result = antipode(result, channels, depth)
+        result = antipode(result, out_channels, depth)
     if scalar_term:
         result = torch.cat([result.new_ones(result.shape[:-1] + (1,)), result], dim=-1)
     if unbatched:
         result = result.squeeze(0)
     return like_input(result, numpy_out)
+
+
+def window_signature(
+    x: Tensor,
+    depth: int,
+    table: Tensor,
+    transform: transforms.Transform,
+    initial: Optional[Tensor] = None,
+) -> Tensor:
+    """(B, L, C) -> (B, W, S): the windows of the transformed path (the windows index the
+    original points: with lead-lag, points [s, e) are the transformed points [2s, 2e - 1)),
+    each multiplied by ``initial`` (B, S) on the left when given."""
+    if transform.active:
+        x = transforms.augment_path(x, transform)
+        if transform.lead_lag:
+            table = torch.stack([2 * table[:, 0], 2 * table[:, 1] - 1], 1)
+    result = windows_api.signature(x, depth, table)
+    if initial is not None:
+        batch, count, width = result.shape
+        left = initial[:, None].expand(batch, count, width).reshape(-1, width)
+        result = ops.tensor_product(
+            left.contiguous(), result.reshape(-1, width), x.shape[2], depth
+        ).view(batch, count, width)
+    return result
 
 
 def extract_signature_term(
@@ -128,20 +187,37 @@ def extract_signature_term(
 
 
 class Signature(torch.nn.Module):
-    """:func:`signature` as a module: ``Signature(depth, stream, inverse, scalar_term)(path,
-    basepoint=False, initial=None)``; input (batch, length, channels), output as there."""
+    """:func:`signature` as a module: ``Signature(depth, stream, inverse, scalar_term, *,
+    time_aug, lead_lag, end_time, window, windows)(path, basepoint=False, initial=None,
+    lengths=None)``; input (batch, length, channels), output as there."""
 
     def __init__(
-        self, depth: int, stream: bool = False, inverse: bool = False, scalar_term: bool = False
+        self,
+        depth: int,
+        stream: bool = False,
+        inverse: bool = False,
+        scalar_term: bool = False,
+        *,
+        time_aug: bool = False,
+        lead_lag: bool = False,
+        end_time: float = 1.0,
+        window: Optional[tuple[int, int]] = None,
+        windows: Any = None,
     ):
         super().__init__()
         self.depth = validation.depth(depth)
         self.stream = validation.boolean("stream", stream)
         self.inverse = validation.boolean("inverse", inverse)
         self.scalar_term = validation.boolean("scalar_term", scalar_term)
+        self.transform = transforms.options(time_aug, lead_lag, end_time)
+        self.window, self.windows = window, windows
 
     def forward(
-        self, path: Tensor, basepoint: Union[bool, Tensor] = False, initial: Optional[Tensor] = None
+        self,
+        path: Tensor,
+        basepoint: Union[bool, Tensor] = False,
+        initial: Optional[Tensor] = None,
+        lengths: Any = None,
     ) -> Tensor:
         return signature(
             path,
@@ -151,10 +227,26 @@ class Signature(torch.nn.Module):
             inverse=self.inverse,
             initial=initial,
             scalar_term=self.scalar_term,
+            time_aug=self.transform.time_aug,
+            lead_lag=self.transform.lead_lag,
+            end_time=self.transform.end_time,
+            lengths=lengths,
+            window=self.window,
+            windows=self.windows,
         )
 
     def extra_repr(self) -> str:
+        extra = "".join(
+            f", {name}={value!r}"
+            for name, value in (
+                ("time_aug", self.transform.time_aug),
+                ("lead_lag", self.transform.lead_lag),
+                ("end_time", self.transform.end_time),
+                ("window", self.window),
+            )
+            if value not in (False, 1.0, None)
+        )
         return (
             f"depth={self.depth}, stream={self.stream}, inverse={self.inverse}, "
-            f"scalar_term={self.scalar_term}"
+            f"scalar_term={self.scalar_term}{extra}"
         )

@@ -13,7 +13,8 @@ from .algebra import (
 from .base import REGISTRY, TorchOp, needs_autograd
 from .coefficient import signature_words
 from .logsignature import logsignature_in_basis, logsignature_words, logsignature_words_backward
-from .signature import signature, signature_backward
+from .signature import signature, signature_backward, signature_fused, signature_fused_backward
+from .windows import signature_windows, signature_windows_backward
 
 __all__ = [
     "REGISTRY",
@@ -24,6 +25,10 @@ __all__ = [
     "needs_autograd",
     "signature",
     "signature_backward",
+    "signature_fused",
+    "signature_fused_backward",
+    "signature_windows",
+    "signature_windows_backward",
     "signature_words",
     "tensor_exp",
     "tensor_exp_backward",

@@ -80,6 +80,23 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
     return result if initial is None else _product(initial, result, channels, depth)
 
 
+def signature_fused(
+    path: Tensor,
+    initial: Optional[Tensor],
+    depth: int,
+    stream: bool,
+    lead_lag: bool,
+    time_step: Optional[Tensor],
+    lengths: Optional[Tensor],
+    order: Optional[Tensor],
+) -> Tensor:
+    """What the fused signature kernels compute: the signature of the transformed, clamped path
+    (``order`` only schedules the kernels' lanes)."""
+    from .transforms import augment
+
+    return signature(augment(path, lead_lag, time_step, lengths), initial, depth, stream)
+
+
 def tensor_log(x: Tensor, channels: int, depth: int) -> Tensor:
     """log(1 + x) by Horner: log(1 + x) = x ⊗ t_1, t_N = 1/N, t_n = 1/n - x ⊗ t_{n+1}, each t_n
     kept as its scalar 1/n and its levels v_n (v_N = 0)."""

@@ -15,6 +15,7 @@ from ..codegen import signature_channels
 from ..runtime import launch
 from . import composite
 from .base import TorchOp, contiguous, empty
+from .transforms import transformed_channels
 
 
 def _forward(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool) -> Tensor:
@@ -108,4 +109,153 @@ signature = TorchOp(
     composite=composite.signature,
 )
 
-__all__ = ["signature", "signature_backward"]
+
+# ---- transformed and ragged batches (CPU kernels: codegen/kernels/signature_fused.py) ------
+
+
+def _fused_shape(path: Tensor, depth: int, stream: bool, lead_lag: bool, time: bool):
+    """(transformed channels, transformed steps, output shape)."""
+    batch, length, channels = path.shape
+    d = transformed_channels(channels, lead_lag, time)
+    steps = (length - 1) * (2 if lead_lag else 1)
+    width = signature_channels(d, depth)
+    return d, steps, ((batch, steps, width) if stream else (batch, width))
+
+
+def _fused_forward(
+    path: Tensor,
+    initial: Optional[Tensor],
+    depth: int,
+    stream: bool,
+    lead_lag: bool,
+    time_step: Optional[Tensor],
+    lengths: Optional[Tensor],
+    order: Optional[Tensor],
+) -> Tensor:
+    """The signature of ``transforms.augment(path, lead_lag, time_step, lengths)`` without
+    making it.  path (B, L, C); time_step (B,) or None; lengths, order (B,) int32 or None (order:
+    the rows in the order SIMD lanes take them, similar lengths together).  Returns (B, S) or,
+    with stream, (B, (L - 1)(1 + lead_lag), S), S the signature size of the transformed
+    channels."""
+    path, initial = contiguous(path), contiguous(initial)
+    d, steps, shape = _fused_shape(path, depth, stream, lead_lag, time_step is not None)
+    out = empty(shape, path)
+    launch(
+        "signature_fused_forward",
+        "signature_fused_forward",
+        d,
+        depth,
+        dict(
+            path=path,
+            initial=initial,
+            out=out,
+            batch=path.shape[0],
+            length=path.shape[1],
+            stream=int(stream),
+            lead_lag=int(lead_lag),
+            time_step=contiguous(time_step),
+            lengths=contiguous(lengths),
+            order=contiguous(order),
+        ),
+        like=path,
+        steps=steps,
+    )
+    return out
+
+
+def _fused_forward_fake(path, initial, depth, stream, lead_lag, time_step, lengths, order):
+    return path.new_empty(_fused_shape(path, depth, stream, lead_lag, time_step is not None)[2])
+
+
+def _fused_backward_kernel(
+    path: Tensor,
+    initial: Optional[Tensor],
+    sig: Tensor,
+    grad: Tensor,
+    depth: int,
+    stream: bool,
+    lead_lag: bool,
+    time_step: Optional[Tensor],
+    lengths: Optional[Tensor],
+    order: Optional[Tensor],
+    want_initial: bool,
+) -> tuple[Tensor, Tensor]:
+    """(grad_path (B, L, C), exactly 0 on padding; grad_initial (B, S), or (0,) when not
+    wanted)."""
+    path, initial = contiguous(path), contiguous(initial)
+    sig, grad = contiguous(sig), contiguous(grad)
+    d, steps, _ = _fused_shape(path, depth, stream, lead_lag, time_step is not None)
+    batch = path.shape[0]
+    grad_path = empty(path.shape, path)
+    grad_initial = empty((batch, signature_channels(d, depth)) if want_initial else (0,), path)
+    launch(
+        "signature_fused_backward",
+        "signature_fused_backward",
+        d,
+        depth,
+        dict(
+            path=path,
+            initial=initial,
+            sig=sig,
+            grad_sig=grad,
+            grad_path=grad_path,
+            grad_initial=grad_initial if want_initial else None,
+            batch=batch,
+            length=path.shape[1],
+            stream=int(stream),
+            lead_lag=int(lead_lag),
+            time_step=contiguous(time_step),
+            lengths=contiguous(lengths),
+            order=contiguous(order),
+        ),
+        like=path,
+        steps=steps,
+    )
+    return grad_path, grad_initial
+
+
+def _fused_backward_kernel_fake(
+    path, initial, sig, grad, depth, stream, lead_lag, time_step, lengths, order, want_initial
+):
+    width = sig.shape[-1]
+    return (
+        path.new_empty(path.shape),
+        path.new_empty((path.shape[0], width) if want_initial else (0,)),
+    )
+
+
+signature_fused_backward = TorchOp(
+    "signature_fused_backward", _fused_backward_kernel, _fused_backward_kernel_fake
+)
+
+
+def _fused_backward(args, sig, grads, needs, compiled):
+    path, initial, depth, stream, lead_lag, time_step, lengths, order = args
+    want_initial = initial is not None and needs[1]
+    grad_path, grad_initial = signature_fused_backward.call(
+        compiled,
+        path,
+        initial,
+        sig,
+        grads[0],
+        depth,
+        stream,
+        lead_lag,
+        time_step,
+        lengths,
+        order,
+        want_initial,
+    )
+    return (grad_path, grad_initial if want_initial else None) + (None,) * 6
+
+
+signature_fused = TorchOp(
+    "signature_fused",
+    _fused_forward,
+    _fused_forward_fake,
+    backward=_fused_backward,
+    save_output=True,
+    composite=composite.signature_fused,
+)
+
+__all__ = ["signature", "signature_backward", "signature_fused", "signature_fused_backward"]
