@@ -1,7 +1,8 @@
 PYTHON ?= python
 
 .PHONY: install test test-exhaustive lint format bench bench-quick bench-first-call generate \
-        check-generated demo gpu-check docs
+        check-generated demo gpu-check docs bench-dask \
+        bench-install
 
 # Works the same in a fresh venv and in the base interpreter (PYTHON=path/to/python picks one).
 # torch first and pinned (2.13.0 is on this machine's disk; never pull a CUDA build); then the
@@ -38,6 +39,14 @@ demo:
 # docs/benchmarks/, where the documentation's performance page shows them.
 bench:
 	$(PYTHON) benchmarks/bench_signature.py --out docs/benchmarks
+
+# sigcg.dask on a 2-worker LocalCluster against 1 worker; docs/benchmarks/dask.md
+bench-dask:
+	$(PYTHON) benchmarks/bench_dask.py --out docs/benchmarks
+
+# From nothing to a first signature: wheel -> fresh venvs -> first call, with and without a compiler
+bench-install:
+	$(PYTHON) benchmarks/bench_install.py
 
 # The documentation site: warnings are errors (its examples are doctested by make test).
 docs:

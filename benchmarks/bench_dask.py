@@ -1,6 +1,6 @@
 """sigcg.dask on a LocalCluster: 1 worker against 2, one thread each, on one batch.
 
-    python benchmarks/bench_dask.py [--batch 20000] [--length 100] [--channels 4] [--depth 4]
+    python benchmarks/bench_dask.py [--batch 20000] [--length 100] [--channels 4] [--depth 4,6]
                                     [--chunks 20] [--reps 5] [--out docs/benchmarks]
 
 The batch is generated on the workers and persisted there before timing, so the times are the
@@ -56,12 +56,52 @@ def main():
     parser.add_argument("--batch", type=int, default=20000)
     parser.add_argument("--length", type=int, default=100)
     parser.add_argument("--channels", type=int, default=4)
-    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--depth", default="4,6", help="depths, comma-separated")
     parser.add_argument("--chunks", type=int, default=20)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--out", help="write dask.md here")
     args = parser.parse_args()
 
+    B, L, d = args.batch, args.length, args.channels
+    depths = [int(n) for n in args.depth.split(",")]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    text = "\n".join(
+        [
+            f"`benchmarks/bench_dask.py`: a ({B}, {L}, {d}) float32 batch generated and persisted "
+            f"on the workers, {args.chunks} chunks of {-(-B // args.chunks)} paths, LocalCluster "
+            f"workers of one thread each, median of {args.reps}; {os.cpu_count()} cores, load "
+            f"average {load:.1f} when it started.",
+            "",
+            "| depth | | 1 worker | 2 workers | speed-up |",
+            "|---|---|---|---|---|",
+        ]
+    )
+    notes = []
+    for N in depths:
+        one, two, local = run_depth(args, B, L, d, N)
+        text += (
+            f"\n| {N} | persist (results stay on the workers) | {one['persist'] * 1e3:.0f} ms | "
+            f"{two['persist'] * 1e3:.0f} ms | {one['persist'] / two['persist']:.2f}x |"
+            f"\n| {N} | compute (results gathered to the client) | {one['compute'] * 1e3:.0f} ms | "
+            f"{two['compute'] * 1e3:.0f} ms | {one['compute'] / two['compute']:.2f}x |"
+            f"\n| {N} | compiles on the workers | {one['compiles']} | {two['compiles']} | |"
+        )
+        notes.append(
+            f"depth {N}: {local[1] * 1e3:.0f} ms on 1 thread, {local[2] * 1e3:.0f} ms on 2 "
+            f"threads ({local[1] / local[2]:.2f}x)"
+        )
+    text += "\n\nThe same batch in one process, one sigcg call: " + "; ".join(notes) + ".\n"
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "dask.md").write_text(
+            f"<!-- written by benchmarks/bench_dask.py --out {args.out} -->\n\n"
+            f"Measured {time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}.\n\n" + text
+        )
+
+
+def run_depth(args, B, L, d, N):
     import dask.array as da
     import torch
     from distributed import Client, LocalCluster, wait
@@ -69,7 +109,6 @@ def main():
     import sigcg
     import sigcg.dask
 
-    B, L, d, N = args.batch, args.length, args.channels, args.depth
     shape = (B, L, d)
     rows = -(-B // args.chunks)
     export = sigcg.dask.prepare(
@@ -122,33 +161,7 @@ def main():
         sigcg.signature(xn, N)
         local[threads] = timed(lambda: sigcg.signature(xn, N), args.reps)
 
-    one, two = results[1], results[2]
-    lines = [
-        f"`benchmarks/bench_dask.py`: a ({B}, {L}, {d}) float32 batch, depth {N}, "
-        f"{args.chunks} chunks of {rows} paths, LocalCluster workers of one thread each, "
-        f"median of {args.reps}; {os.cpu_count()} cores.",
-        "",
-        "| | 1 worker | 2 workers | speed-up |",
-        "|---|---|---|---|",
-        f"| persist (results stay on the workers) | {one['persist'] * 1e3:.0f} ms | "
-        f"{two['persist'] * 1e3:.0f} ms | {one['persist'] / two['persist']:.2f}x |",
-        f"| compute (results gathered to the client) | {one['compute'] * 1e3:.0f} ms | "
-        f"{two['compute'] * 1e3:.0f} ms | {one['compute'] / two['compute']:.2f}x |",
-        f"| compiles on the workers | {one['compiles']} | {two['compiles']} | |",
-        "",
-        f"The same batch in one process, one call: {local[1] * 1e3:.0f} ms on 1 thread, "
-        f"{local[2] * 1e3:.0f} ms on 2 threads ({local[1] / local[2]:.2f}x).",
-        "",
-    ]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "dask.md").write_text(
-            f"<!-- written by benchmarks/bench_dask.py --out {args.out} -->\n\n"
-            f"Measured {time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}.\n\n" + text
-        )
+    return results[1], results[2], local
 
 
 if __name__ == "__main__":
