@@ -132,10 +132,15 @@ static inline void first_point_gradient(T *grad_path, const vec gnext[D],
  */
 typedef struct {
     int64_t rows[LANES];
+    const T *base[LANES];   /* the row's first point */
+    int64_t last[LANES];    /* the row's last valid point: loads past it read it again */
     int64_t steps[LANES];   /* transformed steps of the row: past them its increments are 0 */
     T h[LANES];             /* time-channel increment per step (unused without time) */
     int64_t valid;
     int64_t group;          /* the longest row's steps: the group is advanced this far */
+    int64_t shortest;       /* every lane is still moving up to this step */
+    vec time;               /* this step's time increments (0 for lanes past their end) */
+    vec point[D];           /* the original point x_k of every lane the last step moved to */
 } lane_group;
 
 typedef struct {
@@ -163,11 +168,50 @@ static int64_t fused_steps(const fused_input *in)
     return in->lead_lag ? 2 * (in->length - 1) : in->length - 1;
 }
 
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* x_k of every lane, clamped to the lane's last valid point (so past it increments are 0).
+   C, the original channels, is a constant wherever this is inlined (see FUSED_DISPATCH). */
+ALWAYS_INLINE void load_clamped(vec point[D], const lane_group *g, int64_t k, const int C)
+{
+    for (int l = 0; l < LANES; ++l) {
+        const int64_t kk = k < g->last[l] ? k : g->last[l];
+        const T *x = g->base[l] + kk * C;
+        for (int c = 0; c < C; ++c)
+            point[c][l] = x[c];
+    }
+}
+
+/*
+ * The transform is a run-time choice, but each of its four forms fixes the original channel
+ * count C at compile time (D, D - 1, D / 2, (D - 1) / 2): FUSED_DISPATCH calls `fn` inlined with
+ * the constant C and flags of the input's form, so the per-lane loops over channels unroll.
+ */
+#define FUSED_DISPATCH(in, fn, ...)                                                         \
+    do {                                                                                    \
+        if ((in)->lead_lag) {                                                               \
+            if ((in)->time) fn(__VA_ARGS__, (D - 1) / 2, 1, 1);                             \
+            else fn(__VA_ARGS__, D / 2, 1, 0);                                              \
+        } else {                                                                            \
+            if ((in)->time) fn(__VA_ARGS__, D - 1, 0, 1);                                   \
+            else fn(__VA_ARGS__, D, 0, 0);                                                  \
+        }                                                                                   \
+    } while (0)
+
+/* The lanes' time increments at step t. */
+static inline void set_time(lane_group *g, int64_t t)
+{
+    for (int l = 0; l < LANES; ++l)
+        g->time[l] = t <= g->steps[l] ? g->h[l] : (T)0;
+}
+
+/* The group's rows from position b0 of `order`, and its walk set to point 0 (step 0). */
 static void fill_group(lane_group *g, const fused_input *in, int64_t b0, int64_t b_end,
                        const int32_t *order, const int32_t *lengths, const T *time_step)
 {
     g->valid = b_end - b0 < LANES ? b_end - b0 : LANES;
     g->group = 0;
+    g->shortest = INT64_MAX;
     for (int l = 0; l < LANES; ++l) {
         const int64_t pos = b0 + (l < g->valid ? l : g->valid - 1);
         const int64_t row = order ? order[pos] : pos;
@@ -175,41 +219,93 @@ static void fill_group(lane_group *g, const fused_input *in, int64_t b0, int64_t
         /* the caller checks lengths; clamping keeps a bad one from reading past the row */
         n = n < 1 ? 1 : (n > in->length ? in->length : n);
         g->rows[l] = row;
+        g->base[l] = in->path + row * in->length * in->C;
+        g->last[l] = n - 1;
         g->steps[l] = in->lead_lag ? 2 * (n - 1) : n - 1;
         g->h[l] = time_step ? time_step[row] : (T)0;
-        if (l < g->valid && g->steps[l] > g->group)
+        if (g->steps[l] > g->group)
             g->group = g->steps[l];
+        if (g->steps[l] < g->shortest)
+            g->shortest = g->steps[l];
     }
+    set_time(g, 1);
+    for (int l = 0; l < LANES; ++l)
+        for (int c = 0; c < in->C; ++c)
+            g->point[c][l] = g->base[l][c];
 }
 
-/*
- * dl[m] = Δ_t / m for transformed step t >= 1 of every lane (0 past the lane's steps).  Lead-lag
- * step t moves one half of [lag, lead] by x_k - x_{k-1}, k = (t + 1) / 2: the lead on odd steps,
- * the lag on even ones; the time channel moves by the row's h on every step.
- */
-static inline void fused_increment(vec dl[N + 1][D], const fused_input *in, const lane_group *g,
-                                   int64_t t)
+/* dl[m] = delta / m. */
+ALWAYS_INLINE void set_powers(vec dl[N + 1][D], const vec delta[D])
 {
-    vec delta[D];
-    for (int c = 0; c < D; ++c)
-        delta[c] = ZERO;
-    const int C = in->C;
-    const int64_t k = in->lead_lag ? (t + 1) >> 1 : t;
-    const int off = in->lead_lag && (t & 1) ? C : 0;
-    for (int l = 0; l < LANES; ++l) {
-        if (t > g->steps[l])
-            continue;
-        const T *hi = in->path + (g->rows[l] * in->length + k) * C, *lo = hi - C;
-        for (int c = 0; c < C; ++c)
-            delta[off + c][l] = hi[c] - lo[c];
-        if (in->time)
-            delta[D - 1][l] = g->h[l];
-    }
     for (int c = 0; c < D; ++c) {
         dl[1][c] = delta[c];
         for (int m = 2; m <= N; ++m)
             dl[m][c] = delta[c] * (T)(1.0 / m);
     }
+}
+
+/*
+ * dl[m] = Δ_t / m for transformed step t of every lane, steps taken in order t = 1, 2, ...
+ * (`moved` keeps the last original difference between calls).  Lead-lag step t moves one half
+ * of [lag, lead] by x_k - x_{k-1}, k = (t + 1) / 2: the lead on odd steps, the lag on even
+ * ones (the same difference); the time channel moves by the row's h.  Lanes past their end
+ * load their last point again, so their increments are 0 without a test per lane and step.
+ */
+ALWAYS_INLINE void increment_next(vec dl[N + 1][D], lane_group *g, vec moved[D], int64_t t,
+                                  const int C, const int lead_lag, const int time)
+{
+    if (!lead_lag || (t & 1)) {
+        vec next[D];
+        load_clamped(next, g, lead_lag ? (t + 1) >> 1 : t, C);
+        for (int c = 0; c < C; ++c) {
+            moved[c] = next[c] - g->point[c];
+            g->point[c] = next[c];
+        }
+    }
+    vec delta[D];
+    const int off = lead_lag && (t & 1) ? C : 0;
+    for (int c = 0; c < D; ++c)
+        delta[c] = ZERO;
+    for (int c = 0; c < C; ++c)
+        delta[off + c] = moved[c];
+    if (time) {
+        if (t > g->shortest)  /* some lanes have ended: the slow path, in the tail only */
+            set_time(g, t);
+        delta[D - 1] = g->time;
+    }
+    set_powers(dl, delta);
+}
+
+ALWAYS_INLINE void fused_increment(vec dl[N + 1][D], const fused_input *in, lane_group *g,
+                                   vec moved[D], int64_t t)
+{
+    FUSED_DISPATCH(in, increment_next, dl, g, moved, t);
+}
+
+/* dl of step t in any order (the backward walks t downwards): both ends are loaded. */
+ALWAYS_INLINE void increment_at(vec dl[N + 1][D], lane_group *g, int64_t t, const int C,
+                                const int lead_lag, const int time)
+{
+    const int64_t k = lead_lag ? (t + 1) >> 1 : t;
+    vec hi[D], lo[D], delta[D];
+    load_clamped(hi, g, k, C);
+    load_clamped(lo, g, k - 1, C);
+    const int off = lead_lag && (t & 1) ? C : 0;
+    for (int c = 0; c < D; ++c)
+        delta[c] = ZERO;
+    for (int c = 0; c < C; ++c)
+        delta[off + c] = hi[c] - lo[c];
+    if (time) {
+        set_time(g, t);
+        delta[D - 1] = g->time;
+    }
+    set_powers(dl, delta);
+}
+
+ALWAYS_INLINE void fused_increment_at(vec dl[N + 1][D], const fused_input *in, lane_group *g,
+                                      int64_t t)
+{
+    FUSED_DISPATCH(in, increment_at, dl, g, t);
 }
 
 /* Zero the gradient rows of the group's valid lanes (fused_point_gradient adds into them). */
@@ -225,18 +321,19 @@ static void fused_zero_gradient(T *grad_path, const fused_input *in, const lane_
  * difference of.  A lane past its steps had a constant zero increment: nothing flows back.  The
  * time channel is not a function of the points.
  */
-static inline void fused_point_gradient(T *grad_path, const vec gdl[N + 1][D],
-                                        const fused_input *in, const lane_group *g, int64_t t)
+ALWAYS_INLINE void point_gradient_c(T *grad_path, const vec gdl[N + 1][D], const fused_input *in,
+                                    const lane_group *g, int64_t t, const int C,
+                                    const int lead_lag, const int time)
 {
+    (void)time;
     vec gdelta[D];
     for (int c = 0; c < D; ++c) {
         gdelta[c] = gdl[1][c];
         for (int m = 2; m <= N; ++m)
             gdelta[c] += gdl[m][c] * (T)(1.0 / m);
     }
-    const int C = in->C;
-    const int64_t k = in->lead_lag ? (t + 1) >> 1 : t;
-    const int off = in->lead_lag && (t & 1) ? C : 0;
+    const int64_t k = lead_lag ? (t + 1) >> 1 : t;
+    const int off = lead_lag && (t & 1) ? C : 0;
     for (int l = 0; l < g->valid; ++l) {
         if (t > g->steps[l])
             continue;
@@ -247,6 +344,12 @@ static inline void fused_point_gradient(T *grad_path, const vec gdl[N + 1][D],
             lo[c] -= v;
         }
     }
+}
+
+static inline void fused_point_gradient(T *grad_path, const vec gdl[N + 1][D],
+                                        const fused_input *in, const lane_group *g, int64_t t)
+{
+    FUSED_DISPATCH(in, point_gradient_c, grad_path, gdl, in, g, t);
 }
 #define BLOCK 4
 
@@ -366,6 +469,46 @@ static inline void apply_top_block(vec *restrict S, const vec *restrict U, const
     }
 }
 
+/*
+ * apply_top_block for lead-lag paths (C = 1 original channels, time last).  A block starts
+ * at an odd step, so its steps 0, 2, ... move only the lead (letters C..2C-1) and steps 1, 3,
+ * ... only the lag (letters 0..C-1): each letter takes the products of the steps that move it,
+ * half the multiply-adds of the top level, which holds most of the work.
+ */
+static inline void apply_top_block_lead_lag(vec *restrict S, const vec *restrict U,
+                                            const vec delta[BLOCK][D])
+{
+    for (int64_t w = 0; w < WORDS_BELOW_TOP; ++w) {
+        vec u[BLOCK];
+        #pragma GCC unroll 4
+        for (int t = 0; t < BLOCK; ++t)
+            u[t] = U[t * WORDS_BELOW_TOP + w];
+        vec *restrict row = S + OFF4 + w * D;
+        #pragma GCC unroll 1
+        for (int c = 0; c < 1; ++c) {
+            vec acc = row[c];
+            #pragma GCC unroll 4
+            for (int t = 1; t < BLOCK; t += 2)
+                acc += u[t] * delta[t][c];
+            row[c] = acc;
+        }
+        #pragma GCC unroll 1
+        for (int c = 1; c < 2; ++c) {
+            vec acc = row[c];
+            #pragma GCC unroll 4
+            for (int t = 0; t < BLOCK; t += 2)
+                acc += u[t] * delta[t][c];
+            row[c] = acc;
+        }
+        vec acc = row[D - 1];
+        #pragma GCC unroll 4
+        for (int t = 0; t < BLOCK; ++t)
+            acc += u[t] * delta[t][D - 1];
+        row[D - 1] = acc;
+    }
+}
+#define HAS_LEAD_LAG_BLOCK 1
+
 /* out's stream row t - 1 (the prefix of t steps) of every valid lane <- S. */
 static void write_stream_row(T *out, const vec *S, const lane_group *g, int64_t steps, int64_t t)
 {
@@ -412,7 +555,7 @@ int sigcg_signature_fused_forward(const T *path,
     vec delta[BLOCK][D];
     const fused_input in = fused_setup(path, length, lead_lag, time_step);
     const int64_t steps = fused_steps(&in);
-    vec dl[N + 1][D];
+    vec dl[N + 1][D], moved[D];
     lane_group g;
     for (int64_t b0 = b_begin; b0 < b_end; b0 += LANES) {
         fill_group(&g, &in, b0, b_end, order, lengths, time_step);
@@ -421,15 +564,20 @@ int sigcg_signature_fused_forward(const T *path,
         if (!stream)
             for (; t + BLOCK - 1 <= g.group; t += BLOCK) {
                 for (int s = 0; s < BLOCK; ++s) {
-                    fused_increment(dl, &in, &g, t + s);
+                    fused_increment(dl, &in, &g, moved, t + s);
                     step_below_top(S, dl, U + s * WORDS_BELOW_TOP);
                     for (int c = 0; c < D; ++c)
                         delta[s][c] = dl[1][c];
                 }
-                apply_top_block(S, U, delta);
+#if HAS_LEAD_LAG_BLOCK
+                if (in.lead_lag)
+                    apply_top_block_lead_lag(S, U, delta);
+                else
+#endif
+                    apply_top_block(S, U, delta);
             }
         for (; t <= g.group; ++t) {
-            fused_increment(dl, &in, &g, t);
+            fused_increment(dl, &in, &g, moved, t);
             mul_exp_right(S, dl);
             if (stream)
                 write_stream_row(out, S, &g, steps, t);
