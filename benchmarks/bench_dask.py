@@ -4,11 +4,12 @@
                                     [--chunks 20] [--reps 5] [--out docs/benchmarks]
 
 The batch is generated on the workers and persisted there before timing, so the times are the
-signature tasks (plus the scheduler's overhead), not the transfer of the input.  Two numbers per
-cluster: ``persist`` (results stay on the workers, as when they feed further dask work) and
-``compute`` (results gathered into the client).  Kernels come from an export made once by
-``sigcg.dask.prepare``; every worker's compile count is reported (it must be 0).  For reference
-it also times the same batch in this process with sigcg's own threads (1 and 2).
+signature tasks (plus the scheduler's overhead), not the transfer of the input.  Both clusters
+run side by side and their runs alternate, so that load from elsewhere hits both alike.  Two
+numbers per cluster: ``persist`` (results stay on the workers, as when they feed further dask
+work) and ``compute`` (results gathered into the client).  Kernels come from an export made
+once by ``sigcg.dask.prepare``; every worker's compile count is reported (it must be 0).  For
+reference it also times the same batch in this process with sigcg's own threads (1 and 2).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 
@@ -40,15 +42,6 @@ def compiled():
     from sigcg.runtime import cpu
 
     return cpu._bench_counter["n"]  # type: ignore[attr-defined]
-
-
-def timed(fn, reps):
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main():
@@ -118,48 +111,62 @@ def run_depth(args, B, L, d, N):
         dtypes=["float32"],
         ops=("signature",),
     )
-    results = {}
-    for workers in (1, 2):
-        with (
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=40,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+    # Both clusters live side by side and their runs alternate, so that load from elsewhere on
+    # the machine hits both alike (an idle cluster costs next to nothing).
+    with ExitStack() as stack:
+        clients, xs = {}, {}
+        for workers in (1, 2):
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=40,
+                )
+            )
+            client = clients[workers] = stack.enter_context(Client(cluster, set_as_default=False))
             sigcg.dask.use_cache(client, export, threads=1)
             client.run(count_compiles)
             rng = da.random.default_rng(0)
             x = (rng.standard_normal(shape, chunks=(rows, L, d), dtype="float32") / L**0.5).cumsum(
                 axis=1
             )
-            x = x.persist()
-            wait(x)
-            sigcg.dask.signature(x, N).compute()  # warm-up: every worker loads its kernel
-            fresh = iter(range(10**6))  # a new output name per run: nothing cached by dask
-
-            def persist():
-                wait(sigcg.dask.signature(x, N, name=f"sig-{next(fresh)}").persist())
-
-            def compute():
-                sigcg.dask.signature(x, N, name=f"sig-{next(fresh)}").compute()
-
-            results[workers] = dict(
-                persist=timed(persist, args.reps),
-                compute=timed(compute, args.reps),
-                compiles=sum(client.run(compiled).values()),
+            xs[workers] = x = client.persist(x)
+            with client.as_current():
+                wait(x)
+            client.compute(sigcg.dask.signature(x, N)).result()  # warm-up: kernels loaded
+        fresh = iter(range(10**6))  # a new output name per run: nothing cached by dask
+        times: dict = {(w, k): [] for w in (1, 2) for k in ("persist", "compute")}
+        for _ in range(args.reps):
+            for workers in (1, 2):
+                client, x = clients[workers], xs[workers]
+                t0 = time.perf_counter()
+                with client.as_current():  # wait() asks for the current client
+                    wait(client.persist(sigcg.dask.signature(x, N, name=f"sig-{next(fresh)}")))
+                t1 = time.perf_counter()
+                client.compute(sigcg.dask.signature(x, N, name=f"sig-{next(fresh)}")).result()
+                t2 = time.perf_counter()
+                times[workers, "persist"].append(t1 - t0)
+                times[workers, "compute"].append(t2 - t1)
+        results = {
+            w: dict(
+                persist=statistics.median(times[w, "persist"]),
+                compute=statistics.median(times[w, "compute"]),
+                compiles=sum(clients[w].run(compiled).values()),
             )
-            if workers == 2:
-                xn = x.compute()
+            for w in (1, 2)
+        }
+        xn = clients[2].compute(xs[2]).result()
     torch.set_num_threads(1)
     local = {}
-    for threads in (1, 2):
-        sigcg.set_num_threads(threads)
-        sigcg.signature(xn, N)
-        local[threads] = timed(lambda: sigcg.signature(xn, N), args.reps)
+    for _ in range(args.reps):
+        for threads in (1, 2):
+            sigcg.set_num_threads(threads)
+            t0 = time.perf_counter()
+            sigcg.signature(xn, N)
+            local.setdefault(threads, []).append(time.perf_counter() - t0)
+    local = {k: statistics.median(v) for k, v in local.items()}
 
     return results[1], results[2], local
 
