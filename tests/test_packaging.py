@@ -3,6 +3,7 @@ but its declared dependencies (from the configured index or local wheels) and co
 signature, once with the system compiler and once with every compiler hidden (zig cc, from the
 ``compiler`` extra)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -59,7 +60,8 @@ def test_wheel_and_sdist_contents(dist):
     assert "License :: OSI Approved" not in meta  # superseded by the expression (PEP 639)
     assert "pip install sigcg" in meta  # the long description
     (sdist,) = dist.glob("sigcg-*.tar.gz")
-    members = tarfile.open(sdist).getnames()
+    with tarfile.open(sdist) as tar:
+        members = tar.getnames()
     for wanted in ("LICENSE", "CHANGELOG.md", "docs/pypi.md", "pyproject.toml"):
         assert any(m.endswith("/" + wanted) for m in members), wanted
 
@@ -101,7 +103,5 @@ def test_wheel_in_a_fresh_venv_with_its_declared_dependencies(dist, tmp_path):
             [str(python), "-c", SMOKE], capture_output=True, text=True, cwd=tmp_path, env=env
         )
         assert out.returncode == 0, out.stderr
-        import json
-
         result = json.loads(out.stdout.splitlines()[-1])
         assert result["sig"] == CHECK and result["kind"] == label, result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import multiprocessing
 import os
 import shutil
@@ -126,6 +127,24 @@ def _build_in_worker(job: Job) -> tuple[bool, float, str]:
     return built, time.perf_counter() - start, str(entry.path)
 
 
+def _record(report: PrecompileReport, bar, job: Job, result) -> None:
+    """Run ``result()`` (a build's outcome) into the report and the progress bar; a compile
+    error is reported and the rest goes on."""
+    name = spec_name(job)
+    try:
+        built, seconds, entry = result()
+    except Exception as exc:
+        report.failed.append((name, f"{type(exc).__name__}: {exc}"))
+        status = "FAILED"
+    else:
+        (report.compiled if built else report.cached).append(name)
+        report.entries.append(entry)
+        status = f"{'compiled' if built else 'cached'} {seconds:.1f}s"
+    if bar is not None:
+        bar.set_postfix_str(f"{name} {status}; cache hits {len(report.cached)}")
+        bar.update()
+
+
 def precompile(
     channels,
     depths,
@@ -156,24 +175,26 @@ def precompile(
         from tqdm import tqdm
 
         bar = tqdm(total=len(work), unit="kernel", desc="precompile")
+    if jobs == 1 or len(work) <= 1:
+        # No pool: spawning one costs seconds (a fresh interpreter imports torch), more than
+        # a few kernels take, and nothing when they are all cached already.
+        try:
+            for job in work:
+                _record(report, bar, job, functools.partial(_build_in_worker, job))
+        except KeyboardInterrupt:
+            report.interrupted = True
+        finally:
+            if bar is not None:
+                bar.close()
+        if export is not None and not report.interrupted:
+            export_entries(report.entries, Path(export))
+        return report
     ctx = multiprocessing.get_context("spawn")  # no forking of a process that holds torch threads
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
     try:
         futures = {pool.submit(_build_in_worker, job): job for job in work}
         for future in cf.as_completed(futures):
-            name = spec_name(futures[future])
-            try:
-                built, seconds, entry = future.result()
-            except Exception as exc:  # a compile error is reported, the rest goes on
-                report.failed.append((name, f"{type(exc).__name__}: {exc}"))
-                status = "FAILED"
-            else:
-                (report.compiled if built else report.cached).append(name)
-                report.entries.append(entry)
-                status = f"{'compiled' if built else 'cached'} {seconds:.1f}s"
-            if bar is not None:
-                bar.set_postfix_str(f"{name} {status}; cache hits {len(report.cached)}")
-                bar.update()
+            _record(report, bar, futures[future], future.result)
     except KeyboardInterrupt:
         report.interrupted = True
         workers = list((getattr(pool, "_processes", None) or {}).values())
