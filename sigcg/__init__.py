@@ -7,16 +7,17 @@ Layout (data flows one way): ``sigcg.codegen`` (kernel op descriptors, rendering
 ``sigcg.algebra`` holds the tensor-algebra tables, ``sigcg.tools`` the command line.
 """
 
+from . import unstable
 from ._version import __version__
 from .algebra.lyndon import (
     all_words,
     hall_basis,
     index_to_word,
-    logsignature_channels,
     lyndon_brackets,
     lyndon_words,
     word_to_index,
 )
+from .api.augment import Augment
 from .api.coefficient import signature_coefficient
 from .api.combine import (
     multi_signature_combine,
@@ -25,10 +26,13 @@ from .api.combine import (
     signature_join,
     signature_scale,
 )
+from .api.deprecated import max_parallelism
+from .api.inversion import invert_signature
 from .api.logsignature import (
     LogSignature,
     SignatureToLogSignature,
     logsignature,
+    logsignature_channels,
     logsignature_to_signature,
     signature_to_logsignature,
 )
@@ -38,21 +42,26 @@ from .runtime.threads import get_num_threads, set_num_threads
 from .tools.precompile import precompile
 
 __all__ = [
+    "Augment",
     "LogSignature",
+    "Logsignature",
     "Path",
     "Signature",
     "SignatureToLogSignature",
+    "SignatureToLogsignature",
     "__version__",
     "all_words",
     "extract_signature_term",
     "get_num_threads",
     "hall_basis",
     "index_to_word",
+    "invert_signature",
     "logsignature",
     "logsignature_channels",
     "logsignature_to_signature",
     "lyndon_brackets",
     "lyndon_words",
+    "max_parallelism",
     "multi_signature_combine",
     "precompile",
     "set_num_threads",
@@ -64,6 +73,7 @@ __all__ = [
     "signature_join",
     "signature_scale",
     "signature_to_logsignature",
+    "unstable",
     "word_to_index",
 ]
 
@@ -97,3 +107,7 @@ __all__ += [
     "sig_mmd",
     "sig_score",
 ]
+
+# Signatory's spellings
+Logsignature = LogSignature
+SignatureToLogsignature = SignatureToLogSignature

@@ -578,7 +578,98 @@ def _extract_term(o):
     )
 
 
+def _invert_signature(o):
+    d, depth = o["channels"], o["depth"]
+    sig = ref.signature(path(3, 6, d, seed=40, scale=0.5), depth)
+    inputs = [sig] + ([tensor(3, d, seed=41)] if o["initial"] else [])
+
+    def call(*args):
+        return sigcg.invert_signature(
+            args[0], depth, d, initial_position=args[1] if o["initial"] else None
+        )
+
+    def reference(*args):
+        """Chang and Lyons' insertion, word by word: the derivative on piece p, letter c, is
+        depth * sum_w S^{N-1}[w] S^N[w with c inserted at p] / |S^{N-1}|^2."""
+        s, start = args[0], (args[1] if o["initial"] else torch.zeros(3, d, dtype=F64))
+        levels = ref.split(s, d, depth)
+        if depth == 1:
+            return torch.stack([start, start + levels[0]], 1)
+        low, top = levels[-2], levels[-1]
+        words = list(itertools.product(range(d), repeat=depth - 1))
+        points = [start]
+        for p in range(depth):
+            columns = []
+            for c in range(d):
+                total = 0
+                for i, w in enumerate(words):
+                    word = w[:p] + (c,) + w[p:]
+                    index = sum(letter * d ** (depth - 1 - j) for j, letter in enumerate(word))
+                    total = total + low[:, i] * top[:, index]
+                columns.append(total)
+            x = depth * torch.stack(columns, 1) / (low * low).sum(1, keepdim=True)
+            points.append(points[-1] + x / depth)
+        return torch.stack(points, 1)
+
+    return tuple(inputs), call, reference
+
+
+def _augment(o):
+    d = 2
+    x = path(3, 7, d, seed=42)
+    torch.manual_seed(43)  # the module's initial weights
+    original = o["original"] or o["layers"] == ()  # something to output
+    module = sigcg.Augment(
+        d,
+        o["layers"],
+        kernel_size=o["kernel"],
+        include_original=original,
+        include_time=o["time"],
+        activation=torch.tanh,
+    ).double()
+
+    def call(x):
+        return module.to(x.dtype)(x)
+
+    def reference(x):
+        """The convolution as windows times weights, in plain torch."""
+        k, length = o["kernel"], x.shape[1] - o["kernel"] + 1
+        pieces = []
+        if original:
+            pieces.append(x[:, k - 1 :])
+        if o["time"]:
+            t = torch.tensor([i / max(length - 1, 1) for i in range(length)], dtype=x.dtype)
+            pieces.append(t[None, :, None].expand(x.shape[0], length, 1))
+        if module.convs:
+            windows = torch.stack([x[:, i : i + k] for i in range(length)], 1)  # (B, L', k, d)
+            convs = list(module.convs)
+            w = convs[0].weight.detach().to(x.dtype)  # (out, d, k)
+            y = torch.einsum("blkc,ock->blo", windows, w) + convs[0].bias.detach().to(x.dtype)
+            for conv in convs[1:]:
+                w = conv.weight.detach().to(x.dtype)[:, :, 0]
+                y = torch.tanh(y) @ w.T + conv.bias.detach().to(x.dtype)
+            pieces.append(y)
+        return torch.cat(pieces, 2)
+
+    return (x,), call, reference
+
+
 CASES = [
+    Case(
+        "invert_signature",
+        _invert_signature,
+        dict(channels=(2, 3), depth=(3, 1, 4), initial=(False, True)),
+    ),
+    Case(
+        "Augment",
+        _augment,
+        dict(
+            layers=((4, 3), (), 5),
+            kernel=(3, 1),
+            original=(True, False),
+            time=(True, False),
+        ),
+    ),
     Case(
         "signature",
         _signature,
@@ -680,6 +771,10 @@ CASES = [
 # Public names whose case is another's (the modules are options of their function's case) or
 # which take no tensors (tables of words and sizes, settings), tested in their own files.
 COVERED_ELSEWHERE = {
+    "Logsignature": "logsignature",
+    "SignatureToLogsignature": "signature_to_logsignature",
+    "max_parallelism": "test_signatory_api.py",
+    "unstable": "test_signatory_api.py",
     "Signature": "signature",
     "LogSignature": "logsignature",
     "SignatureToLogSignature": "signature_to_logsignature",

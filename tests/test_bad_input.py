@@ -20,6 +20,18 @@ import sigcg
 F64 = torch.float64
 
 
+def _quiet(fn):
+    """fn without its DeprecationWarning (the wrong-argument errors are what is tested)."""
+    import warnings
+
+    def call(**kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return fn(**kwargs)
+
+    return call
+
+
 def good():
     """Valid arguments for each call: (callable, {argument name: value}).  Each callable takes
     its arguments by keyword."""
@@ -129,7 +141,38 @@ def good():
             sigcg.signature_channels,
             dict(channels=2, depth=3, scalar_term=False),
         ),
-        "logsignature_channels": (sigcg.logsignature_channels, dict(channels=2, depth=3)),
+        "logsignature_channels": (sigcg.logsignature_channels, dict(in_channels=2, depth=3)),
+        "invert_signature": (
+            sigcg.invert_signature,
+            dict(signature=s, depth=3, channels=2, initial_position=x[:, 0]),
+        ),
+        "Augment": (
+            sigcg.Augment,
+            dict(
+                in_channels=2,
+                layer_sizes=(4, 3),
+                kernel_size=2,
+                stride=1,
+                padding=0,
+                dilation=1,
+                bias=True,
+                activation=torch.tanh,
+                include_original=True,
+                include_time=True,
+            ),
+        ),
+        "Augment.forward": (sigcg.Augment(2, 3, 2).double(), dict(x=x)),
+        "Logsignature": (sigcg.Logsignature, dict(depth=3, stream=False, mode="words")),
+        "LogSignature.prepare": (sigcg.LogSignature(3).prepare, dict(in_channels=2)),
+        "SignatureToLogsignature": (
+            sigcg.SignatureToLogsignature,
+            dict(channels=2, depth=3, mode="words"),
+        ),
+        "max_parallelism": (_quiet(sigcg.max_parallelism), dict(value=4)),
+        "unstable.lyndon_words_to_basis_transform": (
+            sigcg.unstable.lyndon_words_to_basis_transform,
+            dict(channels=2, depth=3),
+        ),
         "lyndon_words": (sigcg.lyndon_words, dict(channels=2, depth=3)),
         "lyndon_brackets": (sigcg.lyndon_brackets, dict(channels=2, depth=3)),
         "hall_basis": (sigcg.hall_basis, dict(channels=2, depth=3)),
@@ -247,6 +290,20 @@ BAD = {
     ),
     "word": st.sampled_from([None, [], "ab", 5, [0.5], [-1], [2], ["a"]]),
     "index": st.sampled_from([None, "3", 3.5, -1, 14, 10**9]),
+    "in_channels": positive,
+    "initial_position": st.one_of(tensors, st.just(torch.ones(2, 2, dtype=F64))).filter(
+        lambda v: v is not None
+    ),
+    "layer_sizes": st.sampled_from(["3", 3.5, 0, -1, (3, 0), (3, "a"), [2.5], True, None]),
+    "kernel_size": positive,
+    "stride": positive,
+    "padding": st.sampled_from([None, "0", 1.5, -1, True]),
+    "dilation": positive,
+    "bias": flags,
+    "activation": st.sampled_from([None, 3, "relu"]),
+    "include_original": flags,
+    "include_time": flags,
+    "value": st.sampled_from(["4", 0, -3, 2.5, True, [4]]),
     "start": st.sampled_from(["1", 1.5, [1]]),
     "end": st.sampled_from(["5", 5.5]),
     "time_aug": flags,

@@ -118,7 +118,7 @@ def test_compile_fullgraph_equals_eager(case: Case, options):
 
 
 @pytest.mark.parametrize(
-    "case,options", sampled(2, differentiable_only=True, per_case=None if EXHAUSTIVE else 2)
+    "case,options", sampled(SAMPLE if EXHAUSTIVE else 2, differentiable_only=True)
 )
 def test_create_graph(case: Case, options):
     """create_graph=True: a correct second derivative (gradgradcheck), never a detached one."""

@@ -59,8 +59,12 @@ def test_shapes_and_remember_path():
     x = random_path(2, 5, 3, seed=5)
     path = sigcg.Path(x, 3, basepoint=True, remember_path=False)
     assert path.size() == (2, 6, 3) and path.size(1) == 6
-    assert path.signature_size() == (2, 39) and path.logsignature_size(1) == 14
-    assert path.depth == 3 and path.channels == 3 and not path.remember_path
+    # Signatory's shapes: (batch, signature length, channels), one row per step
+    assert path.signature_size() == (2, 5, 39) and path.logsignature_size(-1) == 14
+    assert path.signature_size(-2) == 5 and path.signature_channels() == 39
+    assert path.logsignature_channels() == 14 and path.logsignature_shape == (2, 5, 14)
+    assert path.depth == 3 and path.channels == 3 and path.channels() == 3
+    assert not path.remember_path
     with pytest.raises(RuntimeError, match="remember_path"):
         _ = path.path
     remembered = sigcg.Path(x, 3, basepoint=True)

@@ -193,10 +193,15 @@ def signature_scale(sigtensor: ArrayT, scales: ArrayLike, depth: int) -> ArrayT:
         raise ValueError(f"scales must have shape (batch, channels), got {tuple(lam.shape)}")
     batch, channels = lam.shape
     width = signature_channels(channels, depth)
+    if sig.ndim == 2 and sig.shape[0] != batch:
+        raise ValueError(
+            f"sigtensor and scales must have the same batch size, got {sig.shape[0]} and {batch}"
+        )
     if sig.ndim != 2 or sig.shape != (batch, width):
         raise ValueError(
             f"sigtensor must have shape (batch, {width}) = {(batch, width)} for "
-            f"{channels} channels at depth {depth}, got {tuple(sig.shape)}"
+            f"{channels} channels (the scales' second axis) at depth {depth}, got "
+            f"{tuple(sig.shape)}"
         )
     factors, level = [], lam.new_ones(batch, 1)
     for _ in range(depth):  # level k: all products scales[i1] ... scales[ik], in word order

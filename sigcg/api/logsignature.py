@@ -63,6 +63,27 @@ def _apply(table: str, mode: str, x: Tensor, channels: int, depth: int) -> Tenso
     return x.new_zeros(x.shape[0], size).index_add(1, out_idx, x.index_select(1, in_idx) * coef)
 
 
+def logsignature_channels(
+    in_channels: Optional[int] = None,
+    depth: Optional[int] = None,
+    *,
+    channels: Optional[int] = None,
+) -> int:
+    """Size of the log-signature of ``in_channels`` channels at ``depth`` (the free Lie algebra
+    truncated there; Witt's formula).  ``in_channels`` is Signatory's name; ``channels=`` is
+    accepted too."""
+    if channels is not None:
+        if in_channels is not None:
+            raise TypeError("logsignature_channels: give in_channels or channels, not both")
+        in_channels, name = channels, "channels"
+    else:
+        name = "in_channels"
+    if in_channels is None or depth is None:
+        raise TypeError("logsignature_channels needs in_channels and depth")
+    count = validation.integer(name, in_channels, 1)
+    return lyndon.logsignature_channels(count, validation.integer("depth", depth, 1))
+
+
 def _check_mode(mode: str) -> str:
     return validation.choice("mode", mode, MODES)
 
@@ -252,6 +273,7 @@ class LogSignature(torch.nn.Module):
         inverse: bool = False,
         mode: str = "words",
         *,
+        basepoint: Union[bool, Tensor] = False,
         time_aug: bool = False,
         lead_lag: bool = False,
         end_time: float = 1.0,
@@ -263,17 +285,31 @@ class LogSignature(torch.nn.Module):
         self.stream = validation.boolean("stream", stream)
         self.inverse = validation.boolean("inverse", inverse)
         self.mode = _check_mode(mode)
+        validation.basepoint(basepoint)
+        self.basepoint = basepoint
         self.transform = transforms.options(time_aug, lead_lag, end_time)
         self.window, self.windows = window, windows
 
+    def prepare(self, in_channels: int) -> None:
+        """Build now what the first call for paths of ``in_channels`` channels would (the basis
+        tables of the mode, the CPU kernels of both dtypes), e.g. before timing it.  Returns
+        nothing, as in Signatory."""
+        in_channels = validation.integer("in_channels", in_channels, 1)
+        channels = self.transform.channels(in_channels)
+        _check_basis(self.mode, channels, self.depth)
+        path = torch.zeros(1, 2, in_channels, dtype=torch.float64)
+        for dtype in (torch.float64, torch.float32):
+            self(path.to(dtype))
+
     def forward(
-        self, path: Tensor, basepoint: Union[bool, Tensor] = False, lengths: Any = None
+        self, path: Tensor, basepoint: Union[bool, Tensor, None] = None, lengths: Any = None
     ) -> Tensor:
+        """``basepoint`` None: the one given to the constructor."""
         return logsignature(
             path,
             self.depth,
             stream=self.stream,
-            basepoint=basepoint,
+            basepoint=self.basepoint if basepoint is None else basepoint,
             inverse=self.inverse,
             mode=self.mode,
             time_aug=self.transform.time_aug,

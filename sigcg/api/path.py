@@ -16,6 +16,14 @@ from .logsignature import signature_to_logsignature
 from .signature import signature_channels
 
 
+class _CallableInt(int):
+    """An int that returns itself when called: Signatory's Path.channels is a method, sigcg's a
+    property, and code written for either keeps working."""
+
+    def __call__(self) -> int:
+        return int(self)
+
+
 class Path:
     """A batch of paths (batch, length, channels) whose interval signatures can be queried.
 
@@ -140,23 +148,40 @@ class Path:
     def size(self, index: Optional[int] = None):
         return self.shape if index is None else self.shape[index]
 
+    def _signature_length(self) -> int:
+        """Rows of the stored prefix signatures: one per (transformed) step."""
+        return sum(chunk.shape[0] for chunk in self._prefix)
+
     @property
     def signature_shape(self) -> torch.Size:
+        """(batch, signature length, signature channels), Signatory's meaning: the shape of the
+        stream of prefix signatures, one per step of the path given so far."""
         return torch.Size(
-            [self._batch, signature_channels(self._out_channels, self._depth, self._scalar_term)]
+            [
+                self._batch,
+                self._signature_length(),
+                signature_channels(self._out_channels, self._depth, self._scalar_term),
+            ]
         )
 
     def signature_size(self, index: Optional[int] = None):
+        """As ``torch.Tensor.size`` of :attr:`signature_shape` (negative indices count from the
+        end: -1 is the signature channels)."""
         return self.signature_shape if index is None else self.signature_shape[index]
+
+    def signature_channels(self) -> int:
+        return signature_channels(self._out_channels, self._depth, self._scalar_term)
 
     @property
     def logsignature_shape(self) -> torch.Size:
-        return torch.Size(
-            [self._batch, lyndon.logsignature_channels(self._out_channels, self._depth)]
-        )
+        """(batch, signature length, log-signature channels), as :attr:`signature_shape`."""
+        return torch.Size([self._batch, self._signature_length(), self.logsignature_channels()])
 
     def logsignature_size(self, index: Optional[int] = None):
         return self.logsignature_shape if index is None else self.logsignature_shape[index]
+
+    def logsignature_channels(self) -> int:
+        return lyndon.logsignature_channels(self._out_channels, self._depth)
 
     @property
     def depth(self) -> int:
@@ -164,7 +189,9 @@ class Path:
 
     @property
     def channels(self) -> int:
-        return self._channels
+        """The input's channels: ``path.channels`` (sigcg) and ``path.channels()`` (Signatory's
+        method) both read it."""
+        return _CallableInt(self._channels)
 
     @property
     def remember_path(self) -> bool:

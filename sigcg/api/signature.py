@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -109,6 +110,13 @@ def signature(
         level.
     """
     x, depth, numpy_out, unbatched, has_base = prepare(path, depth, basepoint)
+    if initial is not None and not has_base:
+        warnings.warn(
+            "Argument 'initial' has been set but argument 'basepoint' has not. This is almost "
+            "certainly a mistake (as Signatory warns): 'basepoint' should be the final point of "
+            "the path whose signature is 'initial', unless this path starts there already.",
+            stacklevel=2,
+        )
     stream = validation.boolean("stream", stream)
     inverse = validation.boolean("inverse", inverse)
     scalar_term = validation.boolean("scalar_term", scalar_term)
@@ -188,8 +196,8 @@ def extract_signature_term(
 
 class Signature(torch.nn.Module):
     """:func:`signature` as a module: ``Signature(depth, stream, inverse, scalar_term, *,
-    time_aug, lead_lag, end_time, window, windows)(path, basepoint=False, initial=None,
-    lengths=None)``; input (batch, length, channels), output as there."""
+    basepoint, time_aug, lead_lag, end_time, window, windows)(path, basepoint=None,
+    initial=None, lengths=None)``; input (batch, length, channels), output as there."""
 
     def __init__(
         self,
@@ -198,6 +206,7 @@ class Signature(torch.nn.Module):
         inverse: bool = False,
         scalar_term: bool = False,
         *,
+        basepoint: Union[bool, Tensor] = False,
         time_aug: bool = False,
         lead_lag: bool = False,
         end_time: float = 1.0,
@@ -209,21 +218,25 @@ class Signature(torch.nn.Module):
         self.stream = validation.boolean("stream", stream)
         self.inverse = validation.boolean("inverse", inverse)
         self.scalar_term = validation.boolean("scalar_term", scalar_term)
+        validation.basepoint(basepoint)
+        self.basepoint = basepoint
         self.transform = transforms.options(time_aug, lead_lag, end_time)
         self.window, self.windows = window, windows
 
     def forward(
         self,
         path: Tensor,
-        basepoint: Union[bool, Tensor] = False,
+        basepoint: Union[bool, Tensor, None] = None,
         initial: Optional[Tensor] = None,
         lengths: Any = None,
     ) -> Tensor:
+        """``basepoint`` None: the one given to the constructor (Signatory's documented
+        examples pass ``Signature(depth, basepoint=True)``)."""
         return signature(
             path,
             self.depth,
             stream=self.stream,
-            basepoint=basepoint,
+            basepoint=self.basepoint if basepoint is None else basepoint,
             inverse=self.inverse,
             initial=initial,
             scalar_term=self.scalar_term,

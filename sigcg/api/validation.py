@@ -72,16 +72,32 @@ def channels(value: Any, name: str = "channels") -> int:
 
 
 def tensor(name: str, value: Any) -> tuple[torch.Tensor, bool]:
-    """(a tensor, whether it came from NumPy) from a torch.Tensor or a numpy.ndarray."""
+    """(a tensor, whether the caller gets NumPy back) from a torch.Tensor, a numpy.ndarray or a
+    nested list/tuple of numbers (converted as ``np.asarray(value, dtype=float64)`` would: a
+    NumPy user's array-like; the result is NumPy).  NumPy arrays of integers are refused rather
+    than silently converted: their dtype is the caller's choice, and float32 vs float64 matters
+    here."""
     if isinstance(value, torch.Tensor):
         return value, False
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "f":
             raise TypeError(
-                f"{name} must hold floating-point numbers, got a NumPy array of dtype {value.dtype}"
+                f"{name} must hold floating-point numbers, got a NumPy array of dtype "
+                f"{value.dtype} (convert it with {name}.astype(numpy.float64))"
             )
         return torch.from_numpy(np.ascontiguousarray(value)), True
-    raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {_kind(value)}")
+    if isinstance(value, (list, tuple)):
+        try:
+            array = np.asarray(value)
+        except ValueError as exc:  # ragged nesting
+            raise ValueError(f"{name} is not a rectangular array of numbers ({exc})") from None
+        if array.dtype.kind not in "iufb" or array.dtype.kind == "b" and array.ndim == 0:
+            raise TypeError(f"{name} must be an array of numbers, got {_kind(value)} {value!r}")
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64)), True
+    raise TypeError(
+        f"{name} must be a torch.Tensor, a numpy.ndarray or a nested list of numbers, got "
+        f"{_kind(value)}"
+    )
 
 
 def float_tensor(name: str, value: Any) -> tuple[torch.Tensor, bool]:
