@@ -211,3 +211,27 @@ def test_array_likes_are_taken_as_numpy_would():
         signatory.signature([[0.0, 1.0], [2.0]], 2)
     with pytest.raises(TypeError, match="numbers"):
         signatory.signature([["a", "b"], ["c", "d"]], 2)
+
+
+def test_path_batch_indexing_and_shuffling():
+    x = torch.rand(5, 6, 2, dtype=torch.float64)
+    p = signatory.Path(x, 3, basepoint=True)
+    p.update(torch.rand(5, 2, 2, dtype=torch.float64))
+    full = p.signature(1, 7)
+    for item in (2, -1, slice(1, 4), torch.tensor([4, 0]), np.array([3]), [0, 0, 2]):
+        selected = p[item]
+        index = torch.arange(5)[
+            item if not isinstance(item, int) else slice(item, item + 1 or None)
+        ]
+        torch.testing.assert_close(selected.signature(1, 7), full[index])
+        assert selected.signature_size(0) == len(index)
+    shuffled, perm = p.shuffle()
+    torch.testing.assert_close(shuffled.signature(1, 7), full[perm])
+    torch.testing.assert_close(p.signature(1, 7), full)  # the original is untouched
+    same, perm = p.shuffle_()
+    assert same is p
+    torch.testing.assert_close(p.signature(1, 7), full[perm])
+    with pytest.raises(IndexError):
+        p[torch.zeros(2, 2, dtype=torch.long)]
+    with pytest.raises(IndexError):
+        p[5:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -203,6 +204,59 @@ class Path:
         if not self._remember_path:
             raise RuntimeError("this Path was created with remember_path=False")
         return self._path
+
+    # ---- batch selection (Signatory's indexing and shuffling) -------------------------------
+    def __copy__(self) -> Path:
+        new = Path.__new__(Path)
+        new.__dict__.update(self.__dict__)
+        for name in ("_prefix", "_inverse", "_path"):
+            setattr(new, name, list(getattr(self, name)))
+        return new
+
+    def __getitem__(self, item) -> Path:
+        """The Path of some of the batch: an int (kept as a batch of one), a slice, a 1-D tensor
+        or NumPy array of indices, or a list of ints."""
+        new = self.__copy__()
+        new._select(item)
+        return new
+
+    def shuffle(self) -> tuple[Path, Tensor]:
+        """(a new Path of the batch in a random order, the permutation)."""
+        new = self.__copy__()
+        return new.shuffle_()
+
+    def shuffle_(self) -> tuple[Path, Tensor]:
+        """Permute the batch in place at random; returns (self, the permutation)."""
+        perm = torch.randperm(self._batch, device=self._last_point.device)
+        self._select(perm)
+        return self, perm
+
+    def _select(self, item) -> None:
+        if isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)):
+            item = slice(int(item), int(item) + 1 if int(item) != -1 else None)
+        elif isinstance(item, list) and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in item
+        ):
+            item = torch.tensor(item, dtype=torch.long)
+        elif isinstance(item, np.ndarray) and item.ndim == 1:
+            item = torch.from_numpy(item)
+        elif not (isinstance(item, slice) or (isinstance(item, Tensor) and item.ndim == 1)):
+            raise IndexError(
+                "a Path is indexed along its batch by an int, a slice, a 1-D tensor or NumPy "
+                f"array, or a list of ints; got {type(item).__name__}"
+            )
+        batch = self._last_point[item].shape[0]
+        if batch == 0:
+            raise IndexError("this index selects no batch element; a Path needs at least one")
+        # everything indexed before anything is assigned: an error leaves self as it was
+        prefix = [chunk[:, item] for chunk in self._prefix]
+        inverse = [chunk[:, item] for chunk in self._inverse]
+        paths = [piece[item] for piece in self._path]
+        self._prefix, self._inverse, self._path = prefix, inverse, paths
+        self._last_point = self._last_point[item]
+        if self._time_step is not None:
+            self._time_step = self._time_step[item]
+        self._batch = batch
 
     # ---- internals ---------------------------------------------------------------------------
     def _append_prefixes(self, path: Tensor, initial: Optional[Tensor]) -> None:
