@@ -263,3 +263,26 @@ def test_windows_with_transforms_select_the_transformed_path():
     full = ref.transform(x, True, True)
     expected = torch.stack([ref.signature(full[:, 2:7], 3), ref.signature(full[:, 6:15], 3)], 1)
     torch.testing.assert_close(got, expected)
+
+
+def test_compile_fullgraph_with_transforms_lengths_and_windows():
+    """The value checks that need the tables' values are skipped while tracing; the windows'
+    walk plan is replaced by slices (a pair) or prefixes (a table)."""
+    torch._dynamo.reset()
+    x = walk(3, 6, 2, seed=17).requires_grad_()
+    lengths = torch.tensor([6, 3, 4])
+
+    def f(x, lengths):
+        return (
+            sigcg.signature(x, 3, lead_lag=True, time_aug=True, lengths=lengths, stream=True).sum()
+            + sigcg.signature(x, 3, window=(3, 2)).sum()
+            + sigcg.logsignature(x, 3, windows=torch.tensor([[0, 3], [1, 6]])).sum()
+            + sigcg.sig_kernel(x, x, 0, lengths=(lengths, None), lead_lag=True).sum()
+        )
+
+    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
+    eager, traced = f(x, lengths), compiled(x, lengths)
+    torch.testing.assert_close(traced, eager, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        torch.autograd.grad(traced, x)[0], torch.autograd.grad(eager, x)[0], rtol=1e-10, atol=1e-12
+    )
