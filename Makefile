@@ -21,7 +21,7 @@ test:
 	$(PYTHON) -m pytest tests -q -n 2 -m "not gpu"
 
 test-exhaustive:
-	SIGCG_EXHAUSTIVE=1 $(PYTHON) -m pytest tests/test_conformance.py -q -n 2
+	SIGCG_EXHAUSTIVE=1 $(PYTHON) -m pytest tests/test_conformance.py tests/test_sigkernel.py -q -n 2
 
 lint:
 	$(PYTHON) -m ruff check .

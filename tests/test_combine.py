@@ -104,7 +104,8 @@ def test_combine_backward_matches_iisignature():
         ((torch.zeros(2, 14), torch.zeros(2, 13), 2, 3), ValueError, "shape"),
         ((torch.zeros(2, 14), torch.zeros(2, 14), 3, 3), ValueError, "must have shape"),
         ((torch.zeros(2, 14), torch.zeros(2, 14, dtype=torch.float64), 2, 3), TypeError, "dtype"),
-        ((torch.zeros(2, 14), [0.0] * 14, 2, 3), TypeError, "torch.Tensor or numpy"),
+        ((torch.zeros(2, 14), "zeros", 2, 3), TypeError, "torch.Tensor, a numpy.ndarray"),
+        ((torch.zeros(2, 14), [[0.0] * 14] * 2, 2, 3), TypeError, "dtype"),  # a list is float64
         ((torch.zeros(2, 14), torch.zeros(2, 14), 2, 0), ValueError, "depth"),
         ((torch.zeros(2, 14), torch.zeros(2, 14), 0, 3), ValueError, "input_channels"),
     ],

@@ -35,14 +35,30 @@ SHAPES = [(3, 5, 2, 3), (1, 2, 1, 4), (2, 6, 3, 4), (4, 4, 5, 3), (2, 3, 4, 4), 
 VARIANTS = [None, "shared", "global", "registers", "split1", "split2"]
 
 
-def _force(variant, d, depth):
-    """The forced-variant context, or a skip where the variant does not exist for (d, depth)."""
-    if variant is not None:
-        try:
-            KernelSpec("signature_backward", d, depth, target="cuda", variant=variant)
-        except ValueError as exc:
-            pytest.skip(str(exc))
-    return cuda_launch.forced_variant(variant)
+def _exists(variant, d, depth) -> bool:
+    """Whether the launcher can be forced to this variant at (d, depth): a split needs d >= 2
+    and fewer letters than the depth."""
+    try:
+        KernelSpec("signature_backward", d, depth, target="cuda", variant=variant)
+    except ValueError:
+        return False
+    return True
+
+
+# Every (variant, shape) pair that exists; the ones left out are refused (test below).
+VARIANT_SHAPES = [
+    (variant, shape)
+    for variant in VARIANTS
+    for shape in SHAPES
+    if variant is None or _exists(variant, shape[2], shape[3])
+]
+
+
+def test_only_impossible_splits_are_left_out():
+    left_out = {(v, s) for v in VARIANTS for s in SHAPES} - set(VARIANT_SHAPES)
+    assert left_out == {("split1", (1, 2, 1, 4)), ("split2", (1, 2, 1, 4))}
+    with pytest.raises(ValueError, match="split needs d >= 2"):
+        KernelSpec("signature_backward", 1, 4, target="cuda", variant="split1")
 
 
 def test_shapes_cover_warps_striding_and_splits():
@@ -62,12 +78,12 @@ def test_shapes_cover_warps_striding_and_splits():
     assert chosen == {"registers", "split2", "split3", "split5"}  # d = 1 cannot split
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("batch,length,d,depth", SHAPES)
+@pytest.mark.parametrize("variant,shape", VARIANT_SHAPES)
 @pytest.mark.parametrize("stream", [False, True])
-def test_forward_matches_reference(batch, length, d, depth, stream, variant):
+def test_forward_matches_reference(shape, stream, variant):
+    batch, length, d, depth = shape
     x = random_path(batch, length, d, seed=d * depth, scale=0.5)
-    with _force(variant, d, depth):
+    with cuda_launch.forced_variant(variant):
         out = ops.signature.forward(x, None, depth, stream)
     torch.testing.assert_close(out, ref.signature(x, depth, stream), rtol=1e-12, atol=1e-12)
 
@@ -106,19 +122,17 @@ def _expected_backward(x, init, depth, stream, cot_seed=0):
     return out.detach(), cot, torch.autograd.grad(out, inputs, cot)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("batch,length,d,depth", SHAPES)
+@pytest.mark.parametrize("variant,shape", VARIANT_SHAPES)
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("with_initial", [False, True])
-def test_backward_matches_reference_autograd(
-    batch, length, d, depth, stream, with_initial, variant
-):
+def test_backward_matches_reference_autograd(shape, stream, with_initial, variant):
+    batch, length, d, depth = shape
     x = random_path(batch, length, d, seed=batch + d, scale=0.5)
     init = (
         ref.signature(random_path(batch, 3, d, seed=9, scale=0.5), depth) if with_initial else None
     )
     out_ref, cot, expected = _expected_backward(x, init, depth, stream)
-    with _force(variant, d, depth):
+    with cuda_launch.forced_variant(variant):
         sig = ops.signature.forward(x, init, depth, stream)
         grad_path, grad_init = ops.signature_backward.forward(
             x, init, sig, cot, depth, stream, with_initial
@@ -136,7 +150,7 @@ def test_backward_float32(variant):
     x = random_path(3, 7, 3, seed=4, scale=0.4)
     init = ref.signature(random_path(3, 3, 3, seed=5, scale=0.4), 4)
     _, cot, expected = _expected_backward(x, init, 4, False)
-    with _force(variant, 3, 4):
+    with cuda_launch.forced_variant(variant):
         sig = ops.signature.forward(x.float(), init.float(), 4, False)
         grad_path, grad_init = ops.signature_backward.forward(
             x.float(), init.float(), sig, cot.float(), 4, False, True

@@ -42,19 +42,29 @@ def x(*shape, dtype=torch.float64):
             "initial must have",
         ),
         (x(2, 4, 3), 2, {"initial": x(2, 12, dtype=torch.float32)}, TypeError, "initial has dtype"),
-        ([[0.0, 1.0], [1.0, 2.0]], 2, {}, TypeError, "torch.Tensor or numpy"),
-        (
-            x(4, 3),
-            2,
-            {"initial": [0.0] * 12},
-            TypeError,
-            "initial must be a torch.Tensor or numpy.ndarray",
-        ),
+        ({"points": [0.0, 1.0]}, 2, {}, TypeError, "torch.Tensor, a numpy.ndarray"),
+        ([[0.0, 1.0], [1.0]], 2, {}, ValueError, "not a rectangular array"),
+        ([["a", "b"], ["c", "d"]], 2, {}, TypeError, "array of numbers"),
+        (x(4, 3), 2, {"initial": "zeros"}, TypeError, "initial must be a torch.Tensor"),
     ],
 )
 def test_bad_input(path, depth, kwargs, error, match):
     with pytest.raises(error, match=match):
         sigcg.signature(path, depth, **kwargs)
+
+
+def test_nested_lists_are_taken_as_numpy_would():
+    points = [[0.0, 1.0], [0.5, 2.0], [1.5, 1.0]]
+    out = sigcg.signature(points, 3)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float64
+    np.testing.assert_array_equal(out, sigcg.signature(np.asarray(points), 3))
+    initial = sigcg.signature(np.asarray(points[:2]), 3).tolist()
+    np.testing.assert_allclose(
+        sigcg.signature(points[2:], 3, basepoint=points[1], initial=initial),
+        out,
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_too_large_says_how_large():

@@ -177,8 +177,10 @@ def signature_join(sigtensor: ArrayT, increments: ArrayLike, depth: int) -> Arra
             f"channels at depth {checked_depth} and the increments' batch "
             f"{inc.shape[0]}, got {tuple(sig.shape)}"
         )
-    points = torch.cat([inc.new_zeros(inc.shape[0], 1, inc.shape[2]), inc.cumsum(1)], dim=1)
-    return like_input(signature(points, checked_depth, initial=sig), numpy_out)
+    # The path 0, inc_1, inc_1 + inc_2, ... continues from the end of sig's path (zero basepoint).
+    return like_input(
+        signature(inc.cumsum(1), checked_depth, basepoint=True, initial=sig), numpy_out
+    )
 
 
 def signature_scale(sigtensor: ArrayT, scales: ArrayLike, depth: int) -> ArrayT:

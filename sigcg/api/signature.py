@@ -110,7 +110,8 @@ def signature(
         level.
     """
     x, depth, numpy_out, unbatched, has_base = prepare(path, depth, basepoint)
-    if initial is not None and not has_base:
+    # Skipped while torch.compile traces: a warning is a graph break under fullgraph=True.
+    if initial is not None and not has_base and not torch.compiler.is_compiling():
         warnings.warn(
             "Argument 'initial' has been set but argument 'basepoint' has not. This is almost "
             "certainly a mistake (as Signatory warns): 'basepoint' should be the final point of "

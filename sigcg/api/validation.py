@@ -136,10 +136,11 @@ def basepoint(value: Any) -> bool | torch.Tensor:
         return False
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    if isinstance(value, (torch.Tensor, np.ndarray)):
+    if isinstance(value, (torch.Tensor, np.ndarray, list, tuple)):
         return tensor("basepoint", value)[0]
     raise TypeError(
-        f"basepoint must be a bool or a (batch, channels) tensor, got {_kind(value)} {value!r}"
+        f"basepoint must be a bool or a (batch, channels) tensor or array, got "
+        f"{_kind(value)} {value!r}"
     )
 
 
