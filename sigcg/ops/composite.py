@@ -39,14 +39,20 @@ def increment_exponentials(path: Tensor, depth: int) -> Tensor:
 
 
 def _tree(factors: Tensor, channels: int, depth: int) -> Tensor:
-    """(B, n, sig) -> their ordered product (B, sig), log2(n) rounds of batched products."""
+    """(B, n, sig) -> their ordered product (B, sig), log2(n) rounds of batched products.
+
+    Pairs are split with view + unbind, whose backward is one stack, rather than strided
+    slices, whose backward fills a zero tensor per slice: under create_graph the fills
+    dominated the Hessian-vector product.  An odd round is padded with the zero row, which is
+    the product's identity (the scalar 1 is implicit)."""
+    batch, _, width = factors.shape
     while factors.shape[1] > 1:
-        n = factors.shape[1]
-        even = n - n % 2
-        left = factors[:, 0:even:2].reshape(-1, factors.shape[2])
-        right = factors[:, 1:even:2].reshape(-1, factors.shape[2])
-        merged = _product(left, right, channels, depth).view(factors.shape[0], even // 2, -1)
-        factors = merged if even == n else torch.cat([merged, factors[:, even:]], dim=1)
+        if factors.shape[1] % 2:
+            factors = torch.cat([factors, factors.new_zeros(batch, 1, width)], dim=1)
+        half = factors.shape[1] // 2
+        left, right = factors.view(batch, half, 2, width).unbind(2)
+        merged = _product(left.reshape(-1, width), right.reshape(-1, width), channels, depth)
+        factors = merged.view(batch, half, width)
     return factors[:, 0]
 
 
