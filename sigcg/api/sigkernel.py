@@ -511,7 +511,38 @@ def sig_score(
     return _out(score, numpy_out)
 
 
-class SigKernel(torch.nn.Module):
+class _KernelModule(torch.nn.Module):
+    """What SigKernel and SigMMD share: the solver's options, checked at construction, and the
+    static kernel's ``nn.Parameter``s registered as the module's parameters."""
+
+    def __init__(
+        self,
+        dyadic_order: DyadicOrder,
+        static_kernel: Optional[StaticKernel],
+        time_aug: bool,
+        lead_lag: bool,
+        end_time: float,
+    ):
+        super().__init__()
+        dyadic_orders(dyadic_order)
+        _check_static_kernel(static_kernel)
+        self.dyadic_order, self.static_kernel = dyadic_order, static_kernel
+        self.transform = transforms.options(time_aug, lead_lag, end_time)
+        if isinstance(static_kernel, StaticKernel):
+            for name, value in static_kernel.parameters().items():
+                if isinstance(value, torch.nn.Parameter):
+                    self.register_parameter(f"static_{name}", value)
+
+    def _options(self, lengths: Optional[tuple]) -> dict[str, Any]:
+        return dict(
+            time_aug=self.transform.time_aug,
+            lead_lag=self.transform.lead_lag,
+            end_time=self.transform.end_time,
+            lengths=lengths,
+        )
+
+
+class SigKernel(_KernelModule):
     """:func:`sig_kernel` as a module: ``SigKernel(dyadic_order, static_kernel)(x, y)``; with
     ``gram=True`` it returns :func:`sig_kernel_gram` (y may then be None).  Static-kernel
     parameters that are ``nn.Parameter`` are registered as the module's parameters."""
@@ -526,23 +557,13 @@ class SigKernel(torch.nn.Module):
         lead_lag: bool = False,
         end_time: float = 1.0,
     ):
-        super().__init__()
-        dyadic_orders(dyadic_order)
-        _check_static_kernel(static_kernel)
-        gram = validation.boolean("gram", gram)
-        self.dyadic_order, self.static_kernel, self.gram = dyadic_order, static_kernel, gram
-        self.transform = transforms.options(time_aug, lead_lag, end_time)
-        _register(self, static_kernel)
+        super().__init__(dyadic_order, static_kernel, time_aug, lead_lag, end_time)
+        self.gram = validation.boolean("gram", gram)
 
     def forward(
         self, x: Tensor, y: Optional[Tensor] = None, lengths: Optional[tuple] = None
     ) -> Tensor:
-        options: dict[str, Any] = dict(
-            time_aug=self.transform.time_aug,
-            lead_lag=self.transform.lead_lag,
-            end_time=self.transform.end_time,
-            lengths=lengths,
-        )
+        options = self._options(lengths)
         if self.gram:
             return cast(
                 Tensor, sig_kernel_gram(x, y, self.dyadic_order, self.static_kernel, **options)
@@ -558,7 +579,7 @@ class SigKernel(torch.nn.Module):
         )
 
 
-class SigMMD(torch.nn.Module):
+class SigMMD(_KernelModule):
     """:func:`sig_mmd` as a module (a loss): ``SigMMD(dyadic_order, static_kernel,
     unbiased)(x, y)`` -> 0-dim tensor."""
 
@@ -572,17 +593,8 @@ class SigMMD(torch.nn.Module):
         lead_lag: bool = False,
         end_time: float = 1.0,
     ):
-        super().__init__()
-        dyadic_orders(dyadic_order)
-        _check_static_kernel(static_kernel)
-        unbiased = validation.boolean("unbiased", unbiased)
-        self.transform = transforms.options(time_aug, lead_lag, end_time)
-        self.dyadic_order, self.static_kernel, self.unbiased = (
-            dyadic_order,
-            static_kernel,
-            unbiased,
-        )
-        _register(self, static_kernel)
+        super().__init__(dyadic_order, static_kernel, time_aug, lead_lag, end_time)
+        self.unbiased = validation.boolean("unbiased", unbiased)
 
     def forward(self, x: Tensor, y: Tensor, lengths: Optional[tuple] = None) -> Tensor:
         return cast(
@@ -593,10 +605,7 @@ class SigMMD(torch.nn.Module):
                 self.dyadic_order,
                 self.static_kernel,
                 self.unbiased,
-                time_aug=self.transform.time_aug,
-                lead_lag=self.transform.lead_lag,
-                end_time=self.transform.end_time,
-                lengths=lengths,
+                **self._options(lengths),
             ),
         )
 
@@ -605,13 +614,6 @@ class SigMMD(torch.nn.Module):
             f"dyadic_order={self.dyadic_order}, static_kernel={self.static_kernel!r}, "
             f"unbiased={self.unbiased}"
         )
-
-
-def _register(module: torch.nn.Module, static_kernel) -> None:
-    if isinstance(static_kernel, StaticKernel):
-        for name, value in static_kernel.parameters().items():
-            if isinstance(value, torch.nn.Parameter):
-                module.register_parameter(f"static_{name}", value)
 
 
 __all__ = [
