@@ -1,7 +1,7 @@
 PYTHON ?= python
 
 .PHONY: install test test-exhaustive lint format bench bench-quick bench-first-call generate \
-        check-generated demo gpu-check docs bench-dask \
+        check-generated demo gpu-check gpu-wheels docs bench-dask \
         bench-install
 
 # Works the same in a fresh venv and in the base interpreter (PYTHON=path/to/python picks one).
@@ -61,6 +61,16 @@ bench-first-call:
 # On a machine with a GPU: tests, compute-sanitizer and timings in one call, results file last.
 gpu-check:
 	$(PYTHON) benchmarks/gpu_check.py
+
+# The wheels a GPU machine without network lacks (its image has torch, CuPy, NVRTC, jinja2 and
+# pytest but not cffi): downloaded here into .whl/ (git-ignored), carried with the call, installed
+# there with `pip install --no-index --target`; see benchmarks/gpu_check.py.
+GPU_PYTHON_VERSION ?= 3.12
+gpu-wheels:
+	rm -rf .whl
+	$(PYTHON) -m pip download --no-deps --only-binary=:all: --python-version $(GPU_PYTHON_VERSION) \
+	    --implementation cp --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	    -d .whl cffi==2.0.0 pycparser==2.23
 
 generate:
 	rm -f generated/*.c generated/*.cu

@@ -16,6 +16,15 @@
 pySigLib's PyPI wheel for Linux is built without CUDA (``pysiglib.BUILT_WITH_CUDA`` is False), and
 Signatory's CUDA path is a loop of ATen ops (no kernels of its own); neither is a GPU baseline
 that runs here, so JAX is.
+
+On a machine where sigcg is not installed (the lent GPU machine: no network, no cffi), run from
+the source tree after ``make gpu-wheels`` here, carrying ``.whl``::
+
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl &&
+    PYTHONPATH=/tmp/site python3 benchmarks/gpu_check.py
+
+The script then imports sigcg through a staging directory of links laid out as the wheel is
+(``sigcg.codegen`` and ``sigcg/templates`` come from codegen/ and templates/).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +48,38 @@ import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+
+def _stage_source_tree() -> str:
+    """The directory to import sigcg from.  An installed sigcg (``pip install -e .``) is used as
+    it is; a bare source tree (the GPU machine, where nothing is installed) lacks sigcg.codegen
+    and sigcg/templates, which the wheel maps from codegen/ and templates/, so a staging
+    directory of links lays the package out as installed.  Returns "" when nothing was staged."""
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec("sigcg.codegen") is not None:
+            return ""
+    except ImportError:  # sigcg/__init__ imports sigcg.codegen
+        for name in [n for n in sys.modules if n == "sigcg" or n.startswith("sigcg.")]:
+            del sys.modules[name]
+    stage = Path(os.environ.get("SIGCG_GPU_STAGE") or tempfile.mkdtemp(prefix="sigcg-stage-"))
+    package = stage / "sigcg"
+    if not package.exists():
+        package.mkdir(parents=True)
+        for item in (REPO / "sigcg").iterdir():
+            (package / item.name).symlink_to(item)
+        (package / "codegen").symlink_to(REPO / "codegen")
+        (package / "templates").symlink_to(REPO / "templates")
+    os.environ["SIGCG_GPU_STAGE"] = str(stage)  # subprocesses reuse it
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(stage), os.environ.get("PYTHONPATH", "")) if p
+    )
+    sys.path.insert(0, str(stage))
+    return str(stage)
+
+
+STAGE = _stage_source_tree()
 
 # (B, L, d, N, dtype): the issue's grid, then two shapes with B * d^N >= 1e7 where a kernel
 # should approach the device's bound.
@@ -109,6 +151,8 @@ def machine() -> list[str]:
 
 
 def run_tests() -> tuple[bool, str]:
+    # From the staging directory when there is one: `python -m pytest` puts its working
+    # directory first on sys.path, where the bare source tree would shadow the staged package.
     proc = subprocess.run(
         [
             sys.executable,
@@ -117,13 +161,17 @@ def run_tests() -> tuple[bool, str]:
             "-q",
             "-m",
             "gpu",
-            "tests/test_gpu.py",
+            str(REPO / "tests" / "test_gpu.py"),
+            "--rootdir",
+            str(REPO),
+            "-c",
+            str(REPO / "pyproject.toml"),
             "-p",
             "no:cacheprovider",
             "-n",
             "4",
         ],
-        cwd=REPO,
+        cwd=STAGE or REPO,
         capture_output=True,
         text=True,
         timeout=300,

@@ -157,14 +157,22 @@ def _argument_error(
 
 
 def check_args(
-    kernel: KernelOp, entry: Entry, args: dict[str, Any], device: torch.device, dtype: torch.dtype
+    kernel: KernelOp,
+    entry: Entry,
+    args: dict[str, Any],
+    device: torch.device,
+    dtype: torch.dtype,
+    checks: tuple[tuple[str, bool, bool, bool], ...] | None = None,
 ) -> None:
     """Every declared parameter present, nothing else; pointers are contiguous tensors of the
     right dtype on ``device`` (or None where the parameter is optional).  On the path of every
-    kernel call, so the happy path is one pass of cheap tests; the message is built only when
+    kernel call, so the happy path is one pass of cheap tests over ``checks`` (the entry's
+    :func:`check_table`, passed by callers that keep it); the message is built only when
     something is wrong."""
-    if len(args) == len(entry.params):
-        for name, pointer, optional, index in _checks(entry):
+    if checks is None:
+        checks = check_table(entry)
+    if len(args) == len(checks):
+        for name, pointer, optional, index in checks:
             value = args.get(name, args)  # `args` itself marks a missing name
             if pointer:
                 if value is None:
@@ -186,17 +194,9 @@ def check_args(
     raise _argument_error(kernel, entry, args, device, dtype)
 
 
-_check_tables: dict[Entry, tuple] = {}
-
-
-def _checks(entry: Entry) -> tuple[tuple[str, bool, bool, bool], ...]:
-    """(name, is pointer, optional, int32 table) per parameter, computed once per entry."""
-    table = _check_tables.get(entry)
-    if table is None:
-        table = _check_tables[entry] = tuple(
-            (p.name, p.is_pointer, p.optional, p.kind == "index") for p in entry.params
-        )
-    return table
+def check_table(entry: Entry) -> tuple[tuple[str, bool, bool, bool], ...]:
+    """(name, is pointer, optional, int32 table) per parameter of ``entry``."""
+    return tuple((p.name, p.is_pointer, p.optional, p.kind == "index") for p in entry.params)
 
 
 # (op, entry, d, N, dtype, device) -> a closure that checks and runs the call (see launch)
@@ -225,11 +225,12 @@ def _bind(
     outputs = tuple(p.name for p in entry.params if p.kind == "out")
     spec_args = (op, d, N, name)
     rows_name = entry.rows
+    checks = check_table(entry)  # computed once: hashing the Entry per call costs ~1 us
     run = None
 
     def checked(args: dict[str, Any], steps: int) -> None:
         nonlocal run
-        check_args(kernel, entry, args, device, dtype)
+        check_args(kernel, entry, args, device, dtype, checks)
         if POISON:
             for out in outputs:
                 if args[out] is not None:
