@@ -24,6 +24,19 @@ def adjoint_fmas(d: int, N: int) -> int:
     return total
 
 
+def horner_tangent_fmas(d: int, N: int) -> int:
+    """Multiply-adds of a right multiplication by exp(Δ) carried with its tangent: each node of
+    the chain adds its tangent's two products to its own one."""
+    return 3 * horner_fmas(d, N)
+
+
+def adjoint_tangent_fmas(d: int, N: int) -> int:
+    """Multiply-adds of the adjoint step carried with its tangent, cotangents of the increments'
+    tangents only: a top word 5 (g, h: 2, gdl': 2) instead of 2, a node below 10 (u, v: 2, G,
+    G', g, h: 2, gdl': 2) instead of 4."""
+    return adjoint_fmas(d, N) * 5 // 2
+
+
 def product_fmas(d: int, N: int) -> int:
     """Multiply-adds of one truncated tensor product: level k costs (k - 1) d^k."""
     return sum((k - 1) * d**k for k in range(2, N + 1))

@@ -142,6 +142,7 @@ def op_samples() -> dict[str, tuple]:
     x = path(2, 5, d, seed=50)
     init = tensor(2, width, seed=51)
     sig = ops.signature.forward(x, init, depth, False)
+    plain = ops.signature.forward(x, None, depth, False)
     a, b, g = (tensor(2, width, seed=52 + i) for i in range(3))
     words, lsig = ops.logsignature_words.forward(x, depth)
     table = sigcg.algebra.lyndon.words_to_basis(d, depth, "lyndon")
@@ -156,6 +157,8 @@ def op_samples() -> dict[str, tuple]:
     return {
         "signature": (x, init, depth, False),
         "signature_backward": (x, init, sig, g, depth, False, True),
+        "signature_vjp": (x, plain, g, depth),
+        "signature_hvp": (x, plain, g, path(2, 5, d, seed=55), depth),
         "tensor_product": (a, b, d, depth),
         "tensor_product_backward": (a, b, g, d, depth),
         "tensor_log": (a, d, depth),
@@ -231,7 +234,12 @@ def test_opcheck(name):
 
 @pytest.mark.parametrize("name", sorted(ops.REGISTRY))
 def test_double_backward_is_declared(name):
-    assert ops.REGISTRY[name].double_backward in ("backward", "composite", "not differentiable")
+    assert ops.REGISTRY[name].double_backward in (
+        "backward",
+        "composite",
+        "second-order kernels, else composite",
+        "not differentiable",
+    )
 
 
 @pytest.mark.parametrize("name", sorted(ops.REGISTRY))

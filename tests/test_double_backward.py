@@ -92,3 +92,68 @@ def test_hessian_vector_products_match_the_reference(kwargs):
     torch.testing.assert_close(
         hvp(lambda x: sigcg.signature(x, depth, **kwargs)), hvp(reference), rtol=1e-9, atol=1e-11
     )
+
+
+# ---- the second-order kernel (sigcg.ops.signature_hvp) -------------------------------------
+
+
+@pytest.mark.parametrize("d,depth", [(1, 3), (2, 1), (2, 5), (3, 4), (5, 2)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_hvp_kernel_matches_reference_autograd(d, depth, dtype):
+    """(H u, J u) from the kernel against double autograd through tests/reference.py; batch 5
+    leaves lanes past the end of a SIMD group in both dtypes."""
+    from sigcg import ops
+
+    x = paths(5, 7, d, seed=d * 10 + depth).to(dtype)
+    g = torch.randn(5, sigcg.signature_channels(d, depth), dtype=F64).to(dtype)
+    u = torch.randn(x.shape, dtype=F64).to(dtype)
+    hvp, jvp = ops.signature_hvp.forward(
+        x, ops.signature.forward(x, None, depth, False), g, u, depth
+    )
+
+    x64 = x.double().requires_grad_()
+    g64 = g.double().requires_grad_()
+    (vjp,) = torch.autograd.grad(ref.signature(x64, depth), x64, g64, create_graph=True)
+    expected_hvp, expected_jvp = torch.autograd.grad(vjp, (x64, g64), u.double(), allow_unused=True)
+    if expected_hvp is None:  # depth 1: the signature is linear in the path
+        expected_hvp = torch.zeros_like(x64)
+    tol = dict(rtol=1e-10, atol=1e-11) if dtype == F64 else dict(rtol=2e-4, atol=2e-5)
+    torch.testing.assert_close(hvp.double(), expected_hvp, **tol)
+    torch.testing.assert_close(jvp.double(), expected_jvp, **tol)
+
+
+def test_create_graph_takes_the_kernel_for_plain_cpu_signatures(monkeypatch):
+    """The plain signature's create_graph graph comes from the second-order kernel (the
+    composite is never called), and the options it does not cover still get a correct graph
+    from the composite."""
+    from sigcg import ops
+
+    calls = []
+    original = ops.signature.composite
+    monkeypatch.setattr(ops.signature, "composite", lambda *a: calls.append(a) or original(*a))
+    x = paths(3, 6, 2, seed=7).requires_grad_()
+    for kwargs in (dict(), dict(basepoint=True, inverse=True, scalar_term=True)):
+        out = sigcg.signature(x, 3, **kwargs)
+        (g,) = torch.autograd.grad(out.pow(2).sum(), x, create_graph=True)
+        assert g.requires_grad
+        torch.autograd.grad(g.pow(2).sum(), x)
+    assert calls == []
+    out = sigcg.signature(x, 3, stream=True)
+    (g,) = torch.autograd.grad(out.pow(2).sum(), x, create_graph=True)
+    assert len(calls) == 1 and g.requires_grad
+
+
+def test_third_derivatives_through_the_kernel_match_the_composite():
+    """Differentiating the kernel's second derivatives once more (through the composite)."""
+    from sigcg.ops import composite
+
+    def third(signature):
+        x = paths(2, 5, 2, seed=8).requires_grad_()
+        (g,) = torch.autograd.grad(signature(x).pow(2).sum(), x, create_graph=True)
+        (h,) = torch.autograd.grad(g.pow(2).sum(), x, create_graph=True)
+        return h, torch.autograd.grad(h.sum(), x)[0]
+
+    h, t = third(lambda x: sigcg.signature(x, 3))
+    h_ref, t_ref = third(lambda x: composite.signature(x, None, 3, False))
+    torch.testing.assert_close(h, h_ref, rtol=1e-10, atol=1e-11)
+    torch.testing.assert_close(t, t_ref, rtol=1e-10, atol=1e-11)

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from .. import schedule
-from ..counts import adjoint_fmas, horner_fmas
+from ..counts import (
+    adjoint_fmas,
+    adjoint_tangent_fmas,
+    horner_fmas,
+    horner_tangent_fmas,
+)
 from .base import CudaLayout, Entry, KernelOp, params
 
 SHOWCASE = (
@@ -157,4 +162,43 @@ class SignatureBackward(_SignatureKernel):
         return {"fma": horner_fmas(spec.d, spec.N) + adjoint_fmas(spec.d, spec.N)}
 
 
-KERNELS = (SignatureForward(), SignatureBackward())
+class SignatureHvp(KernelOp):
+    """Second derivatives of the signature for ``create_graph=True`` (gradient penalties,
+    Hessian-vector products): the derivative along a path direction u of the signature (J u)
+    and of its gradient (H u).  CPU only; other devices and options differentiate the
+    composite signature (sigcg/ops/composite.py)."""
+
+    name = "signature_hvp"
+    summary = "J u and H u: the signature's and its gradient's derivatives along a path direction"
+    entries = (
+        Entry(
+            "signature_hvp",
+            params(
+                "in path",
+                "in grad_sig",
+                "in tangent",
+                "out hvp",
+                "out jvp",
+                "int64 batch",
+                "int64 length",
+            ),
+        ),
+    )
+    templates = {"cpu": "cpu/signature_hvp.c.j2"}
+    stepped = True
+    precompile = ("double_backward",)
+    showcase = ((3, 4, "float64", "cpu", "auto"),)
+
+    def context(self, spec) -> dict[str, Any]:
+        return {"plan": schedule.plan_for(spec)}
+
+    def code_shape(self, spec) -> list[str]:
+        return [f"unrolling: {schedule.plan_for(spec).describe()}"]
+
+    def op_counts(self, spec) -> dict[str, int]:
+        # the forward sweep, then per step the rebuild and the adjoint, all with tangents
+        d, N = spec.d, spec.N
+        return {"fma": 2 * horner_tangent_fmas(d, N) + adjoint_tangent_fmas(d, N)}
+
+
+KERNELS = (SignatureForward(), SignatureBackward(), SignatureHvp())

@@ -13,7 +13,14 @@ from .algebra import (
 from .base import REGISTRY, TorchOp, needs_autograd
 from .coefficient import signature_words
 from .logsignature import logsignature_in_basis, logsignature_words, logsignature_words_backward
-from .signature import signature, signature_backward, signature_fused, signature_fused_backward
+from .signature import (
+    signature,
+    signature_backward,
+    signature_fused,
+    signature_fused_backward,
+    signature_hvp,
+    signature_vjp,
+)
 from .windows import signature_windows, signature_windows_backward
 
 __all__ = [
@@ -27,6 +34,8 @@ __all__ = [
     "signature_backward",
     "signature_fused",
     "signature_fused_backward",
+    "signature_hvp",
+    "signature_vjp",
     "signature_windows",
     "signature_windows_backward",
     "signature_words",

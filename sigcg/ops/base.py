@@ -17,6 +17,10 @@ Double backward (``create_graph=True``) is declared per op, never silently dropp
   * ``composite=f``: ``f`` computes the same function from ops that are differentiable to any
     order; under ``create_graph`` the gradients come from autograd through ``f``;
   * neither: a RuntimeError naming the op.
+
+``graph_backward=f`` comes first where it applies: ``f(args, output, grads, needs)`` returns the
+gradients built from differentiable ops (e.g. generated second-order kernels), or None for the
+cases it does not cover, which then take the routes above.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from torch import Tensor
 
 # backward(args, output, grads, needs_input_grad, compiled) -> one gradient (or None) per arg
 Backward = Callable[[tuple, Any, tuple, Sequence[bool], bool], tuple]
+# graph_backward(args, output, grads, needs_input_grad) -> gradients with a graph, or None
+GraphBackward = Callable[[tuple, Any, tuple, Sequence[bool]], "tuple | None"]
 
 # Every TorchOp by name, filled as the op modules are imported (tests iterate over it).
 REGISTRY: dict[str, TorchOp] = {}
@@ -45,6 +51,7 @@ class TorchOp:
         save_output: bool = False,
         differentiable_backward: bool = False,
         composite: Callable[..., Any] | None = None,
+        graph_backward: GraphBackward | None = None,
         non_differentiable_outputs: Sequence[int] = (),
     ):
         if name in REGISTRY:
@@ -56,6 +63,7 @@ class TorchOp:
         self.save_output = save_output
         self.differentiable_backward = differentiable_backward
         self.composite = composite
+        self.graph_backward = graph_backward
         self.non_differentiable_outputs = tuple(non_differentiable_outputs)
         self.custom = torch.library.custom_op(f"sigcg::{name}", forward, mutates_args=())
         self.custom.register_fake(fake)
@@ -72,10 +80,14 @@ class TorchOp:
             return "not differentiable"
         if self.differentiable_backward:
             return "backward"
+        if self.graph_backward is not None:
+            return "second-order kernels, else composite"
         return "composite" if self.composite is not None else "unsupported"
 
     def __call__(self, *args: Any) -> Any:
-        if torch.compiler.is_compiling():
+        # A dispatch mode on the stack means tracing (e.g. AOT autograd tracing a backward that
+        # calls composite code): fake tensors have no memory, so the custom op's fake runs.
+        if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack():
             return self.custom(*args)
         if self.backward is not None and torch.is_grad_enabled():
             for a in args:
@@ -122,6 +134,10 @@ class TorchOp:
         if not torch.is_grad_enabled() or self.differentiable_backward:
             return self.backward(args, output, grads, ctx.needs_input_grad, False)
         # create_graph=True: the gradient must itself be differentiable
+        if self.graph_backward is not None:
+            result = self.graph_backward(args, output, grads, ctx.needs_input_grad)
+            if result is not None:
+                return result
         if self.composite is None:
             raise RuntimeError(
                 f"sigcg.{self.name}: double backward (create_graph=True) is not supported for "

@@ -12,7 +12,7 @@ from typing import Optional
 from torch import Tensor
 
 from ..codegen import signature_channels
-from ..runtime import launch
+from ..runtime import has_kernel, launch
 from . import composite
 from .base import TorchOp, contiguous, empty
 from .transforms import transformed_channels
@@ -100,6 +100,86 @@ def _backward(args, sig, grads, needs, compiled):
     return grad_path, (grad_initial if want_initial else None), None, None
 
 
+# ---- second derivatives: create_graph=True through the plain signature ----------------------
+
+
+def _hvp(
+    path: Tensor, sig: Tensor, grad: Tensor, tangent: Tensor, depth: int
+) -> tuple[Tensor, Tensor]:
+    """(H u (B, L, d), J u (B, sig)) for u = tangent, g = grad (see SignatureHvp)."""
+    path, grad, tangent = contiguous(path), contiguous(grad), contiguous(tangent)
+    batch, length, d = path.shape
+    hvp, jvp = empty(path.shape, path), empty((batch, signature_channels(d, depth)), path)
+    launch(
+        "signature_hvp",
+        "signature_hvp",
+        d,
+        depth,
+        dict(
+            path=path,
+            grad_sig=grad,
+            tangent=tangent,
+            hvp=hvp,
+            jvp=jvp,
+            batch=batch,
+            length=length,
+        ),
+        like=path,
+        steps=length - 1,
+    )
+    return hvp, jvp
+
+
+def _hvp_fake(path, sig, grad, tangent, depth):
+    return path.new_empty(path.shape), path.new_empty((path.shape[0], sig.shape[1]))
+
+
+def _hvp_backward(args, _out, grads, needs, compiled):
+    # third derivatives: autograd through the composite formulation
+    return signature_hvp._composite_backward(args, grads, needs)
+
+
+signature_hvp = TorchOp(
+    "signature_hvp",
+    _hvp,
+    _hvp_fake,
+    backward=_hvp_backward,
+    differentiable_backward=True,
+    composite=composite.signature_hvp,
+)
+
+
+def _vjp(path: Tensor, sig: Tensor, grad: Tensor, depth: int) -> Tensor:
+    return _backward_kernel(path, None, sig, grad, depth, False, False)[0]
+
+
+def _vjp_backward(args, _out, grads, needs, compiled):
+    """The cotangent u of J^T g gives H u to the path and J u to g (sig is S(path), a cache)."""
+    path, sig, grad, depth = args
+    hvp, jvp = signature_hvp.call(compiled, path, sig, grad, grads[0], depth)
+    return hvp, None, jvp, None
+
+
+# J^T g as a differentiable op: the signature's backward under create_graph=True
+signature_vjp = TorchOp(
+    "signature_vjp",
+    _vjp,
+    lambda path, sig, grad, depth: path.new_empty(path.shape),
+    backward=_vjp_backward,
+    differentiable_backward=True,
+    composite=composite.signature_vjp,
+)
+
+
+def _graph_backward(args, sig, grads, needs):
+    """create_graph=True: second-order kernels for the plain signature of CPU paths, None (the
+    composite) for the other cases."""
+    path, initial, depth, stream = args
+    if initial is not None or stream or not has_kernel("signature_hvp", path):
+        return None
+    return signature_vjp(path, sig.detach(), grads[0], depth), None, None, None
+
+
 signature = TorchOp(
     "signature",
     _forward,
@@ -107,6 +187,7 @@ signature = TorchOp(
     backward=_backward,
     save_output=True,
     composite=composite.signature,
+    graph_backward=_graph_backward,
 )
 
 
@@ -258,4 +339,11 @@ signature_fused = TorchOp(
     composite=composite.signature_fused,
 )
 
-__all__ = ["signature", "signature_backward", "signature_fused", "signature_fused_backward"]
+__all__ = [
+    "signature",
+    "signature_backward",
+    "signature_fused",
+    "signature_fused_backward",
+    "signature_hvp",
+    "signature_vjp",
+]
