@@ -35,6 +35,8 @@ RAGGED_SHAPES = [
     (32, 128, 4, 5, "float64", True),
 ]
 HVP_SHAPES = [(32, 128, 4, 4, "float64"), (128, 64, 3, 4, "float64")]
+# ... and with transforms (the time-augmented lead-lag path of the same points)
+HVP_OPTIONS = [{}, {"time_aug": True, "lead_lag": True}]
 
 
 def median_time(fn, budget: float, min_reps: int = 5, max_reps: int = 60) -> float:
@@ -203,28 +205,34 @@ def ragged_section(budget, rows):
 def hvp_section(budget, rows):
     print(
         "\n## Hessian-vector product through signature (create_graph) against forward + "
-        "backward (ms)\n| shape (B,L,d,N) | fwd + bwd | HVP | HVP / (fwd + bwd) (<= 5) |\n|"
-        + "---|"
-        * 4
+        "backward (ms)\n| shape (B,L,d,N) | transforms | fwd + bwd | HVP | HVP / (fwd + bwd) "
+        "(<= 5) |\n|" + "---|" * 5
     )
     for B, L, d, N, dtype in HVP_SHAPES:
-        x = paths(B, L, d, dtype).requires_grad_()
-        weights = torch.randn(B, sigcg.signature_channels(d, N), dtype=x.dtype)
-        v = torch.randn_like(x)
+        for options in HVP_OPTIONS:
+            x = paths(B, L, d, dtype).requires_grad_()
+            out = sigcg.signature(x.detach(), N, **options)
+            weights = torch.randn(out.shape, dtype=x.dtype)
+            v = torch.randn_like(x)
 
-        def first():
-            return torch.autograd.grad((sigcg.signature(x, N) * weights).sum(), x)
+            def first(x=x, weights=weights, options=options):
+                return torch.autograd.grad((sigcg.signature(x, N, **options) * weights).sum(), x)
 
-        def hvp():
-            (g,) = torch.autograd.grad(
-                (sigcg.signature(x, N) * weights).sum(), x, create_graph=True
+            def hvp(x=x, weights=weights, options=options, v=v):
+                loss = (sigcg.signature(x, N, **options) * weights).sum()
+                (g,) = torch.autograd.grad(loss, x, create_graph=True)
+                return torch.autograd.grad((g * v).sum(), x)
+
+            one = median_time(first, budget)
+            two = median_time(hvp, budget, min_reps=3)
+            label = "time+lead-lag" if options else "none"
+            rows.setdefault("hvp", []).append(
+                dict(shape=[B, L, d, N, dtype], transforms=label, fwd_bwd=one, hvp=two)
             )
-            return torch.autograd.grad((g * v).sum(), x)
-
-        one = median_time(first, budget)
-        two = median_time(hvp, budget, min_reps=3)
-        rows.setdefault("hvp", []).append(dict(shape=[B, L, d, N, dtype], fwd_bwd=one, hvp=two))
-        print(f"| {B},{L},{d},{N},{dtype} | {ms(one)} | {ms(two)} | {two / one:.0f}x |", flush=True)
+            print(
+                f"| {B},{L},{d},{N},{dtype} | {label} | {ms(one)} | {ms(two)} | {two / one:.1f}x |",
+                flush=True,
+            )
 
 
 SECTIONS = {

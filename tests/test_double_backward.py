@@ -123,16 +123,20 @@ def test_hvp_kernel_matches_reference_autograd(d, depth, dtype):
 
 
 def test_create_graph_takes_the_kernel_for_plain_cpu_signatures(monkeypatch):
-    """The plain signature's create_graph graph comes from the second-order kernel (the
-    composite is never called), and the options it does not cover still get a correct graph
-    from the composite."""
+    """The create_graph graph of the plain and the transformed/ragged signature comes from the
+    second-order kernel (the composite is never called), and the options it does not cover
+    still get a correct graph from the composite."""
     from sigcg import ops
 
     calls = []
-    original = ops.signature.composite
-    monkeypatch.setattr(ops.signature, "composite", lambda *a: calls.append(a) or original(*a))
+    for op in (ops.signature, ops.signature_fused):
+        monkeypatch.setattr(op, "composite", lambda *a, f=op.composite: calls.append(a) or f(*a))
     x = paths(3, 6, 2, seed=7).requires_grad_()
-    for kwargs in (dict(), dict(basepoint=True, inverse=True, scalar_term=True)):
+    for kwargs in (
+        dict(),
+        dict(basepoint=True, inverse=True, scalar_term=True),
+        dict(time_aug=True, lead_lag=True, lengths=[6, 3, 5]),
+    ):
         out = sigcg.signature(x, 3, **kwargs)
         (g,) = torch.autograd.grad(out.pow(2).sum(), x, create_graph=True)
         assert g.requires_grad

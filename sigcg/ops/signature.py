@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
 from torch import Tensor
 
 from ..codegen import signature_channels
@@ -330,6 +331,22 @@ def _fused_backward(args, sig, grads, needs, compiled):
     return (grad_path, grad_initial if want_initial else None) + (None,) * 6
 
 
+def _fused_graph_backward(args, sig, grads, needs):
+    """create_graph=True: the transformed path in differentiable torch ops, then the plain
+    signature's second-order kernels on it (sig is already its signature); None (the
+    composite) where those do not apply."""
+    path, initial, depth, stream, lead_lag, time_step, lengths, order = args
+    if initial is not None or stream or any(needs[1:]) or not has_kernel("signature_hvp", path):
+        return None
+    from .transforms import augment
+
+    with torch.enable_grad():
+        augmented = augment(path, lead_lag, time_step, lengths).contiguous()
+        grad_augmented = signature_vjp(augmented, sig.detach(), grads[0], depth)
+        (grad_path,) = torch.autograd.grad(augmented, path, grad_augmented, create_graph=True)
+    return (grad_path,) + (None,) * 7
+
+
 signature_fused = TorchOp(
     "signature_fused",
     _fused_forward,
@@ -337,6 +354,7 @@ signature_fused = TorchOp(
     backward=_fused_backward,
     save_output=True,
     composite=composite.signature_fused,
+    graph_backward=_fused_graph_backward,
 )
 
 __all__ = [
