@@ -276,12 +276,6 @@ ALWAYS_INLINE void increment_next(vec dl[N + 1][D], lane_group *g, vec moved[D],
     set_powers(dl, delta);
 }
 
-ALWAYS_INLINE void fused_increment(vec dl[N + 1][D], const fused_input *in, lane_group *g,
-                                   vec moved[D], int64_t t)
-{
-    FUSED_DISPATCH(in, increment_next, dl, g, moved, t);
-}
-
 /* dl of step t in any order (the backward walks t downwards): both ends are loaded. */
 ALWAYS_INLINE void increment_at(vec dl[N + 1][D], lane_group *g, int64_t t, const int C,
                                 const int lead_lag, const int time)

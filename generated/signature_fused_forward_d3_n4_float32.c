@@ -276,12 +276,6 @@ ALWAYS_INLINE void increment_next(vec dl[N + 1][D], lane_group *g, vec moved[D],
     set_powers(dl, delta);
 }
 
-ALWAYS_INLINE void fused_increment(vec dl[N + 1][D], const fused_input *in, lane_group *g,
-                                   vec moved[D], int64_t t)
-{
-    FUSED_DISPATCH(in, increment_next, dl, g, moved, t);
-}
-
 /* dl of step t in any order (the backward walks t downwards): both ends are loaded. */
 ALWAYS_INLINE void increment_at(vec dl[N + 1][D], lane_group *g, int64_t t, const int C,
                                 const int lead_lag, const int time)
@@ -353,7 +347,8 @@ static inline void fused_point_gradient(T *grad_path, const vec gdl[N + 1][D],
 }
 #define BLOCK 4
 
-static inline void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
+/* Not inlined: the four forms of advance_group share one copy (compile time). */
+static __attribute__((noinline)) void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
 {
     /* level 4: S_4 += sum_{i<4} S_i (x) Δ^{(x) 4-i} / (4-i)! */
     for (int i1 = 0; i1 < D; ++i1) {
@@ -403,7 +398,8 @@ static inline void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
 #define WORDS_BELOW_TOP 27
 
 /* One step's contribution to level N is U (x) Δ; store U, then advance levels N-1..1. */
-static inline void step_below_top(vec *restrict S, const vec dl[N + 1][D], vec *restrict U)
+static __attribute__((noinline)) void step_below_top(vec *restrict S, const vec dl[N + 1][D],
+                                                     vec *restrict U)
 {
     /* level 4's Horner chain, stopped before its final product with Δ */
     for (int i1 = 0; i1 < D; ++i1) {
@@ -451,7 +447,7 @@ static inline void step_below_top(vec *restrict S, const vec dl[N + 1][D], vec *
 }
 
 /* S_N[w c] += sum_t U_t[w] Δ_t[c] over BLOCK steps: BLOCK multiply-adds per load/store of S_N. */
-static inline void apply_top_block(vec *restrict S, const vec *restrict U, const vec delta[BLOCK][D])
+static __attribute__((noinline)) void apply_top_block(vec *restrict S, const vec *restrict U, const vec delta[BLOCK][D])
 {
     for (int64_t w = 0; w < WORDS_BELOW_TOP; ++w) {
         vec u[BLOCK];
@@ -475,7 +471,7 @@ static inline void apply_top_block(vec *restrict S, const vec *restrict U, const
  * ... only the lag (letters 0..C-1): each letter takes the products of the steps that move it,
  * half the multiply-adds of the top level, which holds most of the work.
  */
-static inline void apply_top_block_lead_lag(vec *restrict S, const vec *restrict U,
+static __attribute__((noinline)) void apply_top_block_lead_lag(vec *restrict S, const vec *restrict U,
                                             const vec delta[BLOCK][D])
 {
     for (int64_t w = 0; w < WORDS_BELOW_TOP; ++w) {
@@ -520,6 +516,43 @@ static void write_stream_row(T *out, const vec *S, const lane_group *g, int64_t 
 }
 
 /*
+ * Advance one lane group over its steps.  Inlined once per form of the transform (C and the
+ * flags are constants: see FUSED_DISPATCH), so the step loop carries no test of the form.
+ */
+ALWAYS_INLINE void advance_group(vec *restrict S, vec *restrict U, T *out, lane_group *g,
+                                 int stream, int64_t steps, const int C, const int lead_lag,
+                                 const int time)
+{
+    vec dl[N + 1][D], moved[D];
+    int64_t t = 1;
+    vec delta[BLOCK][D];
+    if (!stream)
+        for (; t + BLOCK - 1 <= g->group; t += BLOCK) {
+            for (int s = 0; s < BLOCK; ++s) {
+                increment_next(dl, g, moved, t + s, C, lead_lag, time);
+                step_below_top(S, dl, U + s * WORDS_BELOW_TOP);
+                for (int c = 0; c < D; ++c)
+                    delta[s][c] = dl[1][c];
+            }
+#if HAS_LEAD_LAG_BLOCK
+            if (lead_lag)
+                apply_top_block_lead_lag(S, U, delta);
+            else
+#endif
+                apply_top_block(S, U, delta);
+        }
+    for (; t <= g->group; ++t) {
+        increment_next(dl, g, moved, t, C, lead_lag, time);
+        mul_exp_right(S, dl);
+        if (stream)
+            write_stream_row(out, S, g, steps, t);
+    }
+    if (stream)  /* every row has ended: its final value repeats */
+        for (; t <= steps; ++t)
+            write_stream_row(out, S, g, steps, t);
+}
+
+/*
  * Signature of the transformed path of each row at positions [b_begin, b_end) of `order`.
  *   path      (batch, length, C) original points, C-contiguous; D = C (1 + lead_lag) + time
  *   initial   (batch, SIG) signature to start from (result = initial (x) S), or NULL
@@ -552,40 +585,14 @@ int sigcg_signature_fused_forward(const T *path,
         free(S); free(U);
         return 1;
     }
-    vec delta[BLOCK][D];
     const fused_input in = fused_setup(path, length, lead_lag, time_step);
     const int64_t steps = fused_steps(&in);
-    vec dl[N + 1][D], moved[D];
     lane_group g;
     for (int64_t b0 = b_begin; b0 < b_end; b0 += LANES) {
         fill_group(&g, &in, b0, b_end, order, lengths, time_step);
         gather_state(S, initial, g.rows, SIG);
-        int64_t t = 1;
+        FUSED_DISPATCH(&in, advance_group, S, U, out, &g, stream, steps);
         if (!stream)
-            for (; t + BLOCK - 1 <= g.group; t += BLOCK) {
-                for (int s = 0; s < BLOCK; ++s) {
-                    fused_increment(dl, &in, &g, moved, t + s);
-                    step_below_top(S, dl, U + s * WORDS_BELOW_TOP);
-                    for (int c = 0; c < D; ++c)
-                        delta[s][c] = dl[1][c];
-                }
-#if HAS_LEAD_LAG_BLOCK
-                if (in.lead_lag)
-                    apply_top_block_lead_lag(S, U, delta);
-                else
-#endif
-                    apply_top_block(S, U, delta);
-            }
-        for (; t <= g.group; ++t) {
-            fused_increment(dl, &in, &g, moved, t);
-            mul_exp_right(S, dl);
-            if (stream)
-                write_stream_row(out, S, &g, steps, t);
-        }
-        if (stream)  /* every row has ended: its final value repeats */
-            for (; t <= steps; ++t)
-                write_stream_row(out, S, &g, steps, t);
-        else
             scatter_state(out, S, g.rows, g.valid, SIG);
     }
     free(S);
