@@ -67,10 +67,16 @@ def _step_fmas(d: int, depth: int) -> int:
     return _fmas[key]
 
 
+def worth_cutting(batch: int, steps: int, d: int, depth: int) -> bool:
+    """Whether the signature is enough work for cutting to pay off at all (decided before the
+    device's parallel width is asked: the common small call asks nothing)."""
+    return _step_fmas(d, depth) * batch * steps >= MIN_WORK
+
+
 def piece_count(batch: int, steps: int, d: int, depth: int, width: int) -> int:
     """How many pieces to cut each of ``batch`` paths of ``steps`` steps into (1: don't cut) to
     fill ``width`` parallel slots, with pieces of at least MIN_PIECE_STEPS steps."""
-    if batch >= width or _step_fmas(d, depth) * batch * steps < MIN_WORK:
+    if batch >= width or not worth_cutting(batch, steps, d, depth):
         return 1
     return max(1, min(-(-width // batch), steps // MIN_PIECE_STEPS))
 

@@ -54,6 +54,8 @@ NONE = Transform()
 
 def options(time_aug: Any, lead_lag: Any, end_time: Any) -> Transform:
     """Transform from the public arguments; raises naming the argument."""
+    if time_aug is False and lead_lag is False and end_time == 1.0 and type(end_time) is float:
+        return NONE  # the defaults, on every call's path: no dataclass built
     time_aug = validation.boolean("time_aug", time_aug)
     lead_lag = validation.boolean("lead_lag", lead_lag)
     if isinstance(end_time, (bool, np.bool_)) or not isinstance(
@@ -172,13 +174,10 @@ def raw_signature(
         time_step = time_steps(transform, path, lengths)
     if not transform.lead_lag and time_step is None and lengths is None:
         batch, length, channels = path.shape
-        pieces = (
-            1
-            if stream
-            else chunking.piece_count(
-                batch, length - 1, channels, depth, chunking.parallel_width(path)
-            )
-        )
+        pieces = 1
+        if not stream and chunking.worth_cutting(batch, length - 1, channels, depth):
+            width = chunking.parallel_width(path)
+            pieces = chunking.piece_count(batch, length - 1, channels, depth, width)
         if pieces > 1:  # too few paths to fill the machine: sign pieces in parallel (Chen)
             return chunking.chunked_signature(path, initial, depth, pieces)
         return ops.signature(path.contiguous(), initial, depth, stream)

@@ -171,6 +171,7 @@ def check_args(
     something is wrong."""
     if checks is None:
         checks = check_table(entry)
+    on_cpu = device.type == "cpu"  # `is_cpu` is a plain flag; `.device` builds an object
     if len(args) == len(checks):
         for name, pointer, optional, index in checks:
             value = args.get(name, args)  # `args` itself marks a missing name
@@ -180,8 +181,8 @@ def check_args(
                         continue
                 elif (
                     isinstance(value, torch.Tensor)
-                    and value.dtype == (torch.int32 if index else dtype)
-                    and value.device == device
+                    and value.dtype is (torch.int32 if index else dtype)
+                    and (value.is_cpu if on_cpu else value.device == device)
                     and value.is_contiguous()
                     and not value.is_neg()
                 ):
