@@ -299,14 +299,17 @@ static inline void mul_exp_right_adjoint_tangent(const vec *restrict S, const ve
 }
 
 /*
- * Second derivatives of S = sigcg_signature_forward(path) (no initial, no stream) along a
- * direction `tangent` of the path, for the paths in [b_begin, b_end):
- *   jvp  (batch, SIG)        J u: the derivative of S along u = tangent
- *   hvp  (batch, length, D)  H u: the derivative along u of the gradient J^T g, g = grad_sig,
- *                            i.e. the Hessian of <g, S> applied to u
+ * Second derivatives of S = sigcg_signature_forward(path) (no initial) along a direction
+ * `tangent` of the path, for the paths in [b_begin, b_end):
+ *   jvp  (batch, SIG)        J u: the derivative of S along u = tangent; with stream
+ *        (batch, length - 1, SIG), that of every prefix's signature
+ *   hvp  (batch, length, D)  H u: the derivative along u of the gradient J^T g, g = grad_sig
+ *                            (shaped as the forward's output), i.e. the Hessian of <g, S>
+ *                            applied to u
  * These are the two cotangents the double backward of the signature needs (for grad_sig and
  * for path).  The forward sweep carries (S, S'); the backward sweep is signature_backward's
- * (S rebuilt by exp(-Δ), the cotangent G walked back) carried with its tangents (S', G').
+ * (S rebuilt by exp(-Δ), the cotangent G walked back, with stream each prefix's cotangent added
+ * as the walk reaches it) carried with its tangents (S', G').
  * Returns 0, or 1 when the working memory could not be allocated.
  */
 int sigcg_signature_hvp(const T *path,
@@ -316,14 +319,15 @@ int sigcg_signature_hvp(const T *path,
                         T *jvp,
                         int64_t batch,
                         int64_t length,
+                        int stream,
                         int64_t b_begin,
                         int64_t b_end)
 {
     (void)batch;
     vec *S = alloc_vecs(SIG), *St = alloc_vecs(SIG), *G = alloc_vecs(SIG),
-        *Gt = alloc_vecs(SIG);
-    if (!S || !St || !G || !Gt) {
-        free(S); free(St); free(G); free(Gt);
+        *Gt = alloc_vecs(SIG), *gstep = alloc_vecs(SIG);
+    if (!S || !St || !G || !Gt || !gstep) {
+        free(S); free(St); free(G); free(Gt); free(gstep);
         return 1;
     }
     vec dl[N + 1][D], dlt[N + 1][D], neg[N + 1][D], negt[N + 1][D], gdlt[N + 1][D];
@@ -346,10 +350,17 @@ int sigcg_signature_hvp(const T *path,
             memcpy(lo, hi, sizeof lo);
             memcpy(lot, hit, sizeof lot);
             mul_exp_right_tangent(S, St, dl, dlt);
+            if (stream)
+                for (int l = 0; l < valid; ++l) {
+                    T *row = jvp + (rows[l] * steps + (t - 1)) * SIG;
+                    for (int64_t i = 0; i < SIG; ++i)
+                        row[i] = St[i][l];
+                }
         }
-        scatter_state(jvp, St, rows, valid, SIG);
+        if (!stream)
+            scatter_state(jvp, St, rows, valid, SIG);
         /* backward: (G, G') from (grad_sig, 0), walking the path in reverse */
-        gather_state(G, grad_sig, rows, SIG);
+        gather_state(G, stream ? NULL : grad_sig, rows, SIG);
         gather_state(Gt, NULL, rows, SIG);
         for (int c = 0; c < D; ++c)
             gnext[c] = ZERO;
@@ -360,6 +371,11 @@ int sigcg_signature_hvp(const T *path,
             set_increment(dlt, hit, lot);
             memcpy(hi, lo, sizeof hi);
             memcpy(hit, lot, sizeof hit);
+            if (stream) {  /* the cotangent of S_t joins (G' gets none: g is held fixed) */
+                gather_state(gstep, grad_sig + (t - 1) * SIG, rows, steps * SIG);
+                for (int64_t i = 0; i < SIG; ++i)
+                    G[i] += gstep[i];
+            }
             for (int m = 1; m <= N; ++m)
                 for (int c = 0; c < D; ++c) {
                     neg[m][c] = -dl[m][c];
@@ -372,7 +388,7 @@ int sigcg_signature_hvp(const T *path,
         }
         first_point_gradient(hvp, gnext, rows, valid, length);
     }
-    free(S); free(St); free(G); free(Gt);
+    free(S); free(St); free(G); free(Gt); free(gstep);
     return 0;
 }
 
@@ -384,6 +400,7 @@ int sigcg_signature_hvp_addr(uintptr_t path,
                              uintptr_t jvp,
                              int64_t batch,
                              int64_t length,
+                             int stream,
                              int64_t b_begin,
                              int64_t b_end)
 {
@@ -394,6 +411,7 @@ int sigcg_signature_hvp_addr(uintptr_t path,
                                (T *)jvp,
                                batch,
                                length,
+                               stream,
                                b_begin,
                                b_end);
 }

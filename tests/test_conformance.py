@@ -143,6 +143,7 @@ def op_samples() -> dict[str, tuple]:
     init = tensor(2, width, seed=51)
     sig = ops.signature.forward(x, init, depth, False)
     plain = ops.signature.forward(x, None, depth, False)
+    stream = ops.signature.forward(x, None, depth, True)
     a, b, g = (tensor(2, width, seed=52 + i) for i in range(3))
     words, lsig = ops.logsignature_words.forward(x, depth)
     table = sigcg.algebra.lyndon.words_to_basis(d, depth, "lyndon")
@@ -157,8 +158,8 @@ def op_samples() -> dict[str, tuple]:
     return {
         "signature": (x, init, depth, False),
         "signature_backward": (x, init, sig, g, depth, False, True),
-        "signature_vjp": (x, plain, g, depth),
-        "signature_hvp": (x, plain, g, path(2, 5, d, seed=55), depth),
+        "signature_vjp": (x, plain, g, depth, False),
+        "signature_hvp": (x, stream, torch.randn_like(stream), path(2, 5, d, seed=55), depth, True),
         "tensor_product": (a, b, d, depth),
         "tensor_product_backward": (a, b, g, d, depth),
         "tensor_log": (a, d, depth),

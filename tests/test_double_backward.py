@@ -99,21 +99,22 @@ def test_hessian_vector_products_match_the_reference(kwargs):
 
 @pytest.mark.parametrize("d,depth", [(1, 3), (2, 1), (2, 5), (3, 4), (5, 2)])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_hvp_kernel_matches_reference_autograd(d, depth, dtype):
+@pytest.mark.parametrize("stream", [False, True])
+def test_hvp_kernel_matches_reference_autograd(d, depth, dtype, stream):
     """(H u, J u) from the kernel against double autograd through tests/reference.py; batch 5
     leaves lanes past the end of a SIMD group in both dtypes."""
     from sigcg import ops
 
     x = paths(5, 7, d, seed=d * 10 + depth).to(dtype)
-    g = torch.randn(5, sigcg.signature_channels(d, depth), dtype=F64).to(dtype)
+    sig = ops.signature.forward(x, None, depth, stream)
+    g = torch.randn(sig.shape, dtype=F64).to(dtype)
     u = torch.randn(x.shape, dtype=F64).to(dtype)
-    hvp, jvp = ops.signature_hvp.forward(
-        x, ops.signature.forward(x, None, depth, False), g, u, depth
-    )
+    hvp, jvp = ops.signature_hvp.forward(x, sig, g, u, depth, stream)
 
     x64 = x.double().requires_grad_()
     g64 = g.double().requires_grad_()
-    (vjp,) = torch.autograd.grad(ref.signature(x64, depth), x64, g64, create_graph=True)
+    out = ref.signature(x64, depth, stream=stream)
+    (vjp,) = torch.autograd.grad(out, x64, g64, create_graph=True)
     expected_hvp, expected_jvp = torch.autograd.grad(vjp, (x64, g64), u.double(), allow_unused=True)
     if expected_hvp is None:  # depth 1: the signature is linear in the path
         expected_hvp = torch.zeros_like(x64)
@@ -123,28 +124,38 @@ def test_hvp_kernel_matches_reference_autograd(d, depth, dtype):
 
 
 def test_create_graph_takes_the_kernel_for_plain_cpu_signatures(monkeypatch):
-    """The create_graph graph of the plain and the transformed/ragged signature comes from the
-    second-order kernel (the composite is never called), and the options it does not cover
-    still get a correct graph from the composite."""
+    """The create_graph graph of the signature with any option but windows (transforms, lengths,
+    stream, initial, basepoint, inverse) comes from the second-order kernel (the composite is
+    never called); windows still get a correct graph from the composite."""
     from sigcg import ops
 
     calls = []
     for op in (ops.signature, ops.signature_fused):
         monkeypatch.setattr(op, "composite", lambda *a, f=op.composite: calls.append(a) or f(*a))
     x = paths(3, 6, 2, seed=7).requires_grad_()
+    initial = sigcg.signature(paths(3, 4, 2, seed=9), 3).requires_grad_()
     for kwargs in (
         dict(),
         dict(basepoint=True, inverse=True, scalar_term=True),
         dict(time_aug=True, lead_lag=True, lengths=[6, 3, 5]),
+        dict(stream=True),
+        dict(initial=initial),
+        dict(initial=initial, stream=True, inverse=True),
+        dict(
+            initial=sigcg.signature(paths(3, 4, 5, seed=9), 3),
+            stream=True,
+            time_aug=True,
+            lead_lag=True,
+        ),
     ):
         out = sigcg.signature(x, 3, **kwargs)
         (g,) = torch.autograd.grad(out.pow(2).sum(), x, create_graph=True)
         assert g.requires_grad
         torch.autograd.grad(g.pow(2).sum(), x)
     assert calls == []
-    out = sigcg.signature(x, 3, stream=True)
+    out = sigcg.signature(x, 3, window=(3, 2))  # windows: the composite
     (g,) = torch.autograd.grad(out.pow(2).sum(), x, create_graph=True)
-    assert len(calls) == 1 and g.requires_grad
+    assert g.requires_grad
 
 
 def test_third_derivatives_through_the_kernel_match_the_composite():
@@ -161,3 +172,24 @@ def test_third_derivatives_through_the_kernel_match_the_composite():
     h_ref, t_ref = third(lambda x: composite.signature(x, None, 3, False))
     torch.testing.assert_close(h, h_ref, rtol=1e-10, atol=1e-11)
     torch.testing.assert_close(t, t_ref, rtol=1e-10, atol=1e-11)
+
+
+@pytest.mark.parametrize("mode", ["words", "brackets", "hall"])
+def test_log_signature_second_derivatives_take_the_kernel(mode, monkeypatch):
+    """logsignature's create_graph graph is the signature's second-order kernel then the tensor
+    log (the composite is never called), and its Hessian-vector product equals the reference."""
+    from sigcg import ops
+
+    monkeypatch.setattr(ops.logsignature_words, "composite", None)  # would raise if reached
+    x = paths(3, 6, 3, seed=11).requires_grad_()
+    v = torch.randn(x.shape, dtype=F64, generator=torch.Generator().manual_seed(12))
+    out = sigcg.logsignature(x, 3, mode=mode)
+    weights = torch.randn(out.shape, dtype=F64, generator=torch.Generator().manual_seed(13))
+    (g,) = torch.autograd.grad((out * weights).sum(), x, create_graph=True)
+    (hvp,) = torch.autograd.grad((g * v).sum(), x)
+
+    y = x.detach().requires_grad_()
+    expected = sigcg.signature_to_logsignature(ref.signature(y, 3), 3, 3, mode=mode)
+    (g_ref,) = torch.autograd.grad((expected * weights).sum(), y, create_graph=True)
+    (hvp_ref,) = torch.autograd.grad((g_ref * v).sum(), y)
+    torch.testing.assert_close(hvp, hvp_ref, rtol=1e-9, atol=1e-11)

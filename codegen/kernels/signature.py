@@ -163,9 +163,9 @@ class SignatureBackward(_SignatureKernel):
 
 
 class SignatureHvp(KernelOp):
-    """Second derivatives of the signature for ``create_graph=True`` (gradient penalties,
-    Hessian-vector products): the derivative along a path direction u of the signature (J u)
-    and of its gradient (H u).  CPU only; other devices and options differentiate the
+    """Second derivatives of the signature (or its stream) for ``create_graph=True`` (gradient
+    penalties, Hessian-vector products): the derivative along a path direction u of the
+    signature (J u) and of its gradient (H u).  CPU only; other devices differentiate the
     composite signature (sigcg/ops/composite.py)."""
 
     name = "signature_hvp"
@@ -181,6 +181,7 @@ class SignatureHvp(KernelOp):
                 "out jvp",
                 "int64 batch",
                 "int64 length",
+                "flag stream",
             ),
         ),
     )

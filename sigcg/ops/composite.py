@@ -86,25 +86,25 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
     return result if initial is None else _product(initial, result, channels, depth)
 
 
-def signature_vjp(path: Tensor, sig: Tensor, grad: Tensor, depth: int) -> Tensor:
-    """J^T grad, the signature's gradient (sigcg.ops.signature_vjp; ``sig`` is only the
-    kernels' cache of S(path))."""
+def signature_vjp(path: Tensor, sig: Tensor, grad: Tensor, depth: int, stream: bool) -> Tensor:
+    """J^T grad, the signature's (or its stream's) gradient (sigcg.ops.signature_vjp; ``sig`` is
+    only the kernels' cache of S(path))."""
     with torch.enable_grad():
         x = path if path.requires_grad else path.detach().requires_grad_()
-        out = signature(x, None, depth, False)
+        out = signature(x, None, depth, stream)
         (result,) = torch.autograd.grad(out, x, grad, create_graph=True)
     return result
 
 
 def signature_hvp(
-    path: Tensor, sig: Tensor, grad: Tensor, tangent: Tensor, depth: int
+    path: Tensor, sig: Tensor, grad: Tensor, tangent: Tensor, depth: int, stream: bool
 ) -> tuple[Tensor, Tensor]:
     """(H u, J u): the derivatives along u = tangent of J^T grad and of S (sigcg.ops.
     signature_hvp), by autograd through the composite signature."""
     with torch.enable_grad():
         x = path if path.requires_grad else path.detach().requires_grad_()
         g = grad if grad.requires_grad else grad.detach().requires_grad_()
-        out = signature(x, None, depth, False)
+        out = signature(x, None, depth, stream)
         (vjp,) = torch.autograd.grad(out, x, g, create_graph=True)
         hvp, jvp = torch.autograd.grad(vjp, (x, g), tangent, create_graph=True)
     return hvp, jvp

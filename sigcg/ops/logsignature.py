@@ -10,7 +10,7 @@ from torch import Tensor
 from ..algebra.lyndon import logsignature_channels, words_index
 from ..algebra.tensor import compile_constant
 from ..codegen import signature_channels
-from ..runtime import launch
+from ..runtime import has_kernel, launch
 from . import composite
 from .algebra import tensor_log_backward
 from .base import TorchOp, contiguous, empty
@@ -129,6 +129,24 @@ def _backward(args, outputs, grads, needs, compiled):
     return logsignature_words_backward.call(compiled, path, sig, grad_sig, depth), None
 
 
+def _graph_backward(args, outputs, grads, needs):
+    """create_graph=True: the log-signature again from ops with fast second derivatives (the
+    signature's second-order kernels, the tensor log over rows); None (the composite) where the
+    device has no such kernels."""
+    path, depth = args
+    if not has_kernel("signature_hvp", path):
+        return None
+    from .algebra import tensor_log
+    from .signature import signature
+
+    d = path.shape[2]
+    with torch.enable_grad():
+        log = tensor_log(signature(path, None, depth, False), d, depth)
+        words = log.index_select(1, _lyndon_positions(d, depth, path.device))
+        (grad_path,) = torch.autograd.grad(words, path, grads[0], create_graph=True)
+    return grad_path, None
+
+
 logsignature_words = TorchOp(
     "logsignature_words",
     _forward,
@@ -136,6 +154,7 @@ logsignature_words = TorchOp(
     backward=_backward,
     save_output=True,
     composite=composite.logsignature_words,
+    graph_backward=_graph_backward,
     non_differentiable_outputs=(1,),
 )
 logsignature_in_basis = TorchOp("logsignature_in_basis", _in_basis, _in_basis_fake)

@@ -105,12 +105,12 @@ def _backward(args, sig, grads, needs, compiled):
 
 
 def _hvp(
-    path: Tensor, sig: Tensor, grad: Tensor, tangent: Tensor, depth: int
+    path: Tensor, sig: Tensor, grad: Tensor, tangent: Tensor, depth: int, stream: bool
 ) -> tuple[Tensor, Tensor]:
-    """(H u (B, L, d), J u (B, sig)) for u = tangent, g = grad (see SignatureHvp)."""
+    """(H u (B, L, d), J u (shaped as sig)) for u = tangent, g = grad (see SignatureHvp)."""
     path, grad, tangent = contiguous(path), contiguous(grad), contiguous(tangent)
     batch, length, d = path.shape
-    hvp, jvp = empty(path.shape, path), empty((batch, signature_channels(d, depth)), path)
+    hvp, jvp = empty(path.shape, path), empty(sig.shape, path)
     launch(
         "signature_hvp",
         "signature_hvp",
@@ -124,6 +124,7 @@ def _hvp(
             jvp=jvp,
             batch=batch,
             length=length,
+            stream=int(stream),
         ),
         like=path,
         steps=length - 1,
@@ -131,8 +132,8 @@ def _hvp(
     return hvp, jvp
 
 
-def _hvp_fake(path, sig, grad, tangent, depth):
-    return path.new_empty(path.shape), path.new_empty((path.shape[0], sig.shape[1]))
+def _hvp_fake(path, sig, grad, tangent, depth, stream):
+    return path.new_empty(path.shape), sig.new_empty(sig.shape)
 
 
 def _hvp_backward(args, _out, grads, needs, compiled):
@@ -150,22 +151,22 @@ signature_hvp = TorchOp(
 )
 
 
-def _vjp(path: Tensor, sig: Tensor, grad: Tensor, depth: int) -> Tensor:
-    return _backward_kernel(path, None, sig, grad, depth, False, False)[0]
+def _vjp(path: Tensor, sig: Tensor, grad: Tensor, depth: int, stream: bool) -> Tensor:
+    return _backward_kernel(path, None, sig, grad, depth, stream, False)[0]
 
 
 def _vjp_backward(args, _out, grads, needs, compiled):
     """The cotangent u of J^T g gives H u to the path and J u to g (sig is S(path), a cache)."""
-    path, sig, grad, depth = args
-    hvp, jvp = signature_hvp.call(compiled, path, sig, grad, grads[0], depth)
-    return hvp, None, jvp, None
+    path, sig, grad, depth, stream = args
+    hvp, jvp = signature_hvp.call(compiled, path, sig, grad, grads[0], depth, stream)
+    return hvp, None, jvp, None, None
 
 
 # J^T g as a differentiable op: the signature's backward under create_graph=True
 signature_vjp = TorchOp(
     "signature_vjp",
     _vjp,
-    lambda path, sig, grad, depth: path.new_empty(path.shape),
+    lambda path, sig, grad, depth, stream: path.new_empty(path.shape),
     backward=_vjp_backward,
     differentiable_backward=True,
     composite=composite.signature_vjp,
@@ -173,12 +174,26 @@ signature_vjp = TorchOp(
 
 
 def _graph_backward(args, sig, grads, needs):
-    """create_graph=True: second-order kernels for the plain signature of CPU paths, None (the
-    composite) for the other cases."""
+    """create_graph=True: second-order kernels where the device has them (an initial
+    signature multiplies on the left through the tensor product, itself differentiable to any
+    order); None (the composite) elsewhere."""
     path, initial, depth, stream = args
-    if initial is not None or stream or not has_kernel("signature_hvp", path):
+    if not has_kernel("signature_hvp", path):
         return None
-    return signature_vjp(path, sig.detach(), grads[0], depth), None, None, None
+    if initial is None:
+        return signature_vjp(path, sig.detach(), grads[0], depth, stream), None, None, None
+    from .algebra import tensor_product
+
+    with torch.enable_grad():
+        plain = signature(path, None, depth, stream)
+        width = plain.shape[-1]
+        left = initial[:, None].expand(plain.shape).reshape(-1, width) if stream else initial
+        out = tensor_product(left, plain.reshape(-1, width), path.shape[2], depth)
+        wanted = [t for t, need in zip((path, initial), needs) if need]
+        found = iter(
+            torch.autograd.grad(out.view(plain.shape), wanted, grads[0], create_graph=True)
+        )
+    return tuple(next(found) if need else None for need in needs[:2]) + (None, None)
 
 
 signature = TorchOp(
@@ -333,18 +348,23 @@ def _fused_backward(args, sig, grads, needs, compiled):
 
 def _fused_graph_backward(args, sig, grads, needs):
     """create_graph=True: the transformed path in differentiable torch ops, then the plain
-    signature's second-order kernels on it (sig is already its signature); None (the
-    composite) where those do not apply."""
+    signature's second-order route on it (sig is already its signature or stream); None (the
+    composite) where that does not apply."""
     path, initial, depth, stream, lead_lag, time_step, lengths, order = args
-    if initial is not None or stream or any(needs[1:]) or not has_kernel("signature_hvp", path):
+    if any(needs[2:]) or not has_kernel("signature_hvp", path):
         return None
     from .transforms import augment
 
     with torch.enable_grad():
         augmented = augment(path, lead_lag, time_step, lengths).contiguous()
-        grad_augmented = signature_vjp(augmented, sig.detach(), grads[0], depth)
-        (grad_path,) = torch.autograd.grad(augmented, path, grad_augmented, create_graph=True)
-    return (grad_path,) + (None,) * 7
+        if initial is None:
+            grad_augmented = signature_vjp(augmented, sig.detach(), grads[0], depth, stream)
+            (grad_path,) = torch.autograd.grad(augmented, path, grad_augmented, create_graph=True)
+            return (grad_path,) + (None,) * 7
+        out = signature(augmented, initial, depth, stream)
+        wanted = [t for t, need in zip((path, initial), needs) if need]
+        found = iter(torch.autograd.grad(out, wanted, grads[0], create_graph=True))
+    return tuple(next(found) if need else None for need in needs[:2]) + (None,) * 6
 
 
 signature_fused = TorchOp(
