@@ -235,3 +235,36 @@ def test_path_batch_indexing_and_shuffling():
         p[torch.zeros(2, 2, dtype=torch.long)]
     with pytest.raises(IndexError):
         p[5:]
+
+
+def test_inputs_signatory_takes_that_a_user_hits():
+    """Found by running Signatory 1.2.6 side by side: 0-dim index tensors for Path intervals, a
+    list of bools as a batch mask, a short stream that padding makes long enough for Augment,
+    and one (channels,) initial position of another float dtype for invert_signature."""
+    x = torch.randn(4, 6, 3, dtype=torch.float64)
+    path = signatory.Path(x, 3)
+    torch.testing.assert_close(
+        path.signature(torch.tensor(1), torch.tensor(4)), path.signature(1, 4)
+    )
+    mask = [True, False, True, False]
+    torch.testing.assert_close(
+        path[mask].signature(), path[torch.tensor(mask)].signature(), rtol=0, atol=0
+    )
+    assert path[mask].signature().shape[0] == 2
+
+    augment = signatory.Augment(3, (4,), 3, padding=1, include_original=False, include_time=False)
+    assert augment(torch.randn(2, 2, 3)).shape == (2, 2, 4)
+    with pytest.raises(ValueError, match="first convolution needs at least"):
+        signatory.Augment(3, (4,), 5, include_original=False, include_time=False)(
+            torch.randn(2, 2, 3)
+        )
+
+    line = torch.linspace(0, 1, 5, dtype=torch.float64)[None, :, None] * torch.tensor(
+        [1.0, -2.0], dtype=torch.float64
+    )
+    start = torch.tensor([0.5, 0.25], dtype=torch.float32)
+    sig = signatory.signature(line + start.double(), 3)
+    back = signatory.invert_signature(sig, 3, 2, initial_position=start)
+    assert back.dtype == torch.float64
+    torch.testing.assert_close(back[:, 0], start.double()[None])
+    torch.testing.assert_close(back[:, -1], (line + start.double())[:, -1], rtol=1e-6, atol=1e-6)

@@ -92,9 +92,17 @@ class Augment(nn.Module):
                 f"{self.in_channels}, got {tuple(x.shape)}"
             )
         length = x.shape[1] - self.kernel_size + 1
-        if length < 1:
+        if length < 1 and (self.include_original or self.include_time):
             raise ValueError(
-                f"x has {x.shape[1]} points, fewer than kernel_size = {self.kernel_size}"
+                f"x has {x.shape[1]} points, fewer than kernel_size = {self.kernel_size} "
+                f"(the original stream and time keep its last L - kernel_size + 1 points)"
+            )
+        reach = self.dilation * (self.kernel_size - 1) + 1
+        if self.convs and x.shape[1] + 2 * self.padding < reach:
+            raise ValueError(
+                f"x has {x.shape[1]} points: with padding={self.padding} and "
+                f"dilation={self.dilation} the first convolution needs at least "
+                f"{reach - 2 * self.padding}"
             )
         pieces = []
         if self.include_original:

@@ -33,7 +33,8 @@ def invert_signature(
             signature of a batch of paths; torch tensor or NumPy array (NumPy result).
         depth: the depth the signature was computed to.
         channels: the channels of the paths.
-        initial_position: None (the paths start at 0) or (batch, channels): where they start.
+        initial_position: None (the paths start at 0), (batch, channels) or (channels,) for
+            every path: where they start.
 
     Returns:
         (batch, depth + 1, channels): piecewise linear paths of depth pieces.  Differentiable.
@@ -53,11 +54,16 @@ def invert_signature(
         start = sig.new_zeros(batch, channels)
     else:
         start = validation.float_tensor("initial_position", initial_position)[0]
+        # A position, not an operand: taken in the signature's dtype, and one (channels,) point
+        # stands for every path (as Signatory takes it).
+        start = start.to(sig.dtype)
         validation.check_same("initial_position", start, sig, "signature")
+        if tuple(start.shape) == (channels,):
+            start = start.expand(batch, channels)
         if tuple(start.shape) != (batch, channels):
             raise ValueError(
-                f"initial_position must have shape (batch, channels) = {(batch, channels)}, got "
-                f"{tuple(start.shape)}"
+                f"initial_position must have shape (batch, channels) = {(batch, channels)} or "
+                f"(channels,), got {tuple(start.shape)}"
             )
     if depth == 1:
         return like_input(torch.stack([start, start + sig], 1), numpy_out)

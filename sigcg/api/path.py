@@ -3,7 +3,7 @@ one tensor product, whatever the interval's length (Signatory 1.2 semantics)."""
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -238,6 +238,8 @@ class Path:
             isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in item
         ):
             item = torch.tensor(item, dtype=torch.long)
+        elif isinstance(item, list) and item and all(isinstance(v, bool) for v in item):
+            item = torch.tensor(item, dtype=torch.bool)  # a mask, as Signatory takes it
         elif isinstance(item, np.ndarray) and item.ndim == 1:
             item = torch.from_numpy(item)
         elif not (isinstance(item, slice) or (isinstance(item, Tensor) and item.ndim == 1)):
@@ -280,6 +282,7 @@ class Path:
 
     def _interval(self, start: Optional[int], end: Optional[int]) -> tuple[int, int]:
         original = (start, end)
+        start, end = _index_value(start), _index_value(end)
         start = None if start is None else validation.integer("start", start)
         end = None if end is None else validation.integer("end", end)
         start, end, _ = slice(start, end).indices(self._length)
@@ -289,3 +292,17 @@ class Path:
                 f"{max(end - start, 0)} point(s); a signature needs at least 2"
             )
         return start, end
+
+
+def _index_value(value: Any) -> Any:
+    """A 0-dim integer tensor as the int it holds (Signatory takes them as start/end); anything
+    else as given, for validation.integer to judge."""
+    if (
+        isinstance(value, Tensor)
+        and value.ndim == 0
+        and not value.is_floating_point()
+        and not value.is_complex()
+        and value.dtype != torch.bool
+    ):
+        return int(value)
+    return value
