@@ -350,6 +350,12 @@ class SignatureToLogSignature(torch.nn.Module):
             signature, self.channels, self.depth, self.stream, self.mode, self.scalar_term
         )
 
+    def extra_repr(self) -> str:
+        return (
+            f"channels={self.channels}, depth={self.depth}, stream={self.stream}, "
+            f"mode={self.mode!r}, scalar_term={self.scalar_term}"
+        )
+
 
 def _logsignature_from_lyndon_top(x: Tensor, depth: int, inverse: bool, mode: str) -> Tensor:
     """Log-signature in Lyndon coordinates without the whole signature: level N of log S at a
