@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ..codegen import signature_channels
-from ..runtime import launch
+from ..runtime import has_kernel, launch
 from . import composite
 from .base import TorchOp, contiguous, empty
 
@@ -129,8 +129,35 @@ def _composite(
     return torch.stack(rows, 1)
 
 
+def _graph_backward(args, _out, grads, needs):
+    """create_graph=True: every window as its own path (one gather, windows shorter than the
+    longest repeat their last point: zero increments), signed in one batch by the signature op,
+    whose second derivatives come from its kernels; None (the composite) without them."""
+    path, _, _, window_start, window_last, _, _, window_row, _, _, depth = args
+    if not has_kernel("signature_hvp", path):
+        return None
+    from .signature import signature
+
+    batch, _, d = path.shape
+    start, last = window_start.long(), window_last.long()
+    count, size = start.shape[0], int((last - start).max()) + 1
+    steps = torch.arange(size, device=path.device)
+    index = torch.minimum(start[:, None] + steps[None, :], last[:, None]).flatten()
+    with torch.enable_grad():
+        pieces = path[:, index].reshape(batch * count, size, d)
+        sigs = signature(pieces.contiguous(), None, depth, False).view(batch, count, -1)
+        out = sigs[:, torch.argsort(window_row.long())]  # output row window_row[w] <- window w
+        (grad_path,) = torch.autograd.grad(out, path, grads[0], create_graph=True)
+    return (grad_path,) + (None,) * (len(args) - 1)
+
+
 signature_windows = TorchOp(
-    "signature_windows", _forward, _forward_fake, backward=_backward, composite=_composite
+    "signature_windows",
+    _forward,
+    _forward_fake,
+    backward=_backward,
+    composite=_composite,
+    graph_backward=_graph_backward,
 )
 
 __all__ = ["signature_windows", "signature_windows_backward"]
