@@ -195,3 +195,45 @@ def test_log_signature_second_derivatives_take_the_kernel(mode, monkeypatch):
     (g_ref,) = torch.autograd.grad((expected * weights).sum(), y, create_graph=True)
     (hvp_ref,) = torch.autograd.grad((g_ref * v).sum(), y)
     torch.testing.assert_close(hvp, hvp_ref, rtol=1e-9, atol=1e-11)
+
+
+def test_second_derivatives_under_a_user_dispatch_mode():
+    """A user's TorchDispatchMode (here torch's FLOP counter) is not a tracer: the eager route
+    and its second-order kernels stay in use, and the HVP is the reference's."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = paths(3, 5, 2, seed=14).requires_grad_()
+    v = torch.randn(x.shape, dtype=F64, generator=torch.Generator().manual_seed(15))
+
+    def hvp(signature, x):
+        (g,) = torch.autograd.grad(signature(x).pow(2).sum(), x, create_graph=True)
+        return torch.autograd.grad((g * v).sum(), x)[0]
+
+    with FlopCounterMode(display=False):
+        got = hvp(lambda x: sigcg.signature(x, 3), x)
+        got_log = hvp(lambda x: sigcg.logsignature(x, 3), x)
+    y = x.detach().requires_grad_()
+    torch.testing.assert_close(got, hvp(lambda x: ref.signature(x, 3), y), rtol=1e-9, atol=1e-11)
+    expected_log = hvp(lambda x: sigcg.signature_to_logsignature(ref.signature(x, 3), 2, 3), y)
+    torch.testing.assert_close(got_log, expected_log, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(stream=True), dict(window=(2, 1))])
+def test_second_derivatives_of_empty_and_single_batches(kwargs):
+    """Batch 0 (every route) and batch 1 under the CUDA emulation, whose composite multiplies
+    adjacent rows of one tensor (buffers that touch, which the checker must tell apart)."""
+    empty = torch.zeros(0, 4, 2, dtype=F64, requires_grad=True)
+    out = sigcg.signature(empty, 3, **kwargs)
+    (g,) = torch.autograd.grad(out.sum(), empty, create_graph=True)
+    assert g.shape == empty.shape
+
+    x = paths(1, 4, 2, seed=16).requires_grad_()
+    with sigcg.runtime.emulate_cuda():
+        (g,) = torch.autograd.grad(
+            sigcg.signature(x, 3, **kwargs).pow(2).sum(), x, create_graph=True
+        )
+        (h,) = torch.autograd.grad(g.sum(), x)
+    (g_cpu,) = torch.autograd.grad(
+        sigcg.signature(x, 3, **kwargs).pow(2).sum(), x, create_graph=True
+    )
+    torch.testing.assert_close(h, torch.autograd.grad(g_cpu.sum(), x)[0], rtol=1e-9, atol=1e-11)

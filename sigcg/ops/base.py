@@ -85,9 +85,7 @@ class TorchOp:
         return "composite" if self.composite is not None else "unsupported"
 
     def __call__(self, *args: Any) -> Any:
-        # A dispatch mode on the stack means tracing (e.g. AOT autograd tracing a backward that
-        # calls composite code): fake tensors have no memory, so the custom op's fake runs.
-        if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack():
+        if torch.compiler.is_compiling() or _tracing():
             return self.custom(*args)
         if self.backward is not None and torch.is_grad_enabled():
             for a in args:
@@ -188,6 +186,22 @@ class TorchOp:
 
         Function.__name__ = Function.__qualname__ = f"{self.name}_function"
         return Function
+
+
+# The modes torch's tracers push (AOT autograd tracing a backward that runs composite code, for
+# one): their tensors are fake, without memory, so the custom op (with its fake) must run.  A
+# user's own dispatch mode (FlopCounterMode, ...) is none of these and keeps the eager route.
+_TRACING_MODES = (
+    torch._C._TorchDispatchModeKey.FAKE,
+    torch._C._TorchDispatchModeKey.PROXY,
+    torch._C._TorchDispatchModeKey.FUNCTIONAL,
+)
+
+
+def _tracing() -> bool:
+    if not torch._C._len_torch_dispatch_stack():  # the common case: one cheap call
+        return False
+    return any(torch._C._get_dispatch_mode(key) is not None for key in _TRACING_MODES)
 
 
 def empty(shape: Sequence[int], like: Tensor) -> Tensor:

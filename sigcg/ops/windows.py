@@ -145,7 +145,8 @@ def _graph_backward(args, _out, grads, needs):
     index = torch.minimum(start[:, None] + steps[None, :], last[:, None]).flatten()
     with torch.enable_grad():
         pieces = path[:, index].reshape(batch * count, size, d)
-        sigs = signature(pieces.contiguous(), None, depth, False).view(batch, count, -1)
+        sigs = signature(pieces.contiguous(), None, depth, False)
+        sigs = sigs.view(batch, count, sigs.shape[-1])  # not -1: batch may be 0
         out = sigs[:, torch.argsort(window_row.long())]  # output row window_row[w] <- window w
         (grad_path,) = torch.autograd.grad(out, path, grads[0], create_graph=True)
     return (grad_path,) + (None,) * (len(args) - 1)
