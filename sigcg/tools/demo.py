@@ -66,6 +66,22 @@ def demo() -> int:
     checks["gradient = finite difference along a direction"] = math.isclose(
         float((grad * direction).sum()), float(numeric), rel_tol=1e-6, abs_tol=1e-8
     )
+
+    # the second-order kernel: a Hessian-vector product against a central difference of the
+    # backward kernel's gradients
+    def gradient(points):
+        points = points.clone().requires_grad_()
+        return torch.autograd.grad((sigcg.signature(points, depth) * weights).sum(), points)[0]
+
+    (first,) = torch.autograd.grad(
+        (sigcg.signature(xg, depth) * weights).sum(), xg, create_graph=True
+    )
+    (hvp,) = torch.autograd.grad((first * direction).sum(), xg)
+    eps = 1e-5
+    numeric_hvp = (gradient(x + eps * direction) - gradient(x - eps * direction)) / (2 * eps)
+    checks["Hessian-vector product = finite difference of gradients"] = torch.allclose(
+        hvp, numeric_hvp, rtol=1e-5, atol=1e-7
+    )
     for name, ok in checks.items():
         print(f"  [{'ok' if ok else 'FAILED'}] {name}")
     print(f"kernel cache: {cache.root}")
