@@ -173,11 +173,7 @@ def window_signature(
             table = torch.stack([2 * table[:, 0], 2 * table[:, 1] - 1], 1)
     result = windows_api.signature(x, depth, table)
     if initial is not None:
-        batch, count, width = result.shape
-        left = initial[:, None].expand(batch, count, width).reshape(-1, width)
-        result = ops.tensor_product(
-            left.contiguous(), result.reshape(-1, width), x.shape[2], depth
-        ).view(batch, count, width)
+        result = ops.left_multiply(initial, result, x.shape[2], depth)
     return result
 
 

@@ -3,6 +3,7 @@ custom op under torch.compile, autograd.Function in eager mode, double backward 
 ``REGISTRY`` holds every one of them by name."""
 
 from .algebra import (
+    left_multiply,
     tensor_exp,
     tensor_exp_backward,
     tensor_log,
@@ -26,6 +27,7 @@ from .windows import signature_windows, signature_windows_backward
 __all__ = [
     "REGISTRY",
     "TorchOp",
+    "left_multiply",
     "logsignature_in_basis",
     "logsignature_words",
     "logsignature_words_backward",

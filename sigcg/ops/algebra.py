@@ -95,6 +95,15 @@ tensor_product = TorchOp(
 )
 
 
+def left_multiply(initial: Tensor, result: Tensor, channels: int, depth: int) -> Tensor:
+    """initial ⊗ each signature of ``result`` (Chen): initial (B, S), result (B, S) or
+    (B, T, S), through the differentiable tensor product."""
+    width = result.shape[-1]
+    left = initial[:, None].expand(result.shape).reshape(-1, width) if result.ndim == 3 else initial
+    product = tensor_product(left.contiguous(), result.reshape(-1, width), channels, depth)
+    return product.view(result.shape)
+
+
 def _unary(name: str):
     """The TorchOps of the row kernel ``name`` ("tensor_log" or "tensor_exp") and its adjoint."""
 
@@ -131,6 +140,7 @@ tensor_log, tensor_log_backward = _unary("tensor_log")  # log(1 + x)
 tensor_exp, tensor_exp_backward = _unary("tensor_exp")  # exp(x) - 1
 
 __all__ = [
+    "left_multiply",
     "tensor_exp",
     "tensor_exp_backward",
     "tensor_log",

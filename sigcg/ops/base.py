@@ -142,13 +142,16 @@ class TorchOp:
                 f"this operation; compute this gradient without create_graph, or differentiate "
                 f"a different function"
             )
-        return self._composite_backward(args, grads, ctx.needs_input_grad)
+        return self.grad_through(self.composite, args, grads, ctx.needs_input_grad)
 
-    def _composite_backward(self, args: tuple, grads: tuple, needs: Sequence[bool]) -> tuple:
-        """Gradients with a graph, by autograd through the composite implementation."""
-        assert self.composite is not None
+    def grad_through(
+        self, fn: Callable[..., Any], args: tuple, grads: tuple, needs: Sequence[bool]
+    ) -> tuple:
+        """Gradients with a graph, one per argument, by autograd through ``fn(*args)``: the
+        same outputs as the op, from ops differentiable again (the composite, or a faster
+        formulation chosen by a graph_backward)."""
         with torch.enable_grad():
-            outputs = self.composite(*args)
+            outputs = fn(*args)
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
         pairs = [
             (o, g)

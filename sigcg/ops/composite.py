@@ -73,17 +73,12 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
     """What the signature kernels compute (sigcg.ops.signature's raw problem)."""
     channels = path.shape[2]
     factors = increment_exponentials(path, depth)
-    if stream:
-        result = _scan(factors, channels, depth)
-        if initial is not None:
-            steps = result.shape[1]
-            left = initial[:, None].expand(-1, steps, -1).reshape(-1, result.shape[2])
-            result = _product(left, result.reshape(-1, result.shape[2]), channels, depth).view(
-                result.shape
-            )
+    result = _scan(factors, channels, depth) if stream else _tree(factors, channels, depth)
+    if initial is None:
         return result
-    result = _tree(factors, channels, depth)
-    return result if initial is None else _product(initial, result, channels, depth)
+    from .algebra import left_multiply
+
+    return left_multiply(initial, result, channels, depth)
 
 
 def signature_vjp(path: Tensor, sig: Tensor, grad: Tensor, depth: int, stream: bool) -> Tensor:

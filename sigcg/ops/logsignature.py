@@ -130,21 +130,22 @@ def _backward(args, outputs, grads, needs, compiled):
 
 
 def _graph_backward(args, outputs, grads, needs):
-    """create_graph=True: the log-signature again from ops with fast second derivatives (the
-    signature's second-order kernels, the tensor log over rows); None (the composite) where the
-    device has no such kernels."""
-    path, depth = args
-    if not has_kernel("signature_hvp", path):
+    """create_graph=True: through _words_from_signature, whose ops have fast second
+    derivatives; None (the composite) where the device has no second-order kernels."""
+    if not has_kernel("signature_hvp", args[0]):
         return None
+    return logsignature_words.grad_through(_words_from_signature, args, grads, needs)
+
+
+def _words_from_signature(path: Tensor, depth: int) -> tuple[Tensor, Tensor]:
+    """The forward's outputs from the signature op (second-order kernels) and the tensor log
+    over rows."""
     from .algebra import tensor_log
     from .signature import signature
 
     d = path.shape[2]
-    with torch.enable_grad():
-        log = tensor_log(signature(path, None, depth, False), d, depth)
-        words = log.index_select(1, _lyndon_positions(d, depth, path.device))
-        (grad_path,) = torch.autograd.grad(words, path, grads[0], create_graph=True)
-    return grad_path, None
+    sig = signature(path, None, depth, False)
+    return tensor_log(sig, d, depth).index_select(1, _lyndon_positions(d, depth, path.device)), sig
 
 
 logsignature_words = TorchOp(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch
 from torch import Tensor
 
 from ..codegen import signature_channels
@@ -138,7 +137,7 @@ def _hvp_fake(path, sig, grad, tangent, depth, stream):
 
 def _hvp_backward(args, _out, grads, needs, compiled):
     # third derivatives: autograd through the composite formulation
-    return signature_hvp._composite_backward(args, grads, needs)
+    return signature_hvp.grad_through(composite.signature_hvp, args, grads, needs)
 
 
 signature_hvp = TorchOp(
@@ -182,18 +181,13 @@ def _graph_backward(args, sig, grads, needs):
         return None
     if initial is None:
         return signature_vjp(path, sig.detach(), grads[0], depth, stream), None, None, None
-    from .algebra import tensor_product
+    return signature.grad_through(_with_initial, args, grads, needs)
 
-    with torch.enable_grad():
-        plain = signature(path, None, depth, stream)
-        width = plain.shape[-1]
-        left = initial[:, None].expand(plain.shape).reshape(-1, width) if stream else initial
-        out = tensor_product(left, plain.reshape(-1, width), path.shape[2], depth)
-        wanted = [t for t, need in zip((path, initial), needs) if need]
-        found = iter(
-            torch.autograd.grad(out.view(plain.shape), wanted, grads[0], create_graph=True)
-        )
-    return tuple(next(found) if need else None for need in needs[:2]) + (None, None)
+
+def _with_initial(path: Tensor, initial: Tensor, depth: int, stream: bool) -> Tensor:
+    from .algebra import left_multiply
+
+    return left_multiply(initial, signature(path, None, depth, stream), path.shape[2], depth)
 
 
 signature = TorchOp(
@@ -348,23 +342,20 @@ def _fused_backward(args, sig, grads, needs, compiled):
 
 def _fused_graph_backward(args, sig, grads, needs):
     """create_graph=True: the transformed path in differentiable torch ops, then the plain
-    signature's second-order route on it (sig is already its signature or stream); None (the
-    composite) where that does not apply."""
-    path, initial, depth, stream, lead_lag, time_step, lengths, order = args
-    if any(needs[2:]) or not has_kernel("signature_hvp", path):
+    signature op (and its second-order kernels) on it; None (the composite) where the device
+    has no such kernels or a gradient beyond the path's and initial's is asked for."""
+    if any(needs[2:]) or not has_kernel("signature_hvp", args[0]):
         return None
+    return signature_fused.grad_through(_fused_through_signature, args, grads, needs)
+
+
+def _fused_through_signature(
+    path, initial, depth, stream, lead_lag, time_step, lengths, order
+) -> Tensor:
     from .transforms import augment
 
-    with torch.enable_grad():
-        augmented = augment(path, lead_lag, time_step, lengths).contiguous()
-        if initial is None:
-            grad_augmented = signature_vjp(augmented, sig.detach(), grads[0], depth, stream)
-            (grad_path,) = torch.autograd.grad(augmented, path, grad_augmented, create_graph=True)
-            return (grad_path,) + (None,) * 7
-        out = signature(augmented, initial, depth, stream)
-        wanted = [t for t, need in zip((path, initial), needs) if need]
-        found = iter(torch.autograd.grad(out, wanted, grads[0], create_graph=True))
-    return tuple(next(found) if need else None for need in needs[:2]) + (None,) * 6
+    augmented = augment(path, lead_lag, time_step, lengths).contiguous()
+    return signature(augmented, initial, depth, stream)
 
 
 signature_fused = TorchOp(

@@ -130,26 +130,39 @@ def _composite(
 
 
 def _graph_backward(args, _out, grads, needs):
-    """create_graph=True: every window as its own path (one gather, windows shorter than the
-    longest repeat their last point: zero increments), signed in one batch by the signature op,
-    whose second derivatives come from its kernels; None (the composite) without them."""
-    path, _, _, window_start, window_last, _, _, window_row, _, _, depth = args
-    if not has_kernel("signature_hvp", path):
+    """create_graph=True: through _windows_as_paths, whose signature op has second-order
+    kernels; None (the composite) where the device has none."""
+    if not has_kernel("signature_hvp", args[0]):
         return None
+    return signature_windows.grad_through(_windows_as_paths, args, grads, needs)
+
+
+def _windows_as_paths(
+    path,
+    anchor,
+    window_offset,
+    window_start,
+    window_last,
+    by_start,
+    by_end,
+    window_row,
+    per_anchor,
+    steps,
+    depth,
+) -> Tensor:
+    """The same from the signature op: every window as its own path (one gather; windows
+    shorter than the longest repeat their last point, zero increments), signed in one batch."""
     from .signature import signature
 
     batch, _, d = path.shape
     start, last = window_start.long(), window_last.long()
     count, size = start.shape[0], int((last - start).max()) + 1
-    steps = torch.arange(size, device=path.device)
-    index = torch.minimum(start[:, None] + steps[None, :], last[:, None]).flatten()
-    with torch.enable_grad():
-        pieces = path[:, index].reshape(batch * count, size, d)
-        sigs = signature(pieces.contiguous(), None, depth, False)
-        sigs = sigs.view(batch, count, sigs.shape[-1])  # not -1: batch may be 0
-        out = sigs[:, torch.argsort(window_row.long())]  # output row window_row[w] <- window w
-        (grad_path,) = torch.autograd.grad(out, path, grads[0], create_graph=True)
-    return (grad_path,) + (None,) * (len(args) - 1)
+    offsets = torch.arange(size, device=path.device)
+    index = torch.minimum(start[:, None] + offsets[None, :], last[:, None]).flatten()
+    pieces = path[:, index].reshape(batch * count, size, d)
+    sigs = signature(pieces.contiguous(), None, depth, False)
+    sigs = sigs.view(batch, count, sigs.shape[-1])  # not -1: batch may be 0
+    return sigs[:, torch.argsort(window_row.long())]  # output row window_row[w] <- window w
 
 
 signature_windows = TorchOp(
