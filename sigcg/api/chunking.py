@@ -68,9 +68,17 @@ def _step_fmas(d: int, depth: int) -> int:
 
 
 def worth_cutting(batch: int, steps: int, d: int, depth: int) -> bool:
-    """Whether the signature is enough work for cutting to pay off at all (decided before the
-    device's parallel width is asked: the common small call asks nothing)."""
+    """Whether the signature is enough work for cutting to pay off at all."""
     return _step_fmas(d, depth) * batch * steps >= MIN_WORK
+
+
+def pieces_for(path: Tensor, depth: int) -> int:
+    """piece_count for a (batch, length, d) path on its device; the device's parallel width is
+    asked only when the work could be worth cutting (the common small call asks nothing)."""
+    batch, length, d = path.shape
+    if not worth_cutting(batch, length - 1, d, depth):
+        return 1
+    return piece_count(batch, length - 1, d, depth, parallel_width(path))
 
 
 def piece_count(batch: int, steps: int, d: int, depth: int, width: int) -> int:

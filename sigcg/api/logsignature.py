@@ -182,8 +182,7 @@ def logsignature(
         and depth >= 2
         and channels >= 2
         and has_kernel("logsignature_words", x)
-        and chunking.piece_count(batch, length - 1, channels, depth, chunking.parallel_width(x))
-        == 1
+        and chunking.pieces_for(x, depth) == 1
     ):
         result = _logsignature_from_lyndon_top(x, depth, inverse, mode)
     else:

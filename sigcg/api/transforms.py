@@ -174,10 +174,7 @@ def raw_signature(
         time_step = time_steps(transform, path, lengths)
     if not transform.lead_lag and time_step is None and lengths is None:
         batch, length, channels = path.shape
-        pieces = 1
-        if not stream and chunking.worth_cutting(batch, length - 1, channels, depth):
-            width = chunking.parallel_width(path)
-            pieces = chunking.piece_count(batch, length - 1, channels, depth, width)
+        pieces = 1 if stream else chunking.pieces_for(path, depth)
         if pieces > 1:  # too few paths to fill the machine: sign pieces in parallel (Chen)
             return chunking.chunked_signature(path, initial, depth, pieces)
         return ops.signature(path.contiguous(), initial, depth, stream)

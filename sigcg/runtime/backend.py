@@ -162,15 +162,13 @@ def check_args(
     args: dict[str, Any],
     device: torch.device,
     dtype: torch.dtype,
-    checks: tuple[tuple[str, bool, bool, bool], ...] | None = None,
+    checks: tuple[tuple[str, bool, bool, bool], ...],
 ) -> None:
     """Every declared parameter present, nothing else; pointers are contiguous tensors of the
     right dtype on ``device`` (or None where the parameter is optional).  On the path of every
     kernel call, so the happy path is one pass of cheap tests over ``checks`` (the entry's
-    :func:`check_table`, passed by callers that keep it); the message is built only when
-    something is wrong."""
-    if checks is None:
-        checks = check_table(entry)
+    :func:`check_table`, kept by the binding); the message is built only when something is
+    wrong."""
     on_cpu = device.type == "cpu"  # `is_cpu` is a plain flag; `.device` builds an object
     if len(args) == len(checks):
         for name, pointer, optional, index in checks:
