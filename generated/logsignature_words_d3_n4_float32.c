@@ -61,14 +61,32 @@ static inline void store_point(T *path, const vec point[D], const int64_t rows[L
             path[(rows[l] * length + t) * D + c] = point[c][l];
 }
 
-/* dl[m][c] = (to - from)[c] / m, m = 1..N (dl[0] unused): Δ^{(x)j}/j! without factorials. */
-static inline void set_increment(vec dl[N + 1][D], const vec to[D], const vec from[D])
+/* dl[m][c] = delta[c] / m, m = 1..N (dl[0] unused): Δ^{(x)j}/j! without factorials. */
+static inline void set_powers(vec dl[N + 1][D], const vec delta[D])
 {
     for (int c = 0; c < D; ++c) {
-        const vec delta = to[c] - from[c];
-        dl[1][c] = delta;
+        dl[1][c] = delta[c];
         for (int m = 2; m <= N; ++m)
-            dl[m][c] = delta * (T)(1.0 / m);
+            dl[m][c] = delta[c] * (T)(1.0 / m);
+    }
+}
+
+/* dl[m] = (to - from) / m. */
+static inline void set_increment(vec dl[N + 1][D], const vec to[D], const vec from[D])
+{
+    vec delta[D];
+    for (int c = 0; c < D; ++c)
+        delta[c] = to[c] - from[c];
+    set_powers(dl, delta);
+}
+
+/* The cotangent of Δ from the cotangents gdl[m] of dl[m] = Δ / m. */
+static inline void increment_cotangent(vec gdelta[D], const vec gdl[N + 1][D])
+{
+    for (int c = 0; c < D; ++c) {
+        gdelta[c] = gdl[1][c];
+        for (int m = 2; m <= N; ++m)
+            gdelta[c] += gdl[m][c] * (T)(1.0 / m);
     }
 }
 
@@ -105,13 +123,11 @@ static inline void point_gradient(T *grad_path, const vec gdl[N + 1][D], vec gne
                                   const int64_t rows[LANES], int64_t valid, int64_t length,
                                   int64_t t)
 {
-    vec point[D];
+    vec point[D], gdelta[D];
+    increment_cotangent(gdelta, gdl);
     for (int c = 0; c < D; ++c) {
-        vec gdelta = gdl[1][c];
-        for (int m = 2; m <= N; ++m)
-            gdelta += gdl[m][c] * (T)(1.0 / m);
-        point[c] = gdelta - gnext[c];
-        gnext[c] = gdelta;
+        point[c] = gdelta[c] - gnext[c];
+        gnext[c] = gdelta[c];
     }
     store_point(grad_path, point, rows, valid, length, t);
 }

@@ -60,14 +60,32 @@ static inline void store_point(T *path, const vec point[D], const int64_t rows[L
             path[(rows[l] * length + t) * D + c] = point[c][l];
 }
 
-/* dl[m][c] = (to - from)[c] / m, m = 1..N (dl[0] unused): Δ^{(x)j}/j! without factorials. */
-static inline void set_increment(vec dl[N + 1][D], const vec to[D], const vec from[D])
+/* dl[m][c] = delta[c] / m, m = 1..N (dl[0] unused): Δ^{(x)j}/j! without factorials. */
+static inline void set_powers(vec dl[N + 1][D], const vec delta[D])
 {
     for (int c = 0; c < D; ++c) {
-        const vec delta = to[c] - from[c];
-        dl[1][c] = delta;
+        dl[1][c] = delta[c];
         for (int m = 2; m <= N; ++m)
-            dl[m][c] = delta * (T)(1.0 / m);
+            dl[m][c] = delta[c] * (T)(1.0 / m);
+    }
+}
+
+/* dl[m] = (to - from) / m. */
+static inline void set_increment(vec dl[N + 1][D], const vec to[D], const vec from[D])
+{
+    vec delta[D];
+    for (int c = 0; c < D; ++c)
+        delta[c] = to[c] - from[c];
+    set_powers(dl, delta);
+}
+
+/* The cotangent of Δ from the cotangents gdl[m] of dl[m] = Δ / m. */
+static inline void increment_cotangent(vec gdelta[D], const vec gdl[N + 1][D])
+{
+    for (int c = 0; c < D; ++c) {
+        gdelta[c] = gdl[1][c];
+        for (int m = 2; m <= N; ++m)
+            gdelta[c] += gdl[m][c] * (T)(1.0 / m);
     }
 }
 
@@ -104,13 +122,11 @@ static inline void point_gradient(T *grad_path, const vec gdl[N + 1][D], vec gne
                                   const int64_t rows[LANES], int64_t valid, int64_t length,
                                   int64_t t)
 {
-    vec point[D];
+    vec point[D], gdelta[D];
+    increment_cotangent(gdelta, gdl);
     for (int c = 0; c < D; ++c) {
-        vec gdelta = gdl[1][c];
-        for (int m = 2; m <= N; ++m)
-            gdelta += gdl[m][c] * (T)(1.0 / m);
-        point[c] = gdelta - gnext[c];
-        gnext[c] = gdelta;
+        point[c] = gdelta[c] - gnext[c];
+        gnext[c] = gdelta[c];
     }
     store_point(grad_path, point, rows, valid, length, t);
 }
@@ -234,16 +250,6 @@ static void fill_group(lane_group *g, const fused_input *in, int64_t b0, int64_t
             g->point[c][l] = g->base[l][c];
 }
 
-/* dl[m] = delta / m. */
-ALWAYS_INLINE void set_powers(vec dl[N + 1][D], const vec delta[D])
-{
-    for (int c = 0; c < D; ++c) {
-        dl[1][c] = delta[c];
-        for (int m = 2; m <= N; ++m)
-            dl[m][c] = delta[c] * (T)(1.0 / m);
-    }
-}
-
 /*
  * dl[m] = Δ_t / m for transformed step t of every lane, steps taken in order t = 1, 2, ...
  * (`moved` keeps the last original difference between calls).  Lead-lag step t moves one half
@@ -321,11 +327,7 @@ ALWAYS_INLINE void point_gradient_c(T *grad_path, const vec gdl[N + 1][D], const
 {
     (void)time;
     vec gdelta[D];
-    for (int c = 0; c < D; ++c) {
-        gdelta[c] = gdl[1][c];
-        for (int m = 2; m <= N; ++m)
-            gdelta[c] += gdl[m][c] * (T)(1.0 / m);
-    }
+    increment_cotangent(gdelta, gdl);
     const int64_t k = lead_lag ? (t + 1) >> 1 : t;
     const int off = lead_lag && (t & 1) ? C : 0;
     for (int l = 0; l < g->valid; ++l) {
@@ -347,7 +349,6 @@ static inline void fused_point_gradient(T *grad_path, const vec gdl[N + 1][D],
 }
 #define BLOCK 4
 
-/* Not inlined: the four forms of advance_group share one copy (compile time). */
 static __attribute__((noinline)) void mul_exp_right(vec *restrict S, const vec dl[N + 1][D])
 {
     /* level 4: S_4 += sum_{i<4} S_i (x) Δ^{(x) 4-i} / (4-i)! */
@@ -398,8 +399,7 @@ static __attribute__((noinline)) void mul_exp_right(vec *restrict S, const vec d
 #define WORDS_BELOW_TOP 27
 
 /* One step's contribution to level N is U (x) Δ; store U, then advance levels N-1..1. */
-static __attribute__((noinline)) void step_below_top(vec *restrict S, const vec dl[N + 1][D],
-                                                     vec *restrict U)
+static __attribute__((noinline)) void step_below_top(vec *restrict S, const vec dl[N + 1][D], vec *restrict U)
 {
     /* level 4's Horner chain, stopped before its final product with Δ */
     for (int i1 = 0; i1 < D; ++i1) {
@@ -505,16 +505,6 @@ static __attribute__((noinline)) void apply_top_block_lead_lag(vec *restrict S, 
 }
 #define HAS_LEAD_LAG_BLOCK 1
 
-/* out's stream row t - 1 (the prefix of t steps) of every valid lane <- S. */
-static void write_stream_row(T *out, const vec *S, const lane_group *g, int64_t steps, int64_t t)
-{
-    for (int l = 0; l < g->valid; ++l) {
-        T *row = out + (g->rows[l] * steps + (t - 1)) * SIG;
-        for (int64_t i = 0; i < SIG; ++i)
-            row[i] = S[i][l];
-    }
-}
-
 /*
  * Advance one lane group over its steps.  Inlined once per form of the transform (C and the
  * flags are constants: see FUSED_DISPATCH), so the step loop carries no test of the form.
@@ -545,11 +535,11 @@ ALWAYS_INLINE void advance_group(vec *restrict S, vec *restrict U, T *out, lane_
         increment_next(dl, g, moved, t, C, lead_lag, time);
         mul_exp_right(S, dl);
         if (stream)
-            write_stream_row(out, S, g, steps, t);
+            scatter_state(out + (t - 1) * SIG, S, g->rows, g->valid, steps * SIG);
     }
     if (stream)  /* every row has ended: its final value repeats */
         for (; t <= steps; ++t)
-            write_stream_row(out, S, g, steps, t);
+            scatter_state(out + (t - 1) * SIG, S, g->rows, g->valid, steps * SIG);
 }
 
 /*
