@@ -29,6 +29,7 @@ With it every kernel of the reference grid compiles in under 2 s (forward and ba
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from .spec import KernelSpec
@@ -88,6 +89,11 @@ def block_steps(spec: KernelSpec) -> int:
 # of a level.  A warp covers the small shapes, 128 threads the rest.
 #
 # Signature kernels (forward and backward): see SignatureBlocking below.
+# Resident blocks per SM wanted in flight on a GPU (several hide memory latency): the target
+# of the CUDA launcher's strategies and of the API's cutting of long paths alike.
+BLOCKS_PER_SM = 4
+
+
 def cuda_threads(spec: KernelSpec) -> int:
     """Threads per block of the CUDA kernels (and of their emulation)."""
     if spec.op in ("signature_forward", "signature_backward"):
@@ -264,6 +270,7 @@ def _round32(n: int) -> int:
     return max(32, -(-n // 32) * 32)
 
 
+@functools.cache  # on every CUDA launch's path (variant choice, plan), and specs are frozen
 def signature_blocking(spec: KernelSpec) -> SignatureBlocking:
     """The blocking of a CUDA signature spec ("shared", "global", "registers", "splitS")."""
     backward = spec.op == "signature_backward"

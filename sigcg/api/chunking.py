@@ -25,6 +25,7 @@ from torch import Tensor
 
 from .. import ops
 from ..codegen.counts import horner_fmas
+from ..codegen.schedule import BLOCKS_PER_SM
 from ..codegen.spec import DEFAULT_VECTOR_BYTES
 from ..runtime import threads
 
@@ -35,8 +36,6 @@ MIN_PIECE_STEPS = 64
 # (~0.1 ms on the CPU) is more than what idle lanes cost: (1, 1000, 4, 4) float64, 0.45 M
 # multiply-adds, took 0.12 ms whole and 0.16 ms in 4 pieces; (1, 500, 8, 4), 2.7 M, 0.58 -> 0.30.
 MIN_WORK = 1_500_000
-# CUDA: blocks per SM wanted in flight (several resident blocks hide memory latency).
-BLOCKS_PER_SM = 4
 
 
 _sm_counts: dict[int, int] = {}

@@ -73,9 +73,7 @@ from ..codegen.kernels.base import Entry
 
 # Per-block shared memory available without opting in.
 DEFAULT_SMEM = 48 * 1024
-# Blocks per SM the signature kernels' strategy aims for (several resident blocks hide the
-# latency of a block's phases); the same target as the API's cutting of long paths.
-BLOCKS_PER_SM = 4
+BLOCKS_PER_SM = schedule.BLOCKS_PER_SM
 
 SIGNATURE_OPS = ("signature_forward", "signature_backward")
 
