@@ -50,6 +50,7 @@ MAX_HALL_BASIS = 10_000
 MAX_LYNDON_BASIS = 400_000
 
 
+@functools.cache  # on every log-signature call's path; raising calls are not cached
 def check_basis(basis: str, channels: int, depth: int) -> None:
     """Raise ValueError, before building anything, for a basis ("lyndon" or "hall") too large
     to build here."""
@@ -128,20 +129,32 @@ def word_to_index(word, channels: int) -> int:
     from ..api import validation
 
     channels = validation.channels(channels)
+    return _word_index(check_word(word, channels), channels)
+
+
+def check_word(word, channels: int, name: str = "word") -> tuple[int, ...]:
+    """``word`` as a tuple of ints, after checking it is a non-empty sequence of integers in
+    [0, channels) (a ValueError or TypeError naming ``name`` otherwise)."""
+    from ..api import validation
+
     if isinstance(word, (str, bytes)) or not hasattr(word, "__len__") or len(word) < 1:
         raise ValueError(
-            f"word: {word!r} is not a word over {channels} letters (a non-empty "
+            f"{name}: {word!r} is not a word over {channels} letters (a non-empty "
             f"sequence of integers in [0, {channels}))"
         )
     try:
-        word = [validation.integer("word", c, 0, channels - 1) for c in word]
+        return tuple(validation.integer(name, c, 0, channels - 1) for c in word)
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"word: {word!r} is not a word over {channels} letters ({exc})") from None
-    k = len(word)
+        raise type(exc)(f"{name}: {word!r} is not a word over {channels} letters ({exc})") from None
+
+
+def _word_index(word, channels: int) -> int:
+    """word_to_index for a word of ints in [0, channels) (the tables built here, and words the
+    public functions have checked): no checks, on the path of every table entry."""
     index = 0
     for c in word:
         index = index * channels + c
-    return signature_channels(channels, k - 1) + index if k > 1 else index
+    return signature_channels(channels, len(word) - 1) + index if len(word) > 1 else index
 
 
 def index_to_word(index: int, channels: int, depth: int) -> list[int]:
@@ -247,7 +260,7 @@ def _expand(tree: Tree) -> dict[Word, int]:
 @functools.cache
 def words_index(channels: int, depth: int) -> np.ndarray:
     """Signature positions of the Lyndon words, in log-signature order."""
-    return np.array([word_to_index(w, channels) for w in _lyndon(channels, depth)])
+    return np.array([_word_index(w, channels) for w in _lyndon(channels, depth)])
 
 
 # Above this many elements in the part of one level that substitution cannot solve (see
@@ -375,7 +388,7 @@ def _basis_to_expanded(channels: int, depth: int, basis: str):
     sig_idx, pos, coef = [], [], []
     for j, tree in enumerate(_basis_trees(channels, depth, basis)):
         for u, c in _expand(tree).items():
-            sig_idx.append(word_to_index(u, channels))
+            sig_idx.append(_word_index(u, channels))
             pos.append(j)
             coef.append(float(c))
     return np.array(sig_idx, dtype=np.int64), np.array(pos, dtype=np.int64), np.array(coef)

@@ -10,10 +10,11 @@ import torch
 from torch import Tensor
 
 from .. import ops
+from ..algebra import lyndon
 from ..algebra.lyndon import word_to_index
 from ..algebra.tensor import compile_constant
 from ..runtime import has_kernel
-from . import transforms, validation
+from . import transforms
 from .signature import prepare_path, signature
 
 ArrayLike = Union[Tensor, np.ndarray]
@@ -50,18 +51,7 @@ def _normalise_words(words, channels: int) -> tuple[tuple[int, ...], ...]:
         raise ValueError(
             f"words must name at least one word (a sequence of letters), got {words!r}"
         )
-    out = []
-    for w in words:
-        if isinstance(w, (str, bytes)) or not isinstance(w, Sequence) or len(w) == 0:
-            raise ValueError(
-                f"words: {w!r} is not a word over {channels} letters (a non-empty "
-                f"sequence of integers in [0, {channels}))"
-            )
-        try:
-            out.append(tuple(validation.integer("words", c, 0, channels - 1) for c in w))
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"words: {w!r} is not a word over {channels} letters ({exc})") from None
-    return tuple(out)
+    return tuple(lyndon.check_word(w, channels, "words") for w in words)
 
 
 def signature_coefficient(
