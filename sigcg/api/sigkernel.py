@@ -22,6 +22,7 @@ from torch import Tensor
 from ..ops import sigkernel as ops
 from . import transforms, validation
 from .static_kernels import LinearKernel, StaticKernel
+from .validation import like_input
 
 ArrayLike = Union[Tensor, np.ndarray]
 DyadicOrder = Union[int, tuple[int, int]]
@@ -62,13 +63,7 @@ def _same_space(x: Tensor, y: Tensor, xname: str, yname: str) -> None:
         raise ValueError(
             f"{xname} has {x.shape[2]} channels but {yname} has {y.shape[2]}; they must match"
         )
-    if x.dtype != y.dtype:
-        raise TypeError(f"{xname} has dtype {x.dtype} but {yname} has {y.dtype}; they must match")
-    if x.device != y.device:
-        raise ValueError(
-            f"{xname} is on {x.device} but {yname} is on {y.device}; they must be "
-            f"on the same device"
-        )
+    validation.check_same(yname, y, x, other=xname)
 
 
 def dyadic_orders(dyadic_order: DyadicOrder) -> tuple[int, int]:
@@ -266,10 +261,6 @@ def _all_pairs(m: int, n: int, device: torch.device) -> Tensor:
     return _pairs(torch.stack([i, j], 1), device)
 
 
-def _out(result: Tensor, numpy_out: bool):
-    return result.detach().numpy() if numpy_out else result
-
-
 # ---- public functions -----------------------------------------------------------------------
 
 
@@ -308,7 +299,7 @@ def sig_kernel(
         (batch,), or with ``return_grid`` (batch, (Lx - 1) 2^lambda_x + 1, (Ly - 1) 2^lambda_y +
         1) with k(x, y) at [:, -1, -1]; unbatched inputs (both 2-D) drop the batch axis.
     """
-    numpy_out = isinstance(x, np.ndarray)
+    numpy_out = not isinstance(x, Tensor)  # arrays and lists: NumPy back
     x, x_single = _paths("x", x)
     y, y_single = _paths("y", y)
     _same_space(x, y, "x", "y")
@@ -324,7 +315,7 @@ def sig_kernel(
     result = _solve(x, y, None, lam1, lam2, static_kernel, return_grid)
     if x_single and y_single:
         result = result.squeeze(0)
-    return _out(result, numpy_out)
+    return like_input(result, numpy_out)
 
 
 def sig_kernel_gram(
@@ -357,7 +348,7 @@ def sig_kernel_gram(
     Returns:
         (Bx, By), or (Bx, By, R1 + 1, R2 + 1) with ``return_grid``.
     """
-    numpy_out = isinstance(x, np.ndarray)
+    numpy_out = not isinstance(x, Tensor)  # arrays and lists: NumPy back
     x, _ = _paths("x", x, allow_unbatched=False)
     return_grid = validation.boolean("return_grid", return_grid)
     symmetric = y is None or y is x
@@ -380,10 +371,10 @@ def sig_kernel_gram(
         out = out.index_put((i, j), values)
         mirrored = values.transpose(1, 2) if return_grid else values
         out = out.index_put((j, i), mirrored)
-        return _out(out, numpy_out)
+        return like_input(out, numpy_out)
     pairs = _all_pairs(bx, by, x.device)
     values = _solve(x, y, pairs, lam1, lam2, static_kernel, return_grid)
-    return _out(values.reshape((bx, by) + tuple(values.shape[1:])), numpy_out)
+    return like_input(values.reshape((bx, by) + tuple(values.shape[1:])), numpy_out)
 
 
 def _sum_upper(
@@ -446,7 +437,7 @@ def sig_mmd(
     Returns:
         a 0-dim tensor (NumPy 0-dim array for NumPy input).
     """
-    numpy_out = isinstance(x, np.ndarray)
+    numpy_out = not isinstance(x, Tensor)  # arrays and lists: NumPy back
     x, _ = _paths("x", x, allow_unbatched=False)
     y, _ = _paths("y", y, allow_unbatched=False)
     _same_space(x, y, "x", "y")
@@ -459,7 +450,7 @@ def sig_mmd(
     xy = _solve(
         x, y, _all_pairs(x.shape[0], y.shape[0], x.device), *lam, static_kernel, False
     ).mean()
-    return _out(xx + yy - 2 * xy, numpy_out)
+    return like_input(xx + yy - 2 * xy, numpy_out)
 
 
 def sig_score(
@@ -493,7 +484,7 @@ def sig_score(
     Returns:
         (By,), or (1,) for a single 2-D y (pySigLib's shapes).
     """
-    numpy_out = isinstance(sample, np.ndarray)
+    numpy_out = not isinstance(sample, Tensor)  # arrays and lists: NumPy back
     sample, _ = _paths("sample", sample, allow_unbatched=False)
     y, y_single = _paths("y", y)
     _same_space(sample, y, "sample", "y")
@@ -508,7 +499,7 @@ def sig_score(
     xx = _self_term(sample, lam_x, static_kernel, True, "sample")
     xy = _solve(sample, y, _all_pairs(m, by, sample.device), *lam_x, static_kernel, False)
     score = lam * xx - 2 * xy.view(m, by).mean(0)
-    return _out(score, numpy_out)
+    return like_input(score, numpy_out)
 
 
 class _KernelModule(torch.nn.Module):

@@ -248,13 +248,13 @@ class Signature(torch.nn.Module):
     def extra_repr(self) -> str:
         extra = "".join(
             f", {name}={value!r}"
-            for name, value in (
-                ("time_aug", self.transform.time_aug),
-                ("lead_lag", self.transform.lead_lag),
-                ("end_time", self.transform.end_time),
-                ("window", self.window),
+            for name, value, default in (
+                ("time_aug", self.transform.time_aug, False),
+                ("lead_lag", self.transform.lead_lag, False),
+                ("end_time", self.transform.end_time, 1.0),
+                ("window", self.window, None),
             )
-            if value not in (False, 1.0, None)
+            if value != default  # each against its own default (True == 1.0)
         )
         return (
             f"depth={self.depth}, stream={self.stream}, inverse={self.inverse}, "

@@ -105,8 +105,6 @@ class LinearKernel(StaticKernel):
     """κ(a, b) = <a, b>: the plain signature kernel <S(x), S(y)>.  Solved by the generated
     kernels straight from the increments (no Gram is stored, any path length)."""
 
-    linear = True
-
     def scale(self) -> Param:
         return 1.0
 
