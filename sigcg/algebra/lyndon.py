@@ -50,7 +50,6 @@ MAX_HALL_BASIS = 10_000
 MAX_LYNDON_BASIS = 400_000
 
 
-@functools.cache  # on every log-signature call's path; raising calls are not cached
 def check_basis(basis: str, channels: int, depth: int) -> None:
     """Raise ValueError, before building anything, for a basis ("lyndon" or "hall") too large
     to build here."""

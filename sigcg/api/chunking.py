@@ -101,15 +101,5 @@ def chunked_signature(path: Tensor, initial: Optional[Tensor], depth: int, piece
     # piece j holds points j*per .. (j+1)*per: (batch, pieces, per + 1, d)
     chunks = path.unfold(1, per + 1, per).transpose(2, 3)
     sigs = ops.signature(chunks.reshape(batch * pieces, per + 1, d), None, depth, False)
-    sigs = sigs.view(batch, pieces, -1)
-    while sigs.shape[1] > 1:
-        count = sigs.shape[1]
-        even = count - count % 2
-        left = sigs[:, 0:even:2].reshape(-1, sigs.shape[2])
-        right = sigs[:, 1:even:2].reshape(-1, sigs.shape[2])
-        merged = ops.tensor_product(left, right, d, depth).view(batch, even // 2, -1)
-        sigs = merged if even == count else torch.cat([merged, sigs[:, even:]], dim=1)
-    result = sigs[:, 0]
-    if initial is not None:
-        result = ops.tensor_product(initial, result.contiguous(), d, depth)
-    return result
+    result = ops.ordered_product(sigs.view(batch, pieces, sigs.shape[-1]), d, depth)
+    return result if initial is None else ops.left_multiply(initial, result, d, depth)

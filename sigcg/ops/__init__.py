@@ -4,6 +4,7 @@ custom op under torch.compile, autograd.Function in eager mode, double backward 
 
 from .algebra import (
     left_multiply,
+    ordered_product,
     tensor_exp,
     tensor_exp_backward,
     tensor_log,
@@ -32,6 +33,7 @@ __all__ = [
     "logsignature_words",
     "logsignature_words_backward",
     "needs_autograd",
+    "ordered_product",
     "signature",
     "signature_backward",
     "signature_fused",

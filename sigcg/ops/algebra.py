@@ -9,6 +9,7 @@ any order through themselves, and every other op's double backward is built on t
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from ..runtime import launch
@@ -95,6 +96,25 @@ tensor_product = TorchOp(
 )
 
 
+def ordered_product(factors: Tensor, channels: int, depth: int) -> Tensor:
+    """(B, n, sig) -> their ordered product (B, sig), log2(n) rounds of batched products (the
+    pieces of a cut path, the increments of the composite signature).
+
+    Pairs are split with view + unbind, whose backward is one stack, rather than strided
+    slices, whose backward fills a zero tensor per slice: under create_graph the fills
+    dominated the Hessian-vector product.  An odd round is padded with the zero row, which is
+    the product's identity (the scalar 1 is implicit)."""
+    batch, _, width = factors.shape
+    while factors.shape[1] > 1:
+        if factors.shape[1] % 2:
+            factors = torch.cat([factors, factors.new_zeros(batch, 1, width)], dim=1)
+        half = factors.shape[1] // 2
+        left, right = factors.view(batch, half, 2, width).unbind(2)
+        merged = tensor_product(left.reshape(-1, width), right.reshape(-1, width), channels, depth)
+        factors = merged.view(batch, half, width)
+    return factors[:, 0]
+
+
 def left_multiply(initial: Tensor, result: Tensor, channels: int, depth: int) -> Tensor:
     """initial ⊗ each signature of ``result`` (Chen): initial (B, S), result (B, S) or
     (B, T, S), through the differentiable tensor product."""
@@ -141,6 +161,7 @@ tensor_exp, tensor_exp_backward = _unary("tensor_exp")  # exp(x) - 1
 
 __all__ = [
     "left_multiply",
+    "ordered_product",
     "tensor_exp",
     "tensor_exp_backward",
     "tensor_log",

@@ -4,8 +4,8 @@ tensor product (whose adjoint is made of itself, algebra.py).
 Used only where a gradient must itself be differentiated (``create_graph=True``: gradient
 penalties, Hessian-vector products), and as an independent formulation: they share no code with
 the generated kernels.  Costs: the signature takes every increment's exponential at once and
-multiplies them in a tree of log2(L) rounds (a prefix scan with ``stream``), so it holds
-O(L * sig) memory where the kernels hold O(sig).
+multiplies them in a tree of log2(L) rounds (algebra.ordered_product; a prefix scan with
+``stream``), so it holds O(L * sig) memory where the kernels hold O(sig).
 """
 
 from __future__ import annotations
@@ -38,24 +38,6 @@ def increment_exponentials(path: Tensor, depth: int) -> Tensor:
     return torch.cat(levels, dim=-1)
 
 
-def _tree(factors: Tensor, channels: int, depth: int) -> Tensor:
-    """(B, n, sig) -> their ordered product (B, sig), log2(n) rounds of batched products.
-
-    Pairs are split with view + unbind, whose backward is one stack, rather than strided
-    slices, whose backward fills a zero tensor per slice: under create_graph the fills
-    dominated the Hessian-vector product.  An odd round is padded with the zero row, which is
-    the product's identity (the scalar 1 is implicit)."""
-    batch, _, width = factors.shape
-    while factors.shape[1] > 1:
-        if factors.shape[1] % 2:
-            factors = torch.cat([factors, factors.new_zeros(batch, 1, width)], dim=1)
-        half = factors.shape[1] // 2
-        left, right = factors.view(batch, half, 2, width).unbind(2)
-        merged = _product(left.reshape(-1, width), right.reshape(-1, width), channels, depth)
-        factors = merged.view(batch, half, width)
-    return factors[:, 0]
-
-
 def _scan(factors: Tensor, channels: int, depth: int) -> Tensor:
     """(B, n, sig) -> every prefix product (B, n, sig) (Hillis-Steele, log2(n) rounds)."""
     batch, n, width = factors.shape
@@ -73,12 +55,12 @@ def signature(path: Tensor, initial: Optional[Tensor], depth: int, stream: bool)
     """What the signature kernels compute (sigcg.ops.signature's raw problem)."""
     channels = path.shape[2]
     factors = increment_exponentials(path, depth)
-    result = _scan(factors, channels, depth) if stream else _tree(factors, channels, depth)
-    if initial is None:
-        return result
-    from .algebra import left_multiply
+    from .algebra import left_multiply, ordered_product
 
-    return left_multiply(initial, result, channels, depth)
+    result = (
+        _scan(factors, channels, depth) if stream else ordered_product(factors, channels, depth)
+    )
+    return result if initial is None else left_multiply(initial, result, channels, depth)
 
 
 def signature_vjp(path: Tensor, sig: Tensor, grad: Tensor, depth: int, stream: bool) -> Tensor:
