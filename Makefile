@@ -14,7 +14,7 @@ install:
 	$(PYTHON) -m pip install torch==2.13.0
 	$(PYTHON) -m pip install numpy "setuptools>=77" wheel
 	$(PYTHON) -m pip install --no-build-isolation iisignature
-	$(PYTHON) -m pip install --no-build-isolation -e ".[test,bench,docs,lint,compiler,dask,cuda]"
+	$(PYTHON) -m pip install --no-build-isolation -e ".[test,bench,docs,lint,cuda]"
 
 # The option grids of the conformance suite are sampled here; test-exhaustive runs them whole.
 test:

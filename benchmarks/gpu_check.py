@@ -3,7 +3,7 @@
     python benchmarks/gpu_check.py [--out benchmarks/results] [--skip-tests] [--skip-sanitizer]
 
 1. The machine: device, driver, CUDA/NVRTC, torch, CuPy, JAX.
-2. Every GPU test (tests/test_gpu.py: every CUDA op and strategy against the CPU kernels, values
+2. Every GPU test (`-m gpu` over tests/: every CUDA op and strategy against the CPU kernels, values
    and gradients, float32 and float64, batch 1, largest shared-memory shapes, global fallbacks,
    non-default and concurrent streams).
 3. compute-sanitizer racecheck and memcheck on one small case per kernel family (only sigcg's
@@ -161,7 +161,7 @@ def run_tests() -> tuple[bool, str]:
             "-q",
             "-m",
             "gpu",
-            str(REPO / "tests" / "test_gpu.py"),
+            str(REPO / "tests"),  # every test marked gpu (tests/test_gpu.py, signature kernels)
             "--rootdir",
             str(REPO),
             "-c",
