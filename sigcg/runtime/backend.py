@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
@@ -38,11 +39,12 @@ class Backend(Protocol):
 
     target: str
 
-    def launch(
-        self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device, steps: int
-    ) -> None:
-        """Run ``entry`` of the kernel (op, d, N, dtype) = ``spec_args`` on checked ``args``
-        (``steps``: path steps per row, for estimating the work)."""
+    def bind(
+        self, spec_args: tuple, entry: Entry, device: torch.device
+    ) -> Callable[[dict[str, Any], int], None]:
+        """``run(args, steps)``: ``entry`` of the kernel (op, d, N, dtype) = ``spec_args`` on
+        checked ``args`` (``steps``: path steps per row, for estimating the work).  What does
+        not change from call to call is looked up here, once per binding."""
         ...
 
 
@@ -236,13 +238,7 @@ def _bind(
                     args[out].fill_(float("nan"))
         if args[rows_name]:
             if run is None:  # after the first arguments passed: never build for bad ones
-                backend = _backend(device)
-                # the CPU backend binds its loaded function once; the others decide per call
-                run = (
-                    backend.bind(spec_args, entry)
-                    if hasattr(backend, "bind")
-                    else (lambda args, steps: backend.launch(spec_args, entry, args, device, steps))
-                )
+                run = _backend(device).bind(spec_args, entry, device)
             run(args, steps)
 
     if not emulated:

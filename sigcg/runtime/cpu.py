@@ -177,7 +177,9 @@ class CpuBackend:
             self.variant = previous
             forget_bindings()
 
-    def bind(self, spec_args: tuple, entry: Entry) -> Callable[[dict[str, Any], int], None]:
+    def bind(
+        self, spec_args: tuple, entry: Entry, device: torch.device
+    ) -> Callable[[dict[str, Any], int], None]:
         """A closure running ``entry`` of this kernel on checked arguments: everything that
         does not change from call to call (the loaded function, lanes, op count, the parameter
         order) is looked up once."""
@@ -201,11 +203,6 @@ class CpuBackend:
             run_over_rows(lambda b0, b1: fn(*values, b0, b1), rows, lanes, work)
 
         return run
-
-    def launch(
-        self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device, steps: int
-    ) -> None:
-        self.bind(spec_args, entry)(args, steps)
 
 
 BACKEND = CpuBackend()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,12 @@ class CudaBackend:
                         loaded = CudaModule(spec, cupy.RawModule(path=str(entry.library)))
                     self._loaded[key] = loaded
         return loaded
+
+    def bind(
+        self, spec_args: tuple, entry: Entry, device: torch.device
+    ) -> Callable[[dict[str, Any], int], None]:
+        # the launch plan depends on each call's rows: cuda_launch.prepare decides it per call
+        return lambda args, steps: self.launch(spec_args, entry, args, device, steps)
 
     def launch(
         self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device, steps: int

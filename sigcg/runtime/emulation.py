@@ -157,6 +157,12 @@ class EmulatedCudaBackend:
             kernel = self._loaded[spec] = load(spec)
         return kernel
 
+    def bind(
+        self, spec_args: tuple, entry: Entry, device: torch.device
+    ) -> Callable[[dict[str, Any], int], None]:
+        # the launch plan depends on each call's rows: cuda_launch.prepare decides it per call
+        return lambda args, steps: self.launch(spec_args, entry, args, device, steps)
+
     def launch(
         self, spec_args: tuple, entry: Entry, args: dict[str, Any], device: torch.device, steps: int
     ) -> None:
