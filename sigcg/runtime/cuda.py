@@ -48,21 +48,24 @@ def nvrtc_version() -> str:
 NVRTC_OPTIONS = ("-std=c++17",)
 
 
-def compile_cuda(spec: codegen.KernelSpec, arch: str) -> tuple[bytes, str]:
-    """(cubin, compiler log) for ``spec`` (target "cuda") on ``arch`` (e.g. "sm_90").  Works
-    without a GPU: only the NVRTC library is needed."""
+def compile_cuda(
+    spec: codegen.KernelSpec, arch: str, options: tuple[str, ...] = ()
+) -> tuple[bytes, str]:
+    """(cubin, compiler log) for ``spec`` (target "cuda") on ``arch`` (e.g. "sm_90"), with
+    NVRTC ``options`` beyond sigcg's.  Works without a GPU: only the NVRTC library is needed."""
     bindings = nvrtc()
     source = codegen.render(spec)
     prog = bindings.createProgram(source, f"{spec.name}.cu", [], [])
     try:
         try:
-            bindings.compileProgram(prog, [f"--gpu-architecture={arch}", *NVRTC_OPTIONS])
+            bindings.compileProgram(prog, [f"--gpu-architecture={arch}", *NVRTC_OPTIONS, *options])
         except bindings.NVRTCError as exc:
             raise CompileError(
                 f"NVRTC ({nvrtc_version()}) could not compile {spec.name} for "
                 f"{arch}: {exc}\n{bindings.getProgramLog(prog)}"
             ) from None
-        return bindings.getCUBIN(prog), bindings.getProgramLog(prog).strip()
+        # the log ends in a NUL: left there it would count as a (warning) line
+        return bindings.getCUBIN(prog), bindings.getProgramLog(prog).rstrip("\x00").strip()
     finally:
         bindings.destroyProgram(prog)
 
@@ -152,21 +155,7 @@ def ptxas_resources(spec: codegen.KernelSpec, arch: str = "sm_90") -> dict[str, 
     occupancy with these instead of its estimate.  A warning raises CompileError."""
     import re
 
-    bindings = nvrtc()
-    prog = bindings.createProgram(codegen.render(spec), f"{spec.name}.cu", [], [])
-    try:
-        try:
-            bindings.compileProgram(
-                prog, [f"--gpu-architecture={arch}", *NVRTC_OPTIONS, "-Xptxas=-v"]
-            )
-        except bindings.NVRTCError as exc:
-            raise CompileError(
-                f"NVRTC could not compile {spec.name} for {arch}: {exc}\n"
-                f"{bindings.getProgramLog(prog)}"
-            ) from None
-        log = bindings.getProgramLog(prog).rstrip("\x00")
-    finally:
-        bindings.destroyProgram(prog)
+    _, log = compile_cuda(spec, arch, ("-Xptxas=-v",))
     other = [line for line in log.splitlines() if line.strip() and not line.startswith("ptxas")]
     if other:
         raise CompileError(f"NVRTC warned compiling {spec.name} for {arch}:\n{log}")
