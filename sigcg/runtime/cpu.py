@@ -12,6 +12,7 @@ import importlib.machinery
 import importlib.util
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -86,21 +87,25 @@ def spec_dict(spec: codegen.KernelSpec) -> dict:
     return asdict(spec)
 
 
-def load(spec: codegen.KernelSpec) -> CpuKernel:
-    """Load ``spec``'s kernel.  An entry that passed the cache's checks but does not load (its
-    library misses a symbol or a dependency) is rejected and rebuilt once."""
+def import_extension(module_name: str, library: Path | str) -> Any:
+    """The cffi extension module ``module_name`` from the shared library ``library``."""
+    loader = importlib.machinery.ExtensionFileLoader(module_name, str(library))
+    module_spec = importlib.util.spec_from_file_location(module_name, library, loader=loader)
+    if module_spec is None:
+        raise ImportError(f"cannot load the kernel library {library}")
+    module = importlib.util.module_from_spec(module_spec)
+    loader.exec_module(module)
+    return module
 
-    def load_entry(entry: CacheEntry) -> CpuKernel:
-        module_name = entry.meta["module"]
-        loader = importlib.machinery.ExtensionFileLoader(module_name, str(entry.library))
-        module_spec = importlib.util.spec_from_file_location(
-            module_name, entry.library, loader=loader
-        )
-        if module_spec is None:
-            raise ImportError(f"cannot load the kernel library {entry.library}")
-        module = importlib.util.module_from_spec(module_spec)
-        loader.exec_module(module)
-        return CpuKernel(spec, module, entry)
+
+def load(spec: codegen.KernelSpec, make: Callable[..., Any] | None = None) -> Any:
+    """Load ``spec``'s kernel as ``make(spec, module, entry)`` (a CpuKernel by default; the
+    CUDA emulation makes its own).  An entry that passed the cache's checks but does not load
+    (its library misses a symbol or a dependency) is rejected and rebuilt once."""
+    make = make or CpuKernel
+
+    def load_entry(entry: CacheEntry) -> Any:
+        return make(spec, import_extension(entry.meta["module"], entry.library), entry)
 
     entry, _ = find_or_build(spec)
     try:

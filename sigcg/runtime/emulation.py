@@ -22,8 +22,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
-import importlib.machinery
-import importlib.util
 import os
 import tempfile
 import threading
@@ -35,9 +33,9 @@ import torch
 
 from .. import codegen
 from ..codegen.kernels.base import Entry
-from . import cuda_launch
+from . import cpu, cuda_launch
 from .backend import emulated_device
-from .cpu import addresses, find_or_build
+from .cpu import addresses
 
 # Kinds of buffers the checker knows (templates/cuda/emulation.h.j2).
 _IN, _OUT, _SCRATCH, _SHARED = 0, 1, 2, 3
@@ -75,19 +73,11 @@ class EmulatedKernel:
         self.static_bytes.restype = ctypes.c_int64
 
 
-def _import(module_name: str, library: Path):
-    loader = importlib.machinery.ExtensionFileLoader(module_name, str(library))
-    module_spec = importlib.util.spec_from_file_location(module_name, library, loader=loader)
-    if module_spec is None:
-        raise ImportError(f"cannot load the kernel library {library}")
-    module = importlib.util.module_from_spec(module_spec)
-    loader.exec_module(module)
-    return module
-
-
 def load(spec: codegen.KernelSpec) -> EmulatedKernel:
-    entry, _ = find_or_build(spec)
-    return EmulatedKernel(spec, _import(entry.meta["module"], entry.library), str(entry.library))
+    """As cpu.load (an entry that does not load is rejected and rebuilt once)."""
+    return cpu.load(
+        spec, lambda spec, module, entry: EmulatedKernel(spec, module, str(entry.library))
+    )
 
 
 def build_source(spec: codegen.KernelSpec, source: str) -> EmulatedKernel:
@@ -98,7 +88,7 @@ def build_source(spec: codegen.KernelSpec, source: str) -> EmulatedKernel:
     name = f"_sigcg_emutest_{hashlib.sha256(source.encode()).hexdigest()[:16]}"
     workdir = Path(tempfile.mkdtemp(prefix="sigcg-emulated-"))
     library = compile_extension(name, source, codegen.declarations(spec), workdir)
-    return EmulatedKernel(spec, _import(name, library), str(library))
+    return EmulatedKernel(spec, cpu.import_extension(name, library), str(library))
 
 
 _config = threading.local()
