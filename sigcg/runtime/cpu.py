@@ -118,34 +118,39 @@ def load(spec: codegen.KernelSpec, make: Callable[..., Any] | None = None) -> An
 
 # Below this many multiply-adds a call is not worth handing to other threads.
 PARALLEL_MIN_WORK = 2_000_000
+_NO_MEMORY = "sigcg: a kernel could not allocate its working memory"
 
 
-def run_over_rows(call: Callable[[int, int], int], rows: int, lanes: int, work: int) -> None:
-    """Run ``call(b_begin, b_end)`` over [0, rows), split over threads in lane-aligned chunks.
+def run_over_rows(fn: Callable[..., int], values: list, rows: int, lanes: int) -> None:
+    """Run ``fn(*values, b_begin, b_end)`` over [0, rows), split over threads in lane-aligned
+    chunks (the caller runs calls below PARALLEL_MIN_WORK itself, in one piece).
 
-    ``call`` returns the kernel's status; non-zero means it could not allocate working memory.
+    ``fn`` returns the kernel's status; non-zero means it could not allocate working memory.
     cffi releases the GIL during the call, so the chunks really run in parallel.
     """
     groups = -(-rows // lanes)
-    n = 1 if work < PARALLEL_MIN_WORK or groups < 2 else min(threads.get_num_threads(), groups)
-    if n == 1:
-        if call(0, rows):
-            raise MemoryError("sigcg: a kernel could not allocate its working memory")
-        return
+    n = min(threads.get_num_threads(), groups)
+    if n <= 1:
+        statuses: list[int] = [fn(*values, 0, rows)]
     else:
         per = -(-groups // n) * lanes
         bounds = [(b, min(b + per, rows)) for b in range(0, rows, per)]
-        statuses = threads.run_parallel(lambda be: call(*be), bounds)
+        statuses = threads.run_parallel(lambda be: fn(*values, *be), bounds)
     if any(statuses):
-        raise MemoryError("sigcg: a kernel could not allocate its working memory")
+        raise MemoryError(_NO_MEMORY)
 
 
-def addresses(entry: Entry, args: dict[str, Any]) -> list[int]:
-    """The entry's arguments in declaration order, tensors as addresses (0 for None)."""
+def parameter_order(entry: Entry) -> tuple[tuple[str, bool], ...]:
+    """(name, is pointer) per parameter of ``entry``, in declaration order."""
+    return tuple((p.name, p.is_pointer) for p in entry.params)
+
+
+def addresses(order: tuple[tuple[str, bool], ...], args: dict[str, Any]) -> list:
+    """The arguments in ``order`` (parameter_order), tensors as addresses (0 for None)."""
     return [
-        (0 if v is None else v.data_ptr()) if p.is_pointer else v
-        for p in entry.params
-        for v in (args[p.name],)
+        (0 if v is None else v.data_ptr()) if pointer else v
+        for name, pointer in order
+        for v in (args[name],)
     ]
 
 
@@ -191,21 +196,16 @@ class CpuBackend:
         kernel = self.kernel(*spec_args)
         fn = kernel.functions[entry.name]
         lanes, fma, rows_name = kernel.lanes, kernel.fma, entry.rows
-        order = tuple((p.name, p.is_pointer) for p in entry.params)
+        order = parameter_order(entry)
 
         def run(args: dict[str, Any], steps: int) -> None:
-            values = [
-                (0 if v is None else v.data_ptr()) if pointer else v
-                for name, pointer in order
-                for v in (args[name],)
-            ]
+            values = addresses(order, args)
             rows = args[rows_name]
-            work = fma * rows * steps
-            if work < PARALLEL_MIN_WORK:  # the common small call: no closure, no pool
+            if fma * rows * steps < PARALLEL_MIN_WORK:  # the common small call: no pool
                 if fn(*values, 0, rows):
-                    raise MemoryError("sigcg: a kernel could not allocate its working memory")
+                    raise MemoryError(_NO_MEMORY)
                 return
-            run_over_rows(lambda b0, b1: fn(*values, b0, b1), rows, lanes, work)
+            run_over_rows(fn, values, rows, lanes)
 
         return run
 

@@ -35,7 +35,7 @@ from .. import codegen
 from ..codegen.kernels.base import Entry
 from . import cpu, cuda_launch
 from .backend import emulated_device
-from .cpu import addresses
+from .cpu import addresses, parameter_order
 
 # Kinds of buffers the checker knows (templates/cuda/emulation.h.j2).
 _IN, _OUT, _SCRATCH, _SHARED = 0, 1, 2, 3
@@ -237,7 +237,7 @@ class EmulatedCudaBackend:
                 )
         fn = kernel.functions[entry.name]
         status = fn(
-            *addresses(entry, args),
+            *addresses(parameter_order(entry), args),
             0 if scratch is None else scratch.data_ptr(),
             0 if smem is None else smem.data_ptr(),
             0,
