@@ -164,3 +164,33 @@ class KernelOp:
 
     def cuda_layout(self, spec: KernelSpec) -> CudaLayout:
         raise NotImplementedError(f"{self.name} has no CUDA form")
+
+
+class SteppedCpuKernel(KernelOp):
+    """What the kernels that walk paths step by step with the Horner macros share on the CPU:
+    their code shapes, the unrolling plan and the top-level block in their context, and the
+    provenance lines that describe both."""
+
+    cpu_variants: ClassVar[tuple[str, ...]] = ("auto", "loops", "unrolled")
+    stepped: ClassVar[bool] = True
+    # what the top-level block applies to, for the provenance line
+    blocked_walk: ClassVar[str] = "forward, no stream"
+
+    def cpu_context(self, spec: KernelSpec) -> dict[str, Any]:
+        from .. import schedule
+
+        return {"plan": schedule.plan_for(spec), "block": schedule.block_steps(spec)}
+
+    def cpu_code_shape(self, spec: KernelSpec) -> list[str]:
+        from .. import schedule
+
+        return [
+            f"unrolling: {schedule.plan_for(spec).describe()}",
+            f"top-level block ({self.blocked_walk}): {schedule.block_steps(spec)} step(s)",
+        ]
+
+    def context(self, spec: KernelSpec) -> dict[str, Any]:
+        return self.cpu_context(spec)
+
+    def code_shape(self, spec: KernelSpec) -> list[str]:
+        return self.cpu_code_shape(spec)

@@ -11,7 +11,7 @@ from ..counts import (
     horner_fmas,
     horner_tangent_fmas,
 )
-from .base import CudaLayout, Entry, KernelOp, params
+from .base import CudaLayout, Entry, KernelOp, SteppedCpuKernel, params
 
 SHOWCASE = (
     (2, 3, "float64", "cpu", "auto"),
@@ -47,12 +47,10 @@ def ancestor_fmas(d: int, N: int, split: int, backward: bool) -> int:
     return (d**split - 1) * sum(per_word(j) for j in range(1, split))
 
 
-class _SignatureKernel(KernelOp):
-    cpu_variants = ("auto", "loops", "unrolled")
+class _SignatureKernel(SteppedCpuKernel):
     # one block per path with the state in shared memory or global scratch; in registers, one
     # block per path or per (path, prefix of 1..MAX_SPLIT letters): codegen/schedule.py
     cuda_variants = ("shared", "global") + schedule.REGISTER_VARIANTS
-    stepped = True
     precompile = ("signature", "logsignature")
     showcase = SHOWCASE
 
@@ -75,10 +73,7 @@ class _SignatureKernel(KernelOp):
 
     def code_shape(self, spec) -> list[str]:
         if spec.target == "cpu":
-            return [
-                f"unrolling: {schedule.plan_for(spec).describe()}",
-                f"top-level block (forward, no stream): {schedule.block_steps(spec)} step(s)",
-            ]
+            return self.cpu_code_shape(spec)
         blocking = schedule.signature_blocking(spec)
         lines = [f"blocking: {blocking.describe()}"]
         if blocking.storage == "registers":
@@ -90,7 +85,7 @@ class _SignatureKernel(KernelOp):
 
     def context(self, spec) -> dict[str, Any]:
         if spec.target == "cpu":
-            return {"plan": schedule.plan_for(spec), "block": schedule.block_steps(spec)}
+            return self.cpu_context(spec)
         blocking = schedule.signature_blocking(spec)
         return {
             "threads": blocking.threads,

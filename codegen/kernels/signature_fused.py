@@ -15,29 +15,15 @@ CPU only: on CUDA the API transforms with torch ops and runs the signature kerne
 
 from __future__ import annotations
 
-from typing import Any
-
-from .. import schedule
 from ..counts import adjoint_fmas, horner_fmas
-from .base import Entry, KernelOp, params
+from .base import Entry, SteppedCpuKernel, params
 
 # what both entries add to the plain signature kernels' parameters
 TRANSFORM_PARAMS = ("flag lead_lag", "in? time_step", "index? lengths", "index? order")
 
 
-class _FusedKernel(KernelOp):
-    cpu_variants = ("auto", "loops", "unrolled")
-    stepped = True
+class _FusedKernel(SteppedCpuKernel):
     showcase = ((3, 4, "float32", "cpu", "auto"),)
-
-    def context(self, spec) -> dict[str, Any]:
-        return {"plan": schedule.plan_for(spec), "block": schedule.block_steps(spec)}
-
-    def code_shape(self, spec) -> list[str]:
-        return [
-            f"unrolling: {schedule.plan_for(spec).describe()}",
-            f"top-level block (forward, no stream): {schedule.block_steps(spec)} step(s)",
-        ]
 
 
 class SignatureFusedForward(_FusedKernel):

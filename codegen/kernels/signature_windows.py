@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import schedule
 from ..counts import adjoint_fmas, horner_fmas
-from .base import Entry, KernelOp, params
+from .base import Entry, SteppedCpuKernel, params
 
 # anchor a: point anchor[a], windows window_offset[a] .. window_offset[a + 1] - 1, listed by
 # start descending in by_start and by end ascending in by_end; window w: points window_start[w]
@@ -39,23 +38,12 @@ WINDOW_PARAMS = (
 )
 
 
-class _WindowKernel(KernelOp):
-    cpu_variants = ("auto", "loops", "unrolled")
-    stepped = True
+class _WindowKernel(SteppedCpuKernel):
     showcase = ((3, 4, "float32", "cpu", "auto"),)
+    blocked_walk = "forward walks"
 
     def context(self, spec) -> dict[str, Any]:
-        return {
-            "plan": schedule.plan_for(spec),
-            "block": schedule.block_steps(spec),
-            "offsets": dict(enumerate(spec.level_offsets, start=1)),
-        }
-
-    def code_shape(self, spec) -> list[str]:
-        return [
-            f"unrolling: {schedule.plan_for(spec).describe()}",
-            f"top-level block (forward walks): {schedule.block_steps(spec)} step(s)",
-        ]
+        return self.cpu_context(spec) | {"offsets": dict(enumerate(spec.level_offsets, start=1))}
 
 
 class SignatureWindowsForward(_WindowKernel):
