@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from bench_signature import median_time
+from timing import median_time
 
 import sigcg
 

@@ -25,6 +25,7 @@ import sys
 import time
 
 import torch
+from timing import cuda_time
 
 import sigcg
 
@@ -243,17 +244,8 @@ def run_gpu() -> None:
             traceback.print_exc()
     print(f"worst float64 value/grid error: {worst:.1e}", flush=True)
 
-    def cuda_median(fn, reps=10):
-        fn()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(reps):
-            torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            fn()
-            torch.cuda.synchronize()
-            times.append((time.perf_counter() - t0) * 1e3)
-        return statistics.median(times)
+    def cuda_median(fn):  # ms, by CUDA events
+        return cuda_time(fn) * 1e3
 
     for what, batch, length, d, lam, dtype in CASES + [
         ("sig_kernel", 1024, 100, 4, 0, torch.float32)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import median_time
 
 import sigcg
 from sigcg import ops
@@ -97,19 +98,6 @@ class Tee:
 
     def flush(self):
         self.stream.flush()
-
-
-def median_time(fn, budget_s: float, min_reps: int = 3, max_reps: int = 50) -> float:
-    fn()  # warm-up (and any compile) outside the measurement
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_reps or (
-        time.perf_counter() - start < budget_s and len(times) < max_reps
-    ):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def bench_shape(shape, found, budget):

@@ -45,6 +45,7 @@ from pathlib import Path
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import torch  # noqa: E402
+from timing import cuda_time  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -102,22 +103,6 @@ PEAK_TFLOPS = {
     "H200": {"float32": 67.0, "float64": 34.0},
 }
 JAX_BUDGET_S = 150.0  # compile + time the JAX baseline within this, then stop
-
-
-def cuda_time(fn, reps: int = 10, warmup: int = 2) -> float:
-    """Median seconds of ``fn()`` by CUDA events on the current stream."""
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    return statistics.median(times)
 
 
 def machine() -> list[str]:
