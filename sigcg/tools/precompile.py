@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,34 +176,29 @@ def precompile(
         from tqdm import tqdm
 
         bar = tqdm(total=len(work), unit="kernel", desc="precompile")
+    pool = None
     if jobs == 1 or len(work) <= 1:
         # No pool: spawning one costs seconds (a fresh interpreter imports torch), more than
         # a few kernels take, and nothing when they are all cached already.
-        try:
-            for job in work:
-                _record(report, bar, job, functools.partial(_build_in_worker, job))
-        except KeyboardInterrupt:
-            report.interrupted = True
-        finally:
-            if bar is not None:
-                bar.close()
-        if export is not None and not report.interrupted:
-            export_entries(report.entries, Path(export))
-        return report
-    ctx = multiprocessing.get_context("spawn")  # no forking of a process that holds torch threads
-    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
-    try:
+        outcomes: Iterable = ((job, functools.partial(_build_in_worker, job)) for job in work)
+    else:
+        ctx = multiprocessing.get_context("spawn")  # no forking a process holding torch threads
+        pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
         futures = {pool.submit(_build_in_worker, job): job for job in work}
-        for future in cf.as_completed(futures):
-            _record(report, bar, futures[future], future.result)
+        outcomes = ((futures[f], f.result) for f in cf.as_completed(futures))
+    try:
+        for job, result in outcomes:
+            _record(report, bar, job, result)
     except KeyboardInterrupt:
         report.interrupted = True
-        workers = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in workers:
-            proc.terminate()  # a half-built kernel lives in tmp/ only, never in kernels/
+        if pool is not None:
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in workers:
+                proc.terminate()  # a half-built kernel lives in tmp/ only, never in kernels/
     finally:
-        pool.shutdown(wait=not report.interrupted, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=not report.interrupted, cancel_futures=True)
         if bar is not None:
             bar.close()
     if export is not None and not report.interrupted:
