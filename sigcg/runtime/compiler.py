@@ -187,10 +187,10 @@ def zig_executable() -> str | None:
     return None
 
 
-def _version(cc: list[str]) -> str | None:
-    """``cc --version``'s output, or None when it does not run or fails."""
+def _version(cc: list[str], flag: str = "--version") -> str | None:
+    """``cc --version``'s output (or ``flag``'s), or None when it does not run or fails."""
     try:
-        proc = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run([*cc, flag], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None
@@ -231,10 +231,7 @@ def _system_compiler() -> tuple[list[str], str] | None:
 
 
 def _zig_toolchain(zig: str, include: str) -> Toolchain:
-    version = _version([zig, "cc"])
-    zig_version = subprocess.run(
-        [zig, "version"], capture_output=True, text=True, timeout=60
-    ).stdout.strip()
+    version, zig_version = _version([zig, "cc"]), _version([zig], "version")
     if version is None or not zig_version:
         raise CompilerNotFoundError(f"could not run {zig} cc (the ziglang package)")
     return Toolchain(
