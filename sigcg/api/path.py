@@ -79,11 +79,7 @@ class Path:
         self._length = path.shape[1]
         self._out_channels = self._transform.channels(self._channels)
         # the time channel keeps the scale of the path given first as it grows
-        self._time_step = (
-            path.new_full((self._batch,), self._transform.end_time / steps)
-            if self._transform.time_aug and (steps := self._transform.length(self._length) - 1)
-            else None
-        )
+        self._time_step = transforms.time_steps(self._transform, path, None)
         self._last_point = path[:, -1:]
         self._append_prefixes(path, None)
         if not remember_path:
