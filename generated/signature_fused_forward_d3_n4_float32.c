@@ -102,15 +102,30 @@ static void gather_state(vec *state, const T *src, const int64_t rows[LANES], in
             state[i][l] = src[rows[l] * stride + i];
 }
 
-/* dst[row * stride + i] <- state[i] for the valid lanes only. */
+/*
+ * dst[row * stride + i] <- state[i] for the valid lanes only.  Written a tile of LANES
+ * coefficients at a time, transposed in registers, so that every store is a whole vector into
+ * one row: extracting one element at a time made the windows' and streams' many row writes
+ * cost as much as their walks.
+ */
 static void scatter_state(T *dst, const vec *state, const int64_t rows[LANES], int64_t valid,
                           int64_t stride)
 {
-    for (int l = 0; l < valid; ++l) {
-        T *out = dst + rows[l] * stride;
-        for (int64_t i = 0; i < SIG; ++i)
-            out[i] = state[i][l];
+    T *out[LANES];
+    for (int l = 0; l < valid; ++l)
+        out[l] = dst + rows[l] * stride;
+    int64_t i = 0;
+    for (; i + LANES <= SIG; i += LANES) {
+        T tile[LANES][LANES];
+        for (int a = 0; a < LANES; ++a)
+            for (int l = 0; l < LANES; ++l)
+                tile[l][a] = state[i + a][l];
+        for (int l = 0; l < valid; ++l)
+            memcpy(out[l] + i, tile[l], sizeof tile[l]);
     }
+    for (; i < SIG; ++i)
+        for (int l = 0; l < valid; ++l)
+            out[l][i] = state[i][l];
 }
 
 /*
